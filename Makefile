@@ -1,0 +1,102 @@
+# oneshot -- one process, one job, one exit code.
+#
+#   make            build/oneshot (and the test tools, the example plugin)
+#   make deps       check for (and, as root, apt-get install) what is needed
+#   make demo       deps, build, run the main job end to end on local parts
+#   make test       deps, build, every test; last line "N passed, N failed"
+#   make asan       the whole suite under ASan + UBSan (+ LeakSanitizer)
+#   make bench      medians and ratios against the peers, in one run
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+BUILD   ?= build
+VERSION := 0.1.0
+
+LIBS_PC := rdkafka hiredis libmicrohttpd libcjson
+WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wwrite-strings
+# Warnings are errors in CI (and whenever WERROR=1).
+ifneq ($(CI)$(WERROR),)
+WARN    += -Werror
+endif
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -DONESHOT_VERSION='"$(VERSION)"' \
+           $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+LDLIBS  += $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lpthread -ldl -lm
+
+SRC_COMMON   := $(wildcard common/*.c)
+SRC_CONFIG   := $(wildcard config/*.c)
+SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
+LIB_SRC      := $(SRC_COMMON) $(SRC_CONFIG) $(SRC_CONSUMER)
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC     := $(wildcard tests/unit/*.c)
+
+BIN      := $(BUILD)/oneshot
+UNIT     := $(BUILD)/unit_tests
+TOOLS    := $(BUILD)/kafka_broker
+PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
+
+.PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos
+
+all: $(BIN) $(UNIT) $(TOOLS) $(PLUGINS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h config/*.h consumer/*.h include/oneshot/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(LIB_OBJ) $(BUILD)/obj/consumer/main.o
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(UNIT): $(LIB_OBJ) $(UNIT_SRC) tests/unit/test.h
+	$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRC) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/kafka_broker: tests/kafka_broker.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(shell pkg-config --libs rdkafka 2>/dev/null) -lpthread
+
+$(BUILD)/plugins/%.so: tests/plugins/%.c $(wildcard include/oneshot/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iinclude -fPIC -shared $< -o $@
+
+deps:
+	@sh tests/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/demo.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/run.sh
+
+test-unit: $(UNIT)
+	@$(UNIT)
+
+# The sanitizer build lives in its own folder so it never mixes with the
+# normal objects; the suite then runs the sanitized binary.
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+	@ONESHOT_BUILD=build/asan \
+	 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=99 \
+	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99 \
+	 bash tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/bench/run.sh
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/oneshot
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/oneshot
+	if [ -d include/oneshot ]; then install -m 0644 include/oneshot/*.h $(DESTDIR)$(PREFIX)/include/oneshot/; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/oneshot
+	rm -rf $(DESTDIR)$(PREFIX)/include/oneshot
+
+clean:
+	rm -rf build

@@ -1,0 +1,52 @@
+/* job.h -- the job envelope (DESIGN.md section 4).
+ *
+ * A job is what a source claims: an id, the input bytes, an optional
+ * per-job deadline, the delivery attempt, and for HTTP jobs the query
+ * parameters and content type. The source keeps its own handle (the
+ * message, the processing list, the stream entry) in src_data. */
+#ifndef ONESHOT_JOB_H
+#define ONESHOT_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ids.h"
+
+typedef struct job_param {
+    char *name;
+    char *value;
+} job_param;
+
+typedef struct job {
+    char id[ID_MAX + 1];
+    char *input;        /* owned, NUL-terminated for convenience; may hold NULs */
+    size_t input_len;
+    int deadline_s;     /* per-job limit in seconds, 0 = none */
+    int attempt;        /* 1 for the first delivery */
+    job_param *params;  /* HTTP query parameters, owned */
+    size_t nparams;
+    char *content_type; /* HTTP Content-Type, owned, may be NULL */
+    int64_t claimed_mono_ms;
+    int64_t claimed_wall_ms;
+    void *src_data;     /* the source's own handle, freed by the source */
+} job;
+
+/* Parse a message from a Redis list or Kafka: a JSON object with an
+ * "input" member is an envelope; anything else is taken whole as the raw
+ * input. On success fills *out (id only when the envelope has one; attempt
+ * from the envelope, else 1) and returns 0. A malformed envelope (wrong
+ * types, bad id) returns -1 with the reason in err; out then still holds
+ * the raw message as input so it can be dead-lettered. */
+int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t errlen);
+
+/* Serialise an envelope for a re-queue or a submit: id, input (as JSON when
+ * it parses as JSON, else as a string), deadline_s when set, attempt.
+ * Returns a malloc'd string. */
+char *job_envelope_json(const job *j, size_t *len);
+
+const char *job_param_get(const job *j, const char *name);
+void job_param_add(job *j, const char *name, const char *value);
+void job_set_input(job *j, const char *p, size_t n);
+void job_free(job *j); /* frees owned members, not src_data */
+
+#endif

@@ -1,0 +1,154 @@
+/* status.c -- status record serialisation. */
+#include "status.h"
+
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "clock.h"
+
+void status_init(status_rec *st) {
+    memset(st, 0, sizeof(*st));
+    st->duration_ms = -1;
+    st->exit_code = -1;
+    st->result_bytes = -1;
+    st->cpu_ms = -1;
+    st->max_rss_kb = -1;
+}
+
+int status_is_final(const char *state) {
+    return strcmp(state, ST_SUCCEEDED) == 0 || strcmp(state, ST_FAILED) == 0 ||
+           strcmp(state, ST_REJECTED) == 0 || strcmp(state, ST_TIMED_OUT) == 0 ||
+           strcmp(state, ST_DEAD) == 0 || strcmp(state, ST_CANCELLED) == 0;
+}
+
+/* Parse "2026-11-28T23:40:00.123Z" back into wall ms; 0 when malformed. */
+static int64_t iso_parse(const char *s) {
+    struct tm tm;
+    int ms = 0;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1) return 0;
+    return (int64_t)t * 1000 + ms;
+}
+
+void status_each_field(const status_rec *st,
+                       void (*fn)(const char *name, const char *value, void *arg), void *arg) {
+    char v[48];
+#define EMIT_INT(name, x, unset)                                  \
+    do {                                                          \
+        if ((x) != (unset)) {                                     \
+            snprintf(v, sizeof(v), "%" PRId64, (int64_t)(x));     \
+            fn(name, v, arg);                                     \
+        }                                                         \
+    } while (0)
+#define EMIT_TIME(name, x)                                        \
+    do {                                                          \
+        if ((x) > 0) fn(name, clock_iso8601((x), v, sizeof(v)), arg); \
+    } while (0)
+    fn("id", st->id, arg);
+    fn("state", st->state, arg);
+    EMIT_INT("attempt", st->attempt, 0);
+    if (st->worker[0]) fn("worker", st->worker, arg);
+    if (st->source[0]) fn("source", st->source, arg);
+    if (st->queue[0]) fn("queue", st->queue, arg);
+    EMIT_TIME("started_at", st->started_at);
+    EMIT_TIME("heartbeat_at", st->heartbeat_at);
+    EMIT_TIME("finished_at", st->finished_at);
+    EMIT_INT("duration_ms", st->duration_ms, -1);
+    EMIT_INT("progress", st->progress, -1);
+    EMIT_INT("exit_code", st->exit_code, -1);
+    if (st->error[0]) fn("error", st->error, arg);
+    EMIT_INT("result_bytes", st->result_bytes, -1);
+    EMIT_INT("cpu_ms", st->cpu_ms, -1);
+    EMIT_INT("max_rss_kb", st->max_rss_kb, -1);
+#undef EMIT_INT
+#undef EMIT_TIME
+}
+
+static int is_numeric_field(const char *name) {
+    static const char *const nums[] = {"attempt", "duration_ms", "progress", "exit_code",
+                                       "result_bytes", "cpu_ms", "max_rss_kb", NULL};
+    for (int i = 0; nums[i]; i++)
+        if (strcmp(nums[i], name) == 0) return 1;
+    return 0;
+}
+
+static void json_field(const char *name, const char *value, void *arg) {
+    buf *b = arg;
+    if (b->len > 1) buf_puts(b, ",");
+    buf_json_str(b, name, strlen(name));
+    buf_puts(b, ":");
+    if (is_numeric_field(name))
+        buf_puts(b, value);
+    else
+        buf_json_str(b, value, strlen(value));
+}
+
+char *status_to_json(const status_rec *st, size_t *len) {
+    buf b = BUF_INIT;
+    buf_puts(&b, "{");
+    status_each_field(st, json_field, &b);
+    buf_puts(&b, "}");
+    return buf_steal(&b, len);
+}
+
+void status_set_field(status_rec *st, const char *name, const char *value) {
+#define SET_STR(f) snprintf(st->f, sizeof(st->f), "%s", value)
+    if (strcmp(name, "id") == 0) SET_STR(id);
+    else if (strcmp(name, "state") == 0) SET_STR(state);
+    else if (strcmp(name, "worker") == 0) SET_STR(worker);
+    else if (strcmp(name, "source") == 0) SET_STR(source);
+    else if (strcmp(name, "queue") == 0) SET_STR(queue);
+    else if (strcmp(name, "error") == 0) SET_STR(error);
+    else if (strcmp(name, "started_at") == 0) st->started_at = iso_parse(value);
+    else if (strcmp(name, "heartbeat_at") == 0) st->heartbeat_at = iso_parse(value);
+    else if (strcmp(name, "finished_at") == 0) st->finished_at = iso_parse(value);
+    else if (strcmp(name, "attempt") == 0) st->attempt = atoi(value);
+    else if (strcmp(name, "progress") == 0) st->progress = atoi(value);
+    else if (strcmp(name, "exit_code") == 0) st->exit_code = atoi(value);
+    else if (strcmp(name, "duration_ms") == 0) st->duration_ms = strtoll(value, NULL, 10);
+    else if (strcmp(name, "result_bytes") == 0) st->result_bytes = strtoll(value, NULL, 10);
+    else if (strcmp(name, "cpu_ms") == 0) st->cpu_ms = strtoll(value, NULL, 10);
+    else if (strcmp(name, "max_rss_kb") == 0) st->max_rss_kb = strtoll(value, NULL, 10);
+#undef SET_STR
+}
+
+int status_from_json(const char *s, size_t len, status_rec *st, char *err, size_t errlen) {
+    cJSON *root = cJSON_ParseWithLength(s, len);
+    int rc = -1;
+    char num[32];
+
+    status_init(st);
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "status record is not a JSON object");
+        goto end;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        if (!it->string) continue;
+        if (cJSON_IsString(it)) {
+            status_set_field(st, it->string, it->valuestring);
+        } else if (cJSON_IsNumber(it)) {
+            snprintf(num, sizeof(num), "%.0f", it->valuedouble);
+            status_set_field(st, it->string, num);
+        }
+    }
+    if (!st->id[0] || !st->state[0]) {
+        snprintf(err, errlen, "status record lacks \"id\" or \"state\"");
+        goto end;
+    }
+    rc = 0;
+end:
+    cJSON_Delete(root);
+    return rc;
+}

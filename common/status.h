@@ -1,0 +1,60 @@
+/* status.h -- the status record (DESIGN.md section 5).
+ *
+ * Written at claim ("running"), renewed by the heartbeat, and written once
+ * more when the job ends. The same fields serialise to JSON (Kafka status
+ * topic, termination log, `oneshot status`) and to a Redis hash. */
+#ifndef ONESHOT_STATUS_H
+#define ONESHOT_STATUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ids.h"
+
+/* Job states; the strings are part of the contract. */
+#define ST_RUNNING     "running"
+#define ST_SUCCEEDED   "succeeded"
+#define ST_FAILED      "failed"
+#define ST_REJECTED    "rejected"
+#define ST_TIMED_OUT   "timed_out"
+#define ST_INTERRUPTED "interrupted"
+#define ST_DEAD        "dead"
+#define ST_CANCELLED   "cancelled"
+#define ST_RETRYING    "retrying" /* failed, re-queued with attempts left */
+
+typedef struct status_rec {
+    char id[ID_MAX + 1];
+    char state[16];
+    int attempt;
+    char worker[128];
+    char source[16];
+    char queue[256];
+    int64_t started_at;   /* wall ms, 0 = unset (null) */
+    int64_t heartbeat_at;
+    int64_t finished_at;
+    int64_t duration_ms;  /* -1 = unset */
+    int progress;         /* 0..100 */
+    int exit_code;        /* -1 = unset */
+    char error[512];
+    int64_t result_bytes; /* -1 = unset */
+    int64_t cpu_ms;       /* -1 = unset */
+    int64_t max_rss_kb;   /* -1 = unset */
+} status_rec;
+
+/* A record with every optional field unset. */
+void status_init(status_rec *st);
+int status_is_final(const char *state);
+/* Compact JSON object, malloc'd; len may be NULL. */
+char *status_to_json(const status_rec *st, size_t *len);
+/* Parse what status_to_json wrote (or a Redis hash rendered as JSON).
+ * Returns 0, or -1 with the reason in err. */
+int status_from_json(const char *s, size_t len, status_rec *st, char *err, size_t errlen);
+
+/* Field-by-field access, for stores that keep the record as a hash: calls
+ * fn(name, value, arg) for each set field, value as text. */
+void status_each_field(const status_rec *st,
+                       void (*fn)(const char *name, const char *value, void *arg), void *arg);
+/* Set one field from its text form (a hash field); unknown names ignored. */
+void status_set_field(status_rec *st, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,126 @@
+/* heartbeat.c -- the claim-renewal thread (see heartbeat.h). */
+#include "heartbeat.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "core.h"
+#include "replica.h"
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int running;
+    int quit;
+    int store_failures;
+    atomic_int progress;
+    heartbeat_args a;
+} hb = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void heartbeat_set_progress(int percent) {
+    atomic_store(&hb.progress, percent);
+    replica_set_progress(percent);
+}
+
+int heartbeat_progress(void) { return atomic_load(&hb.progress); }
+
+static void beat_source(void) {
+    char err[256] = "";
+    if (!hb.a.src->heartbeat) return;
+    int rc = hb.a.src->heartbeat(hb.a.src_state, hb.a.job, err, sizeof(err));
+    if (rc == -1) {
+        log_error("claim lost: %s; stopping the job without acknowledging it", err);
+        int none = CANCEL_NONE;
+        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+    } else if (rc == -2) {
+        log_warn("heartbeat: broker unreachable: %s", err);
+    }
+}
+
+static void beat_store(void) {
+    char err[256] = "";
+    status_rec st = *hb.a.status;
+    st.heartbeat_at = clock_wall_ms();
+    st.progress = heartbeat_progress();
+    if (hb.a.store->put_status(hb.a.store_state, &st, err, sizeof(err)) < 0) {
+        hb.store_failures++;
+        log_warn("heartbeat: status not written: %s", err);
+    } else {
+        hb.store_failures = 0;
+    }
+    int c = hb.a.store->cancelled(hb.a.store_state, hb.a.job->id);
+    if (c == 1) {
+        log_info("cancel mark found: cancelling the job");
+        int none = CANCEL_NONE;
+        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_USER);
+    }
+}
+
+static void *hb_main(void *arg) {
+    (void)arg;
+    int64_t store_every = (int64_t)hb.a.cfg->lease * 1000 / 3;
+    int64_t src_every = hb.a.src->heartbeat_ms > 0 ? hb.a.src->heartbeat_ms : store_every;
+    int64_t next_src = clock_mono_ms() + src_every;
+    int64_t next_store = clock_mono_ms() + store_every;
+
+    pthread_mutex_lock(&hb.mu);
+    while (!hb.quit) {
+        int64_t now = clock_mono_ms();
+        if (now >= next_src || now >= next_store) {
+            pthread_mutex_unlock(&hb.mu);
+            if (now >= next_src) {
+                beat_source();
+                next_src = now + src_every;
+            }
+            if (now >= next_store) {
+                beat_store();
+                next_store = now + store_every;
+            }
+            pthread_mutex_lock(&hb.mu);
+            continue;
+        }
+        int64_t next = next_src < next_store ? next_src : next_store;
+        int64_t wait_ms = next - now;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000L;
+        ts.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000L);
+        ts.tv_nsec = (long)(ns % 1000000000L);
+        pthread_cond_timedwait(&hb.cv, &hb.mu, &ts);
+    }
+    pthread_mutex_unlock(&hb.mu);
+    return NULL;
+}
+
+int heartbeat_start(const heartbeat_args *args) {
+    pthread_condattr_t ca;
+    hb.a = *args;
+    hb.quit = 0;
+    hb.store_failures = 0;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&hb.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&hb.thread, NULL, hb_main, NULL) != 0) {
+        pthread_cond_destroy(&hb.cv);
+        return -1;
+    }
+    hb.running = 1;
+    return 0;
+}
+
+int heartbeat_stop(void) {
+    if (!hb.running) return 0;
+    pthread_mutex_lock(&hb.mu);
+    hb.quit = 1;
+    pthread_cond_broadcast(&hb.cv);
+    pthread_mutex_unlock(&hb.mu);
+    pthread_join(hb.thread, NULL);
+    pthread_cond_destroy(&hb.cv);
+    hb.running = 0;
+    return hb.store_failures;
+}

@@ -1,0 +1,37 @@
+/* heartbeat.h -- keeps a running job's claim alive (DESIGN.md section 7).
+ *
+ * While the core runs, a thread renews the source's claim (lease key,
+ * XCLAIM, Kafka poll) at the source's period and, every third of --lease,
+ * writes heartbeat_at and progress to the store and checks the store's
+ * cancel mark. A lost claim cancels the core with CANCEL_LOST, a cancel
+ * mark with CANCEL_USER. */
+#ifndef ONESHOT_HEARTBEAT_H
+#define ONESHOT_HEARTBEAT_H
+
+#include <stdatomic.h>
+
+#include "../common/job.h"
+#include "../common/status.h"
+#include "source.h"
+#include "store.h"
+
+typedef struct heartbeat_args {
+    const config *cfg;
+    const source_ops *src;
+    void *src_state;
+    const store_ops *store;
+    void *store_state;
+    job *job;
+    const status_rec *status; /* the "running" record; unchanged while the thread runs */
+    atomic_int *cancel;
+} heartbeat_args;
+
+int heartbeat_start(const heartbeat_args *args);
+/* Stop the thread and wait for it. Returns the number of consecutive
+ * store failures at the end (0: healthy). */
+int heartbeat_stop(void);
+/* The progress the core reported, for the status record. */
+void heartbeat_set_progress(int percent);
+int heartbeat_progress(void);
+
+#endif

@@ -1,0 +1,453 @@
+/* httpd.c -- the replica's HTTP server on libmicrohttpd.
+ *
+ * One internal polling thread (epoll) serves every connection, so idle or
+ * slow clients cost a socket, not a thread, and /health keeps answering
+ * while a job runs. The job request moves through a single slot:
+ *
+ *   FREE -> RECEIVING (headers accepted, body arriving)
+ *        -> WAITING   (handed to the lifecycle, connection suspended)
+ *        -> ANSWERED  (response queued) -> SENT / GONE (completion callback)
+ *
+ * A request that dies while RECEIVING frees the slot again: a stalled or
+ * vanished client never holds the replica. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "replica.h"
+#include "source.h"
+
+/* A chunked body over --max-input is read and dropped up to this many
+ * bytes more so the client gets a 413; past that the connection is cut. */
+#define DISCARD_CAP (64 * 1024 * 1024)
+
+enum slot_state { SLOT_FREE, SLOT_RECEIVING, SLOT_WAITING, SLOT_ANSWERED, SLOT_SENT, SLOT_GONE };
+
+/* Per-request state (MHD's con_cls). */
+typedef struct request {
+    int is_job;          /* owns the job slot */
+    int responded;       /* a response was queued for it */
+    int too_large;       /* body exceeded --max-input */
+    uint64_t discarded;
+    buf body;
+} request;
+
+struct httpd {
+    struct MHD_Daemon *d;
+    const config *cfg;
+    int accept_jobs;
+    int port;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    enum slot_state slot;
+    struct MHD_Connection *job_conn;
+    int job_ready;       /* a job (or a rejection) waits for httpd_job_wait */
+    int job_taken;
+    job pending;         /* the arrived job, moved out by httpd_job_wait */
+    int reject_status;   /* 0, or the HTTP status of an early rejection */
+    char reject_err[256];
+    /* The answer, set by httpd_job_respond, queued on the MHD thread. */
+    int resp_status;
+    char *resp_type;
+    char *resp_body;
+    size_t resp_len;
+};
+
+static void (*metrics_render)(char **body, size_t *len);
+
+void httpd_set_metrics(void (*render)(char **body, size_t *len)) { metrics_render = render; }
+
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
+                                 const char *body, size_t len, const char *allow) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type ? type : "application/octet-stream");
+    if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_detail(struct MHD_Connection *c, unsigned status, const char *detail,
+                                   const char *allow) {
+    buf b = BUF_INIT;
+    buf_puts(&b, "{\"detail\":");
+    buf_json_str(&b, detail, strlen(detail));
+    buf_puts(&b, "}");
+    enum MHD_Result ret = send_body(c, status, "application/json", b.data, b.len, allow);
+    buf_free(&b);
+    return ret;
+}
+
+static enum MHD_Result serve_health(struct MHD_Connection *c) {
+    replica_view v;
+    buf b = BUF_INIT;
+    replica_get(&v);
+    buf_printf(&b, "{\"status\":\"ok\",\"state\":\"%s\",\"replica\":", replica_phase_name(v.phase));
+    buf_json_str(&b, v.id, strlen(v.id));
+    buf_printf(&b, ",\"source\":\"%s\",\"job_id\":", v.source);
+    if (v.job_id[0])
+        buf_json_str(&b, v.job_id, strlen(v.job_id));
+    else
+        buf_puts(&b, "null");
+    buf_printf(&b, ",\"progress\":%d,\"uptime_ms\":%lld}", v.progress,
+               (long long)(clock_mono_ms() - v.started_mono_ms));
+    enum MHD_Result ret = send_body(c, MHD_HTTP_OK, "application/json", b.data, b.len, NULL);
+    buf_free(&b);
+    return ret;
+}
+
+static enum MHD_Result serve_metrics(struct MHD_Connection *c) {
+    char *body = NULL;
+    size_t len = 0;
+    if (!metrics_render) return send_detail(c, MHD_HTTP_NOT_FOUND, "Not Found", NULL);
+    metrics_render(&body, &len);
+    enum MHD_Result ret = send_body(c, MHD_HTTP_OK, "text/plain; version=0.0.4", body, len, NULL);
+    free(body);
+    return ret;
+}
+
+/* Constant-time comparison of the Authorization header with the token. */
+static int auth_ok(const httpd *h, struct MHD_Connection *c) {
+    const char *tok = h->cfg->auth_token;
+    if (!tok) return 1;
+    const char *got = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!got || strncmp(got, "Bearer ", 7) != 0) return 0;
+    got += 7;
+    size_t gn = strlen(got), tn = strlen(tok);
+    unsigned char diff = (unsigned char)(gn != tn);
+    for (size_t i = 0; i < tn; i++) diff |= (unsigned char)(tok[i] ^ (i < gn ? got[i] : 0));
+    return diff == 0;
+}
+
+static enum MHD_Result add_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    job_param_add(cls, key, value ? value : "");
+    return MHD_YES;
+}
+
+/* Hand the finished upload to the lifecycle and hold the connection. */
+static enum MHD_Result job_arrived(httpd *h, struct MHD_Connection *c, request *rq) {
+    job *j = &h->pending;
+    const char *xid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Inference-Id");
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+
+    memset(j, 0, sizeof(*j));
+    j->attempt = 1;
+    if (ct) j->content_type = xstrdup(ct);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_param, j);
+    size_t len = 0;
+    j->input = buf_steal(&rq->body, &len);
+    j->input_len = len;
+    pthread_mutex_lock(&h->mu);
+    if (xid && !id_valid(xid, strlen(xid))) {
+        snprintf(h->reject_err, sizeof(h->reject_err),
+                 "X-Inference-Id must be 1..%d characters of [A-Za-z0-9._:-]", ID_MAX);
+        h->reject_status = MHD_HTTP_BAD_REQUEST;
+        id_uuid4(j->id);
+    } else if (xid) {
+        snprintf(j->id, sizeof(j->id), "%s", xid);
+    } else {
+        id_uuid4(j->id);
+    }
+    h->slot = SLOT_WAITING;
+    h->job_ready = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    MHD_suspend_connection(c);
+    return MHD_YES;
+}
+
+/* Reject the job request early (before its body): answer now and tell the
+ * lifecycle, which ends the replica with exit 65. */
+static enum MHD_Result job_reject_now(httpd *h, struct MHD_Connection *c, request *rq, unsigned status,
+                                      const char *why) {
+    pthread_mutex_lock(&h->mu);
+    memset(&h->pending, 0, sizeof(h->pending));
+    h->pending.attempt = 1;
+    id_uuid4(h->pending.id);
+    h->reject_status = (int)status;
+    snprintf(h->reject_err, sizeof(h->reject_err), "%s", why);
+    h->slot = SLOT_ANSWERED;
+    h->job_ready = 1;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    rq->responded = 1;
+    return send_detail(c, status, why, NULL);
+}
+
+static enum MHD_Result serve_job(httpd *h, struct MHD_Connection *c, request *rq, const char *data,
+                                 size_t *size, int first) {
+    if (first) {
+        if (!auth_ok(h, c)) {
+            log_info("POST /job refused: missing or wrong bearer token");
+            return send_detail(c, MHD_HTTP_UNAUTHORIZED, "missing or invalid bearer token", NULL);
+        }
+        pthread_mutex_lock(&h->mu);
+        int free_slot = h->slot == SLOT_FREE;
+        if (free_slot) {
+            h->slot = SLOT_RECEIVING;
+            h->job_conn = c;
+            rq->is_job = 1;
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (!free_slot) {
+            log_info("POST /job refused: this replica already took its job");
+            return send_detail(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "this replica already took its job; send it to another replica", NULL);
+        }
+        replica_set_phase(PHASE_RUNNING);
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > (unsigned long long)h->cfg->max_input) {
+            char why[160];
+            snprintf(why, sizeof(why), "request body of %s bytes exceeds --max-input %lld", cl,
+                     (long long)h->cfg->max_input);
+            return job_reject_now(h, c, rq, 413, why);
+        }
+        return MHD_YES;
+    }
+    if (*size) { /* a piece of the body */
+        if (!rq->too_large && rq->body.len + *size > (uint64_t)h->cfg->max_input) {
+            rq->too_large = 1;
+            buf_free(&rq->body);
+        }
+        if (rq->too_large) {
+            rq->discarded += *size;
+            if (rq->discarded > DISCARD_CAP) {
+                log_warn("POST /job: chunked body far beyond --max-input, closing the connection");
+                return MHD_NO; /* the completion callback ends the replica */
+            }
+        } else {
+            buf_append(&rq->body, data, *size);
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_large) {
+        char why[160];
+        snprintf(why, sizeof(why), "request body exceeds --max-input %lld", (long long)h->cfg->max_input);
+        return job_reject_now(h, c, rq, 413, why);
+    }
+    /* The whole request is here. Either hand it over, or (after a resume)
+     * queue the lifecycle's answer. */
+    pthread_mutex_lock(&h->mu);
+    enum slot_state s = h->slot;
+    pthread_mutex_unlock(&h->mu);
+    if (s == SLOT_RECEIVING) return job_arrived(h, c, rq);
+    if (s == SLOT_ANSWERED && !rq->responded) {
+        rq->responded = 1;
+        return send_body(c, (unsigned)h->resp_status, h->resp_type, h->resp_body, h->resp_len, NULL);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **con_cls) {
+    httpd *h = cls;
+    request *rq = *con_cls;
+    int first = rq == NULL;
+    (void)version;
+
+    if (first) {
+        rq = xcalloc(1, sizeof(*rq));
+        *con_cls = rq;
+    }
+    if (strcmp(url, "/job") == 0 && h->accept_jobs) {
+        if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+            return first ? send_detail(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed", "POST") : MHD_YES;
+        return serve_job(h, c, rq, data, size, first);
+    }
+    /* Every other request is answered on its first call; a body it may carry is
+     * drained by libmicrohttpd. */
+    if (!first) {
+        *size = 0;
+        return MHD_YES;
+    }
+    int get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(url, "/health") == 0)
+        return get ? serve_health(c) : send_detail(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed", "GET, HEAD");
+    if (strcmp(url, "/metrics") == 0 && metrics_render)
+        return get ? serve_metrics(c) : send_detail(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed", "GET, HEAD");
+    return send_detail(c, MHD_HTTP_NOT_FOUND, "Not Found", NULL);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    httpd *h = cls;
+    request *rq = *con_cls;
+    (void)c;
+    if (!rq) return;
+    if (rq->is_job) {
+        pthread_mutex_lock(&h->mu);
+        if (h->slot == SLOT_RECEIVING) {
+            /* The client went away before its body arrived: no job was
+             * taken, the replica waits for another request. */
+            log_warn("POST /job abandoned by the client before its body arrived (code %d)", (int)toe);
+            h->slot = SLOT_FREE;
+            h->job_conn = NULL;
+            replica_set_phase(PHASE_IDLE);
+        } else if (h->slot == SLOT_ANSWERED) {
+            h->slot = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? SLOT_SENT : SLOT_GONE;
+        } else if (h->slot == SLOT_WAITING) {
+            h->slot = SLOT_GONE; /* closed while the job runs: the answer has nowhere to go */
+        }
+        pthread_cond_broadcast(&h->cv);
+        pthread_mutex_unlock(&h->mu);
+    }
+    buf_free(&rq->body);
+    free(rq);
+    *con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = '\0';
+    log_debug("libmicrohttpd: %s", msg);
+}
+
+httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen) {
+    httpd *h = xcalloc(1, sizeof(*h));
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+
+    h->cfg = cfg;
+    h->accept_jobs = accept_jobs;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    memset(&sin, 0, sizeof(sin));
+    memset(&sin6, 0, sizeof(sin6));
+    if (inet_pton(AF_INET, cfg->bind, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&sin;
+    } else {
+        inet_pton(AF_INET6, cfg->bind, &sin6.sin6_addr);
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&sin6;
+        flags |= MHD_USE_IPv6;
+    }
+    h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, h,
+                            MHD_OPTION_SOCK_ADDR, sa,
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_CONN_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                            MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, errlen, "--port: cannot listen on %s:%d (in use, or not allowed)", cfg->bind, cfg->port);
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : cfg->port;
+    return h;
+}
+
+int httpd_port(const httpd *h) { return h->port; }
+
+int httpd_job_wait(httpd *h, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
+    int rc = CLAIM_NONE;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&h->mu);
+    while (!h->job_ready || h->job_taken) {
+        if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) == ETIMEDOUT) break;
+    }
+    if (h->job_ready && !h->job_taken) {
+        h->job_taken = 1;
+        *j = h->pending; /* ownership of the members moves to the caller */
+        memset(&h->pending, 0, sizeof(h->pending));
+        if (h->reject_status) {
+            *http_status = h->reject_status;
+            snprintf(err, errlen, "%s", h->reject_err);
+            rc = CLAIM_REJECT;
+        } else {
+            rc = CLAIM_OK;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+void httpd_job_respond(httpd *h, int status, const char *content_type, const char *body, size_t len) {
+    pthread_mutex_lock(&h->mu);
+    if (h->slot != SLOT_WAITING) { /* answered already, or the client is gone */
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    h->resp_status = status;
+    h->resp_type = xstrdup(content_type ? content_type : "application/octet-stream");
+    h->resp_body = xmalloc(len ? len : 1);
+    if (len) memcpy(h->resp_body, body, len);
+    h->resp_len = len;
+    h->slot = SLOT_ANSWERED;
+    struct MHD_Connection *c = h->job_conn;
+    pthread_mutex_unlock(&h->mu);
+    MHD_resume_connection(c);
+}
+
+int httpd_job_wait_sent(httpd *h, int timeout_ms) {
+    int64_t until = clock_mono_ms() + timeout_ms;
+    int rc;
+    pthread_mutex_lock(&h->mu);
+    while (h->slot == SLOT_ANSWERED || h->slot == SLOT_WAITING) {
+        int64_t left = until - clock_mono_ms();
+        if (left <= 0) break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (left % 1000) * 1000000L;
+        ts.tv_sec += (time_t)(left / 1000 + ns / 1000000000L);
+        ts.tv_nsec = (long)(ns % 1000000000L);
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    }
+    rc = h->slot == SLOT_SENT ? 0 : -1;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+void httpd_stop(httpd *h) {
+    if (!h) return;
+    pthread_mutex_lock(&h->mu);
+    /* A suspended connection must be resumed before the daemon stops. */
+    int suspended = h->slot == SLOT_WAITING;
+    if (suspended) {
+        h->slot = SLOT_GONE;
+        MHD_resume_connection(h->job_conn);
+    }
+    pthread_mutex_unlock(&h->mu);
+    MHD_stop_daemon(h->d);
+    job_free(&h->pending);
+    free(h->resp_type);
+    free(h->resp_body);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+}

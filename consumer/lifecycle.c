@@ -1,0 +1,514 @@
+/* lifecycle.c -- one replica, one job, one exit code.
+ *
+ *   start: core init, HTTP server, source, store, watchdog
+ *   claim exactly one job (or stop: idle timeout, SIGTERM, deadline)
+ *   skip it if the store says it already succeeded or was cancelled
+ *   status "running" -> heartbeat thread -> core -> result + final status
+ *   settle the message (ack / retry / dead-letter / release / respond)
+ *   exit with the job's code
+ *
+ * Ordering is the at-least-once guarantee: the message is settled only
+ * after the result and the final status are written, so a crash anywhere
+ * before leaves it to be redelivered, and idempotency by job id makes the
+ * redelivery harmless. */
+#include "lifecycle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/exitcodes.h"
+#include "../common/ids.h"
+#include "../common/log.h"
+#include "../common/status.h"
+#include "core.h"
+#include "heartbeat.h"
+#include "httpd.h"
+#include "replica.h"
+#include "source.h"
+#include "store.h"
+#include "watchdog.h"
+
+#define CLAIM_SLICE_MS 500 /* claim waits at most this long between checks */
+
+/* Everything one run holds, so the watchdog's hard exit can reach it. */
+static struct run {
+    const config *cfg;
+    const core_ops *core;
+    void *core_state;
+    const source_ops *src;
+    void *src_state;
+    const store_ops *store;
+    void *store_state;
+    httpd *http;
+    int core_ready;
+    int64_t start_mono_ms;
+    atomic_int cancel;
+    status_rec status;
+    char termlog[4096];  /* the termination-log path, "" = off */
+} R;
+
+/* --- termination log (Kubernetes reads it after the container ends) --- */
+
+static void termlog_resolve(const config *cfg) {
+    R.termlog[0] = '\0';
+    if (cfg->termination_log) {
+        snprintf(R.termlog, sizeof(R.termlog), "%s", cfg->termination_log);
+    } else if (access("/dev/termination-log", W_OK) == 0) {
+        /* Only when the platform created it: never create files in /dev. */
+        snprintf(R.termlog, sizeof(R.termlog), "/dev/termination-log");
+    }
+}
+
+/* Write the final status JSON (< 4 KiB) to the termination log, mode 0640:
+ * it may name the job and its error, so it is not world-readable or
+ * world-writable. Best effort: the exit code stands either way. */
+static void termlog_write(const status_rec *st) {
+    if (!R.termlog[0]) return;
+    status_rec copy = *st;
+    size_t len;
+    char *json = status_to_json(&copy, &len);
+    if (len >= 4096) { /* drop the error text first: it is the long field */
+        free(json);
+        copy.error[0] = '\0';
+        json = status_to_json(&copy, &len);
+    }
+    int fd = open(R.termlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        fchmod(fd, 0640);
+        if (write(fd, json, len) < 0 || write(fd, "\n", 1) < 0)
+            log_warn("termination log %s: %s", R.termlog, strerror(errno));
+        close(fd);
+    } else {
+        log_warn("termination log %s: %s", R.termlog, strerror(errno));
+    }
+    free(json);
+}
+
+/* --- watchdog hooks --- */
+
+static void hook_abort_core(void) {
+    if (R.core && R.core->abort) R.core->abort(R.core_state);
+}
+
+static void hook_hard_exit(int code) {
+    status_rec st = R.status;
+    if (!st.state[0] || strcmp(st.state, ST_RUNNING) == 0) {
+        snprintf(st.state, sizeof(st.state), "%s",
+                 code == OS_EXIT_DEADLINE ? ST_TIMED_OUT : ST_INTERRUPTED);
+        st.exit_code = code;
+        st.finished_at = clock_wall_ms();
+    }
+    termlog_write(&st);
+    log_fields(LL_ERROR, NULL, "exit %d (%s), immediate", code, exitcode_name(code));
+    _exit(code);
+}
+
+static void on_progress(int percent) { heartbeat_set_progress(percent); }
+
+/* --- outcome mapping --- */
+
+/* The body answered to an HTTP caller when the core gave none. */
+static void detail_body(buf *b, const char *detail) {
+    buf_puts(b, "{\"detail\":");
+    buf_json_str(b, detail, strlen(detail));
+    buf_puts(b, "}");
+}
+
+/* Decide state, exit code, HTTP answer and disposition from the core's
+ * result and the cancel reason. */
+static void outcome_from_result(const job *j, core_result *res, outcome *o, buf *body) {
+    int can_retry = R.src->can_retry;
+    int attempts_left = j->attempt < R.cfg->max_attempts;
+
+    memset(o, 0, sizeof(*o));
+    o->body = res->out;
+    o->body_len = res->out_len;
+    o->content_type = res->content_type;
+    o->error = res->error;
+    if (res->outcome == CORE_OK && res->out_len > (size_t)R.cfg->max_output) {
+        core_fail(res, CORE_FAILED, 500, "result of %zu bytes exceeds --max-output %lld", res->out_len,
+                  (long long)R.cfg->max_output);
+        o->body = NULL;
+        o->body_len = 0;
+    }
+    switch (res->outcome) {
+    case CORE_OK:
+        o->state = ST_SUCCEEDED;
+        o->exit_code = OS_EXIT_OK;
+        o->http_status = res->http_status ? res->http_status : 200;
+        o->disp = DISP_ACK;
+        return;
+    case CORE_FAILED:
+        o->exit_code = exitcode_from_core(res->exit_code ? res->exit_code : 1);
+        if (o->exit_code == 0) o->exit_code = OS_EXIT_FAILED;
+        o->http_status = res->http_status ? res->http_status : 500;
+        if (can_retry && attempts_left) {
+            o->state = ST_RETRYING;
+            o->disp = DISP_RETRY;
+        } else {
+            o->state = can_retry ? ST_DEAD : ST_FAILED;
+            o->disp = can_retry ? DISP_DEAD : DISP_ACK;
+        }
+        break;
+    case CORE_REJECTED:
+        o->state = ST_REJECTED;
+        o->exit_code = OS_EXIT_REJECTED;
+        o->http_status = res->http_status ? res->http_status : 422;
+        o->disp = DISP_DEAD;
+        o->body = NULL;
+        break;
+    case CORE_CANCELLED:
+        o->body = NULL;
+        switch (atomic_load(&R.cancel)) {
+        case CANCEL_TERM:
+            o->state = ST_INTERRUPTED;
+            o->exit_code = OS_EXIT_TERM;
+            o->http_status = 503;
+            o->disp = DISP_RELEASE;
+            snprintf(res->error, sizeof(res->error), "interrupted: SIGTERM and --term-grace is over");
+            break;
+        case CANCEL_USER:
+            o->state = ST_CANCELLED;
+            o->exit_code = OS_EXIT_OK;
+            o->http_status = 409;
+            o->disp = DISP_ACK;
+            snprintf(res->error, sizeof(res->error), "cancelled");
+            break;
+        case CANCEL_LOST:
+            o->state = ST_INTERRUPTED;
+            o->exit_code = OS_EXIT_UNAVAILABLE;
+            o->http_status = 503;
+            o->disp = DISP_RELEASE;
+            break;
+        default: /* CANCEL_DEADLINE */
+            o->exit_code = OS_EXIT_DEADLINE;
+            o->http_status = 504;
+            snprintf(res->error, sizeof(res->error), "deadline exceeded");
+            if (can_retry && attempts_left) {
+                o->state = ST_TIMED_OUT;
+                o->disp = DISP_RETRY;
+            } else {
+                o->state = can_retry ? ST_DEAD : ST_TIMED_OUT;
+                o->disp = can_retry ? DISP_DEAD : DISP_ACK;
+            }
+        }
+        break;
+    }
+    if (!o->body || !o->body_len) {
+        detail_body(body, res->error[0] ? res->error : "job failed");
+        o->body = body->data;
+        o->body_len = body->len;
+        o->content_type = "application/json";
+    }
+}
+
+/* --- the steps --- */
+
+/* Claim one job, or return the exit code that ends the replica first. */
+static int claim_one(job *j, int *rc_out, int *http_status, char *err, size_t errlen) {
+    int64_t start = clock_mono_ms();
+    for (;;) {
+        int stop = watchdog_stop_reason();
+        if (stop) return stop;
+        int slice = CLAIM_SLICE_MS;
+        if (R.cfg->idle_timeout > 0) {
+            int64_t left = start + (int64_t)R.cfg->idle_timeout * 1000 - clock_mono_ms();
+            if (left <= 0) {
+                log_info("no job within --idle-timeout %ds: exiting, nothing consumed", R.cfg->idle_timeout);
+                return OS_EXIT_IDLE;
+            }
+            if (left < slice) slice = (int)left;
+        }
+        int rc = R.src->claim(R.src_state, slice, j, http_status, err, errlen);
+        if (rc == CLAIM_NONE) continue;
+        if (rc == CLAIM_ERR) {
+            log_error("claim failed: %s", err);
+            return OS_EXIT_UNAVAILABLE;
+        }
+        *rc_out = rc;
+        return 0;
+    }
+}
+
+/* Write the final record (result first), make it durable, then settle the
+ * message. Returns the exit code: o->exit_code, or 69 when any step fails
+ * (the message is then left to be redelivered). */
+static int publish_and_settle(job *j, const outcome *o) {
+    char err[512] = "";
+    status_rec *st = &R.status;
+
+    replica_set_phase(PHASE_FINISHING);
+    snprintf(st->state, sizeof(st->state), "%s", o->state);
+    st->exit_code = o->exit_code;
+    st->finished_at = clock_wall_ms();
+    st->duration_ms = st->started_at ? st->finished_at - st->started_at : 0;
+    st->progress = heartbeat_progress();
+    snprintf(st->error, sizeof(st->error), "%s", o->error ? o->error : "");
+    if (o->disp == DISP_RELEASE && strcmp(o->state, ST_INTERRUPTED) == 0 && o->exit_code == OS_EXIT_UNAVAILABLE) {
+        /* The claim was lost: another replica owns the job and its record. */
+        log_error("not writing the status or settling: the claim was lost");
+        return OS_EXIT_UNAVAILABLE;
+    }
+    if (strcmp(o->state, ST_SUCCEEDED) == 0 || (o->body && strcmp(o->state, ST_REJECTED) != 0 &&
+                                                 strcmp(o->state, ST_CANCELLED) != 0 &&
+                                                 strcmp(o->state, ST_INTERRUPTED) != 0)) {
+        st->result_bytes = (int64_t)o->body_len;
+        if (R.store->put_result(R.store_state, st, o->body, o->body_len, err, sizeof(err)) < 0) goto unavailable;
+    }
+    if (R.store->put_status(R.store_state, st, err, sizeof(err)) < 0) goto unavailable;
+    if (R.store->flush && R.store->flush(R.store_state, err, sizeof(err)) < 0) goto unavailable;
+    if (R.src->finish(R.src_state, j, o, err, sizeof(err)) < 0) goto unavailable;
+    return o->exit_code;
+unavailable:
+    log_error("cannot finish the job, leaving it to be redelivered: %s", err);
+    return OS_EXIT_UNAVAILABLE;
+}
+
+/* A job the store already knows as done or cancelled is settled unrun. */
+static int settle_known(job *j, const char *known, int cancelled, int *code) {
+    outcome o;
+    buf body = BUF_INIT;
+    memset(&o, 0, sizeof(o));
+    if (cancelled) {
+        log_info("job %s was cancelled before it ran: acknowledging it without running", j->id);
+        o.state = ST_CANCELLED;
+        o.http_status = 409;
+        o.error = "cancelled before it ran";
+    } else if (strcmp(known, ST_SUCCEEDED) == 0) {
+        log_info("job %s already succeeded: acknowledging it without running it again", j->id);
+        o.state = ST_SUCCEEDED;
+        o.http_status = 200;
+        o.error = "";
+    } else {
+        return 0;
+    }
+    o.disp = DISP_ACK;
+    o.exit_code = OS_EXIT_OK;
+    detail_body(&body, cancelled ? "job cancelled" : "job already succeeded");
+    o.body = body.data;
+    o.body_len = body.len;
+    o.content_type = "application/json";
+    if (cancelled) {
+        *code = publish_and_settle(j, &o);
+    } else {
+        char err[512] = "";
+        replica_set_phase(PHASE_FINISHING);
+        *code = R.src->finish(R.src_state, j, &o, err, sizeof(err)) < 0 ? OS_EXIT_UNAVAILABLE : OS_EXIT_OK;
+        if (*code) log_error("cannot acknowledge: %s", err);
+        snprintf(R.status.state, sizeof(R.status.state), "%s", ST_SUCCEEDED);
+        R.status.exit_code = 0;
+    }
+    buf_free(&body);
+    return 1;
+}
+
+static int64_t rusage_cpu_ms(const struct rusage *ru) {
+    return (int64_t)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1000 +
+           (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
+}
+
+/* Run the core on the claimed job and settle it. */
+static int run_job(job *j) {
+    core_result res;
+    outcome o;
+    buf body = BUF_INIT;
+    char err[512] = "";
+    struct rusage ru0, ru1;
+    int code;
+
+    core_result_init(&res);
+    R.status.started_at = clock_wall_ms();
+    R.status.heartbeat_at = R.status.started_at;
+    if (R.store->put_status(R.store_state, &R.status, err, sizeof(err)) < 0) {
+        log_error("cannot write the running status, leaving the job to be redelivered: %s", err);
+        return OS_EXIT_UNAVAILABLE;
+    }
+    heartbeat_args ha = {R.cfg, R.src, R.src_state, R.store, R.store_state, j, &R.status, &R.cancel};
+    if (heartbeat_start(&ha) < 0) {
+        log_error("cannot start the heartbeat thread");
+        return OS_EXIT_UNAVAILABLE;
+    }
+    core_ctx ctx = {j, R.cfg, &R.cancel, on_progress, 0};
+    if (j->deadline_s > 0) ctx.deadline_wall_ms = j->claimed_wall_ms + (int64_t)j->deadline_s * 1000;
+    if (R.cfg->deadline > 0) {
+        int64_t soft_mono = R.start_mono_ms + (int64_t)(R.cfg->deadline - R.cfg->deadline_margin) * 1000;
+        int64_t replica_at = clock_wall_ms() + (soft_mono - clock_mono_ms());
+        if (!ctx.deadline_wall_ms || replica_at < ctx.deadline_wall_ms) ctx.deadline_wall_ms = replica_at;
+    }
+    log_info("running job (core %s, attempt %d, %zu input bytes)", R.core->name, j->attempt, j->input_len);
+    getrusage(RUSAGE_SELF, &ru0);
+    R.core->run(R.core_state, &ctx, &res);
+    getrusage(RUSAGE_SELF, &ru1);
+    watchdog_job_end();
+    heartbeat_stop();
+    if (res.cpu_ms < 0) { /* an in-process core: account the process */
+        res.cpu_ms = rusage_cpu_ms(&ru1) - rusage_cpu_ms(&ru0);
+        res.max_rss_kb = ru1.ru_maxrss;
+    }
+    R.status.cpu_ms = res.cpu_ms;
+    R.status.max_rss_kb = res.max_rss_kb;
+    if (res.outcome != CORE_CANCELLED && atomic_load(&R.cancel) == CANCEL_LOST) res.outcome = CORE_CANCELLED;
+    outcome_from_result(j, &res, &o, &body);
+    code = publish_and_settle(j, &o);
+    buf_free(&body);
+    free(res.out_owned);
+    return code;
+}
+
+/* A message the source could not parse: dead-letter it, exit 65. */
+static int reject_job(job *j, int http_status, const char *why) {
+    outcome o;
+    buf body = BUF_INIT;
+    log_warn("job rejected: %s", why);
+    memset(&o, 0, sizeof(o));
+    o.disp = DISP_DEAD;
+    o.state = ST_REJECTED;
+    o.exit_code = OS_EXIT_REJECTED;
+    o.http_status = http_status ? http_status : 400;
+    o.error = why;
+    detail_body(&body, why);
+    o.body = body.data;
+    o.body_len = body.len;
+    o.content_type = "application/json";
+    R.status.started_at = clock_wall_ms();
+    int code = publish_and_settle(j, &o);
+    buf_free(&body);
+    return code;
+}
+
+static int open_everything(char *err, size_t errlen, int *code) {
+    if (R.core->init(R.cfg, &R.core_state, err, errlen) < 0) {
+        *code = OS_EXIT_CONFIG;
+        return -1;
+    }
+    R.core_ready = 1;
+    R.http = httpd_start(R.cfg, strcmp(R.cfg->source, "http") == 0, err, errlen);
+    if (!R.http) {
+        *code = OS_EXIT_CONFIG;
+        return -1;
+    }
+    char port[32];
+    snprintf(port, sizeof(port), "\"port\":%d", httpd_port(R.http));
+    log_fields(LL_INFO, port, "listening on %s:%d (source %s, core %s, store %s)", R.cfg->bind,
+               httpd_port(R.http), R.cfg->source, R.cfg->core, R.cfg->store);
+    source_http_attach(R.http);
+    if (R.src->open(R.cfg, &R.src_state, err, errlen) < 0) {
+        R.src_state = NULL;
+        *code = OS_EXIT_UNAVAILABLE;
+        return -1;
+    }
+    if (R.store->open(R.cfg, &R.store_state, err, errlen) < 0) {
+        R.store_state = NULL;
+        *code = OS_EXIT_UNAVAILABLE;
+        return -1;
+    }
+    return 0;
+}
+
+int lifecycle_run(const config *cfg) {
+    char err[512] = "";
+    char worker[128];
+    job j;
+    int code = OS_EXIT_OK;
+    int http_status = 0;
+    int claim_rc = CLAIM_NONE;
+    int64_t start = clock_mono_ms();
+    int opened_src = 0, opened_store = 0;
+
+    memset(&R, 0, sizeof(R));
+    memset(&j, 0, sizeof(j));
+    R.cfg = cfg;
+    R.start_mono_ms = start;
+    atomic_init(&R.cancel, CANCEL_NONE);
+    id_replica(worker, sizeof(worker));
+    log_init(log_level_parse(cfg->log_level), strcmp(cfg->log_format, "json") == 0, worker);
+    replica_init(worker, cfg->source);
+    termlog_resolve(cfg);
+    status_init(&R.status);
+    snprintf(R.status.worker, sizeof(R.status.worker), "%s", worker);
+    snprintf(R.status.source, sizeof(R.status.source), "%s", cfg->source);
+    snprintf(R.status.queue, sizeof(R.status.queue), "%s", strcmp(cfg->source, "http") ? cfg->queue : "");
+
+    R.core = core_find(cfg->core);
+    R.src = source_find(cfg->source);
+    R.store = store_find(cfg->store);
+    watchdog_block_signals();
+    if (open_everything(err, sizeof(err), &code) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    opened_src = opened_store = 1;
+    watchdog_hooks hooks = {hook_abort_core, hook_hard_exit};
+    if (watchdog_start(cfg, start, &R.cancel, &hooks) < 0) {
+        log_error("cannot start the watchdog");
+        code = OS_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    log_debug("waiting for a job (idle timeout %ds, deadline %ds)", cfg->idle_timeout, cfg->deadline);
+
+    code = claim_one(&j, &claim_rc, &http_status, err, sizeof(err));
+    if (code) goto out;
+
+    j.claimed_mono_ms = clock_mono_ms();
+    j.claimed_wall_ms = clock_wall_ms();
+    if (j.attempt <= 0) j.attempt = 1;
+    log_set_job(j.id);
+    replica_set_job(j.id);
+    replica_set_phase(PHASE_RUNNING);
+    snprintf(R.status.id, sizeof(R.status.id), "%s", j.id);
+    snprintf(R.status.state, sizeof(R.status.state), "%s", ST_RUNNING);
+    R.status.attempt = j.attempt;
+    watchdog_job_begin(j.deadline_s > 0 ? j.claimed_mono_ms + (int64_t)j.deadline_s * 1000 : 0);
+    log_info("claimed job (attempt %d)", j.attempt);
+
+    if (claim_rc == CLAIM_REJECT) {
+        watchdog_job_end();
+        code = reject_job(&j, http_status, err);
+        goto out;
+    }
+    char known[32] = "";
+    int cancelled = 0;
+    if (R.store->lookup(R.store_state, j.id, known, sizeof(known), &cancelled, err, sizeof(err)) < 0) {
+        log_error("store unreachable, leaving the job to be redelivered: %s", err);
+        code = OS_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    if (settle_known(&j, known, cancelled, &code)) {
+        watchdog_job_end();
+        goto out;
+    }
+    code = run_job(&j);
+out:
+    if (R.status.id[0] && strcmp(R.status.state, ST_RUNNING) == 0) {
+        /* Left before the job ended (store or broker lost). */
+        snprintf(R.status.state, sizeof(R.status.state), "%s", ST_INTERRUPTED);
+        R.status.exit_code = code;
+    }
+    if (!R.status.id[0]) { /* no job: still say how the replica ended */
+        snprintf(R.status.state, sizeof(R.status.state), "%s", code == OS_EXIT_IDLE ? "idle" : exitcode_name(code));
+        R.status.exit_code = code;
+    }
+    replica_set_result(R.status.state, code);
+    termlog_write(&R.status);
+    {
+        char f[160];
+        snprintf(f, sizeof(f), "\"exit_code\":%d,\"state\":\"%s\",\"cpu_ms\":%lld,\"max_rss_kb\":%lld", code,
+                 R.status.state, (long long)R.status.cpu_ms, (long long)R.status.max_rss_kb);
+        log_fields(LL_INFO, f, "exit %d (%s)", code, exitcode_name(code));
+    }
+    watchdog_stop();
+    if (opened_src && R.src_state) R.src->close(R.src_state);
+    if (opened_store && R.store_state) R.store->close(R.store_state);
+    httpd_stop(R.http);
+    if (R.core_ready) R.core->destroy(R.core_state);
+    job_free(&j);
+    return code;
+}

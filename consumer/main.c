@@ -1,0 +1,91 @@
+/* main.c -- oneshot: one process, one job, one exit code.
+ *
+ * Dispatches the subcommand; everything else lives in its own module:
+ * lifecycle.c runs a replica, client.c the callers' commands, fleet.c the
+ * local scaler. */
+#include <cjson/cJSON.h>
+#include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/exitcodes.h"
+#include "../config/config.h"
+#include "client.h"
+#include "fleet.h"
+#include "lifecycle.h"
+
+#ifndef ONESHOT_VERSION
+#define ONESHOT_VERSION "0.1.0"
+#endif
+
+extern char **environ;
+
+static const char *self_path;
+
+static int cmd_run(const config *cfg) { return lifecycle_run(cfg); }
+static int cmd_fleet(const config *cfg) { return fleet_run(cfg, self_path); }
+
+static const struct command {
+    const char *name;
+    int (*fn)(const config *cfg);
+    int nargs; /* positional arguments it takes: exact count, or -1 for 0..1 */
+} commands[] = {
+    {"run", cmd_run, 0},
+    {"submit", client_submit, -1},
+    {"status", client_status, 1},
+    {"wait", client_wait, 1},
+    {"cancel", client_cancel, 1},
+    {"fleet", cmd_fleet, 0},
+};
+
+int main(int argc, char **argv) {
+    const struct command *cmd = &commands[0];
+    config cfg;
+    char err[512];
+    int code;
+
+    self_path = argv[0];
+    argc--;
+    argv++;
+    if (argc > 0) {
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if (strcmp(argv[0], commands[i].name) == 0) {
+                cmd = &commands[i];
+                argc--;
+                argv++;
+                break;
+            }
+    }
+    if (config_load(&cfg, argc, argv, environ, cmd->nargs != 0, err, sizeof(err)) < 0) {
+        fprintf(stderr, "oneshot: invalid configuration: %s\n", err);
+        config_free(&cfg);
+        return OS_EXIT_CONFIG;
+    }
+    if (cfg.help) {
+        fputs(config_usage(), stdout);
+        code = OS_EXIT_OK;
+    } else if (cfg.version) {
+        printf("oneshot %s (librdkafka %s, hiredis %d.%d.%d, libmicrohttpd %s, cJSON %s)\n", ONESHOT_VERSION,
+               rd_kafka_version_str(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, MHD_get_version(),
+               cJSON_Version());
+        code = OS_EXIT_OK;
+    } else if (cfg.print_config) {
+        char *json = config_to_json(&cfg);
+        puts(json);
+        free(json);
+        code = OS_EXIT_OK;
+    } else if (cmd->nargs > 0 && cfg.nargs != (size_t)cmd->nargs) {
+        fprintf(stderr, "oneshot: invalid configuration: %s needs exactly %d argument (ID)\n", cmd->name, cmd->nargs);
+        code = OS_EXIT_CONFIG;
+    } else if (cmd->nargs < 0 && cfg.nargs > 1) {
+        fprintf(stderr, "oneshot: invalid configuration: %s takes at most one INPUT argument\n", cmd->name);
+        code = OS_EXIT_CONFIG;
+    } else {
+        code = cmd->fn(&cfg);
+    }
+    config_free(&cfg);
+    return code;
+}

@@ -1,0 +1,78 @@
+/* source.h -- where the one job comes from (DESIGN.md sections 2 and 7).
+ *
+ * A source is a small table of functions; the lifecycle calls through it
+ * and never switches on the broker. At-least-once: nothing is acknowledged
+ * before finish() with DISP_ACK/DISP_RETRY/DISP_DEAD, so a crash at any
+ * earlier point leaves the message to be redelivered. */
+#ifndef ONESHOT_SOURCE_H
+#define ONESHOT_SOURCE_H
+
+#include <stddef.h>
+
+#include "../common/job.h"
+#include "../config/config.h"
+
+enum claim_rc {
+    CLAIM_ERR = -1,   /* broker unreachable: exit 69, nothing acked */
+    CLAIM_OK = 0,     /* *j holds the job */
+    CLAIM_NONE = 1,   /* nothing within the timeout; call again */
+    CLAIM_REJECT = 2, /* a message arrived but is malformed: *j holds it raw
+                         (id set when known), err the reason, http_status the
+                         HTTP code; the lifecycle rejects it (exit 65) */
+};
+
+/* What finish() must do with the message. */
+enum disposition {
+    DISP_ACK,     /* done (succeeded, failed for good, cancelled, already done) */
+    DISP_RETRY,   /* failed with attempts left: re-queue with attempt + 1, ack */
+    DISP_DEAD,    /* dead-letter with the error, then ack */
+    DISP_RELEASE, /* give it back untouched for another replica (SIGTERM) */
+};
+
+/* The end of a job as the source sees it. */
+typedef struct outcome {
+    enum disposition disp;
+    const char *state;        /* final status state (ST_*) */
+    int exit_code;            /* the process's exit code */
+    int http_status;          /* for the HTTP source */
+    const char *body;         /* HTTP response body / result */
+    size_t body_len;
+    const char *content_type;
+    const char *error;        /* "" when none; for dead letters */
+} outcome;
+
+typedef struct source_ops {
+    const char *name;
+    /* Heartbeat period in ms; 0: a third of --lease. */
+    int heartbeat_ms;
+    /* 1: failed jobs can be re-queued and dead-lettered (brokers); 0: the
+     * caller gets the failure (http). */
+    int can_retry;
+    /* Connect. -1 with a reason: the broker is unreachable (exit 69). */
+    int (*open)(const config *cfg, void **state, char *err, size_t errlen);
+    /* Wait up to timeout_ms for one job (enum claim_rc). *http_status is
+     * set for CLAIM_REJECT. */
+    int (*claim)(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen);
+    /* Renew the claim. 0 ok; -1 the claim is lost (another replica owns
+     * the job now); -2 the broker is unreachable right now. May be NULL. */
+    int (*heartbeat)(void *state, job *j, char *err, size_t errlen);
+    /* Settle the job as o says. -1 with a reason: could not (exit 69, the
+     * message stays to be redelivered). */
+    int (*finish)(void *state, job *j, const outcome *o, char *err, size_t errlen);
+    /* Release everything, including j->src_data of a claimed job. */
+    void (*close)(void *state);
+} source_ops;
+
+/* The source named by --source, or NULL. */
+const source_ops *source_find(const char *name);
+
+/* The http source serves jobs through the replica's HTTP server. */
+struct httpd;
+void source_http_attach(struct httpd *h);
+
+extern const source_ops source_http;
+extern const source_ops source_redis_list;
+extern const source_ops source_redis_stream;
+extern const source_ops source_kafka;
+
+#endif

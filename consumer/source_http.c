@@ -1,0 +1,48 @@
+/* source_http.c -- the job arrives as POST /job (DESIGN.md section 1).
+ *
+ * A thin adapter over httpd: claim waits for the request, finish answers
+ * it and waits until the answer has been sent. There is no broker, so
+ * every disposition is "answer"; a retry is the caller's business. */
+#include <stdio.h>
+
+#include "../common/log.h"
+#include "httpd.h"
+#include "source.h"
+
+/* Bound on waiting for a sent response: a client that stops reading is
+ * cut by the connection timeout well before this. */
+#define SEND_WAIT_MS ((HTTPD_CONN_TIMEOUT_S + 5) * 1000)
+
+static httpd *attached;
+
+void source_http_attach(httpd *h) { attached = h; }
+
+static int http_open(const config *cfg, void **state, char *err, size_t errlen) {
+    (void)cfg;
+    if (!attached) {
+        snprintf(err, errlen, "http source: no HTTP server");
+        return -1;
+    }
+    *state = attached;
+    return 0;
+}
+
+static int http_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
+    return httpd_job_wait(state, timeout_ms, j, http_status, err, errlen);
+}
+
+static int http_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
+    (void)j;
+    (void)err;
+    (void)errlen;
+    httpd_job_respond(state, o->http_status, o->content_type, o->body, o->body_len);
+    if (httpd_job_wait_sent(state, SEND_WAIT_MS) < 0)
+        log_warn("the response to POST /job could not be delivered (client gone)");
+    else
+        log_debug("response %d sent (%zu bytes)", o->http_status, o->body_len);
+    return 0;
+}
+
+static void http_close(void *state) { (void)state; }
+
+const source_ops source_http = {"http", 0, 0, http_open, http_claim, NULL, http_finish, http_close};

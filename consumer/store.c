@@ -1,0 +1,60 @@
+/* store.c -- the store registry and the "none" store. */
+#include "store.h"
+
+#include <string.h>
+
+static int none_open(const config *cfg, void **state, char *err, size_t errlen) {
+    (void)cfg;
+    (void)err;
+    (void)errlen;
+    *state = NULL;
+    return 0;
+}
+
+static int none_lookup(void *state, const char *id, char *job_state, size_t n, int *cancelled,
+                       char *err, size_t errlen) {
+    (void)state;
+    (void)id;
+    (void)err;
+    (void)errlen;
+    if (n) job_state[0] = '\0';
+    *cancelled = 0;
+    return 0;
+}
+
+static int none_put_status(void *state, const status_rec *st, char *err, size_t errlen) {
+    (void)state;
+    (void)st;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static int none_put_result(void *state, const status_rec *st, const char *data, size_t len,
+                           char *err, size_t errlen) {
+    (void)state;
+    (void)st;
+    (void)data;
+    (void)len;
+    (void)err;
+    (void)errlen;
+    return 0;
+}
+
+static int none_cancelled(void *state, const char *id) {
+    (void)state;
+    (void)id;
+    return 0;
+}
+
+static void none_close(void *state) { (void)state; }
+
+const store_ops store_none = {"none",          none_open,      none_lookup, none_put_status,
+                              none_put_result, none_cancelled, NULL,        none_close};
+
+const store_ops *store_find(const char *name) {
+    if (strcmp(name, "none") == 0) return &store_none;
+    if (strcmp(name, "redis") == 0) return &store_redis;
+    if (strcmp(name, "kafka") == 0) return &store_kafka;
+    return NULL;
+}

@@ -1,0 +1,233 @@
+/* watchdog.c -- deadlines and signals (see watchdog.h for the contract). */
+#include "watchdog.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/clock.h"
+#include "../common/exitcodes.h"
+#include "../common/log.h"
+#include "core.h"
+
+#define ABORT_AFTER_MS 1000 /* cancel -> abort the core */
+#define EXIT_AFTER_MS 3000  /* cancel -> _exit, whatever is still running */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t timer, sig;
+    int running;
+    const config *cfg;
+    atomic_int *cancel;
+    watchdog_hooks hooks;
+    int64_t soft_at;      /* replica soft deadline, 0 = none */
+    int64_t job_at;       /* job deadline, 0 = none */
+    int job_active;
+    int job_claimed;      /* a job was claimed (running or finishing) */
+    int64_t term_at;      /* first SIGTERM, 0 = none */
+    int64_t fired_at;     /* when the cancel was set, 0 = not yet */
+    int fired_code;       /* exit code of the hard backstop */
+    int aborted;
+    int stop_reason;      /* for an idle replica */
+    int quit;
+} wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+void watchdog_block_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1); /* internal: wakes the signal thread to quit */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int64_t min_pos(int64_t a, int64_t b) {
+    if (a <= 0) return b;
+    if (b <= 0) return a;
+    return a < b ? a : b;
+}
+
+/* Set the cancel flag once; arms the abort and exit backstops. */
+static void fire(int reason, int code, int64_t now) {
+    if (wd.fired_at) return;
+    wd.fired_at = now;
+    wd.fired_code = code;
+    atomic_store(wd.cancel, reason);
+}
+
+static void *timer_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&wd.mu);
+    while (!wd.quit) {
+        int64_t now = clock_mono_ms();
+        int64_t grace_end = wd.term_at ? wd.term_at + (int64_t)wd.cfg->term_grace * 1000 : 0;
+
+        if (wd.soft_at && now >= wd.soft_at && !wd.fired_at && !wd.stop_reason) {
+            if (wd.job_claimed) {
+                log_warn("deadline: --deadline %ds minus --deadline-margin %ds reached%s",
+                         wd.cfg->deadline, wd.cfg->deadline_margin,
+                         wd.job_active ? ", cancelling the job" : " while finishing");
+                fire(CANCEL_DEADLINE, OS_EXIT_DEADLINE, now);
+            } else {
+                log_info("deadline reached before any job was claimed");
+                wd.stop_reason = OS_EXIT_IDLE;
+            }
+        }
+        if (wd.job_active && wd.job_at && now >= wd.job_at && !wd.fired_at) {
+            log_warn("deadline: the job's deadline_s is over, cancelling it");
+            fire(CANCEL_DEADLINE, OS_EXIT_DEADLINE, now);
+        }
+        if (wd.job_active && grace_end && now >= grace_end && !wd.fired_at) {
+            log_warn("SIGTERM: --term-grace %ds is over, cancelling the job", wd.cfg->term_grace);
+            fire(CANCEL_TERM, OS_EXIT_TERM, now);
+        }
+        if (wd.fired_at && !wd.aborted && now >= wd.fired_at + ABORT_AFTER_MS && wd.job_active) {
+            wd.aborted = 1;
+            log_warn("the core did not stop within %d ms of the cancel: aborting it", ABORT_AFTER_MS);
+            pthread_mutex_unlock(&wd.mu);
+            wd.hooks.abort_core();
+            pthread_mutex_lock(&wd.mu);
+            continue;
+        }
+        if (wd.fired_at && now >= wd.fired_at + EXIT_AFTER_MS) {
+            log_error("shutdown hangs %d ms after the cancel: exiting now", EXIT_AFTER_MS);
+            pthread_mutex_unlock(&wd.mu);
+            wd.hooks.hard_exit(wd.fired_code);
+            pthread_mutex_lock(&wd.mu);
+        }
+
+        /* Sleep until the next thing that can happen. */
+        int64_t next = 0;
+        if (!wd.fired_at) {
+            if (!wd.stop_reason) next = min_pos(next, wd.soft_at);
+            if (wd.job_active) {
+                next = min_pos(next, wd.job_at);
+                next = min_pos(next, grace_end);
+            }
+        } else {
+            if (!wd.aborted && wd.job_active) next = min_pos(next, wd.fired_at + ABORT_AFTER_MS);
+            next = min_pos(next, wd.fired_at + EXIT_AFTER_MS);
+        }
+        if (next == 0) {
+            pthread_cond_wait(&wd.cv, &wd.mu);
+            continue;
+        }
+        int64_t wait_ms = next - clock_mono_ms();
+        if (wait_ms <= 0) continue;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000L;
+        ts.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000L);
+        ts.tv_nsec = (long)(ns % 1000000000L);
+        pthread_cond_timedwait(&wd.cv, &wd.mu, &ts);
+    }
+    pthread_mutex_unlock(&wd.mu);
+    return NULL;
+}
+
+static void *signal_main(void *arg) {
+    sigset_t set;
+    (void)arg;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0) continue;
+        pthread_mutex_lock(&wd.mu);
+        if (wd.quit) {
+            pthread_mutex_unlock(&wd.mu);
+            return NULL;
+        }
+        if (sig == SIGUSR1) {
+            pthread_mutex_unlock(&wd.mu);
+            continue;
+        }
+        if (sig == SIGINT || wd.term_at) {
+            pthread_mutex_unlock(&wd.mu);
+            log_warn("%s: exiting at once, nothing acknowledged",
+                     sig == SIGINT ? "SIGINT" : "second SIGTERM");
+            wd.hooks.abort_core();
+            wd.hooks.hard_exit(sig == SIGINT ? OS_EXIT_SIGINT : OS_EXIT_TERM);
+            continue; /* not reached */
+        }
+        wd.term_at = clock_mono_ms();
+        if (wd.job_active) {
+            log_info("SIGTERM: the job may finish within --term-grace %ds", wd.cfg->term_grace);
+        } else if (!wd.stop_reason) {
+            log_info("SIGTERM: no job running, stopping");
+            wd.stop_reason = OS_EXIT_TERM;
+        }
+        pthread_cond_broadcast(&wd.cv);
+        pthread_mutex_unlock(&wd.mu);
+    }
+}
+
+int watchdog_start(const config *cfg, int64_t start_mono_ms, atomic_int *cancel, const watchdog_hooks *hooks) {
+    wd.cfg = cfg;
+    wd.cancel = cancel;
+    wd.hooks = *hooks;
+    /* The timer sleeps on the monotonic clock, immune to wall-clock steps. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&wd.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (cfg->deadline > 0)
+        wd.soft_at = start_mono_ms + (int64_t)(cfg->deadline - cfg->deadline_margin) * 1000;
+    if (pthread_create(&wd.timer, NULL, timer_main, NULL) != 0) return -1;
+    if (pthread_create(&wd.sig, NULL, signal_main, NULL) != 0) {
+        pthread_mutex_lock(&wd.mu);
+        wd.quit = 1;
+        pthread_cond_broadcast(&wd.cv);
+        pthread_mutex_unlock(&wd.mu);
+        pthread_join(wd.timer, NULL);
+        return -1;
+    }
+    wd.running = 1;
+    return 0;
+}
+
+void watchdog_job_begin(int64_t deadline_mono_ms) {
+    pthread_mutex_lock(&wd.mu);
+    wd.job_active = 1;
+    wd.job_claimed = 1;
+    wd.job_at = deadline_mono_ms;
+    /* SIGTERM may have come while the job was being claimed. */
+    if (wd.term_at) log_info("SIGTERM came during the claim: the job gets --term-grace %ds", wd.cfg->term_grace);
+    pthread_cond_broadcast(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+}
+
+void watchdog_job_end(void) {
+    pthread_mutex_lock(&wd.mu);
+    wd.job_active = 0;
+    wd.job_at = 0;
+    pthread_cond_broadcast(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+}
+
+int watchdog_stop_reason(void) {
+    pthread_mutex_lock(&wd.mu);
+    int r = wd.stop_reason;
+    pthread_mutex_unlock(&wd.mu);
+    return r;
+}
+
+void watchdog_stop(void) {
+    if (!wd.running) return;
+    pthread_mutex_lock(&wd.mu);
+    wd.quit = 1;
+    pthread_cond_broadcast(&wd.cv);
+    pthread_mutex_unlock(&wd.mu);
+    pthread_kill(wd.sig, SIGUSR1);
+    pthread_join(wd.timer, NULL);
+    pthread_join(wd.sig, NULL);
+    pthread_cond_destroy(&wd.cv);
+    wd.running = 0;
+}

@@ -1,0 +1,41 @@
+/* watchdog.h -- deadlines and signals, the replica's backstops.
+ *
+ * One thread waits for whichever comes first: the replica's soft deadline
+ * (--deadline minus --deadline-margin), the job's own deadline, or the end
+ * of --term-grace after SIGTERM. At that point it sets the core's cancel
+ * flag; if the core has not stopped 1 s later it aborts it (SIGKILL to an
+ * exec core's group), and if the process is still alive 2 s after that it
+ * exits by itself (_exit 124, or 143 for SIGTERM) through the hard-exit
+ * hook. Signals are taken synchronously by a second thread (sigwait):
+ * the first SIGTERM starts the grace (or stops an idle replica); a second
+ * SIGTERM or any SIGINT exits at once. */
+#ifndef ONESHOT_WATCHDOG_H
+#define ONESHOT_WATCHDOG_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "../config/config.h"
+
+typedef struct watchdog_hooks {
+    /* Kill what the core started, now. */
+    void (*abort_core)(void);
+    /* Leave the process at once with code (after abort_core). Never returns. */
+    void (*hard_exit)(int code);
+} watchdog_hooks;
+
+/* Block SIGTERM/SIGINT in the calling thread; call before starting any
+ * thread so that only the watchdog's signal thread receives them. */
+void watchdog_block_signals(void);
+/* Start both threads. cancel is the core's cancel flag. */
+int watchdog_start(const config *cfg, int64_t start_mono_ms, atomic_int *cancel, const watchdog_hooks *hooks);
+/* A job was claimed (deadline_mono_ms: its own limit, 0 = none). */
+void watchdog_job_begin(int64_t deadline_mono_ms);
+/* The core returned: only the hard backstop remains armed. */
+void watchdog_job_end(void);
+/* Why an idle replica must stop claiming: 0 = keep going, else the exit
+ * code (OS_EXIT_TERM after SIGTERM, OS_EXIT_IDLE at the deadline). */
+int watchdog_stop_reason(void);
+void watchdog_stop(void);
+
+#endif

@@ -1,0 +1,52 @@
+#!/bin/sh
+# deps.sh -- check for what oneshot builds with and what its tests use;
+# install what is missing with apt-get when root, else print the exact
+# apt-get line and fail. Called by `make deps` (and so by demo and test).
+set -u
+
+missing=""
+need_pc() { # pkg-config name, Debian package
+    pkg-config --exists "$1" 2>/dev/null || missing="$missing $2"
+}
+need_cmd() { # command, Debian package
+    command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+need_file() { # file, Debian package
+    [ -e "$1" ] || missing="$missing $2"
+}
+
+need_cmd cc gcc
+need_cmd make make
+need_cmd pkg-config pkg-config
+need_pc rdkafka librdkafka-dev
+need_pc hiredis libhiredis-dev
+need_pc libmicrohttpd libmicrohttpd-dev
+need_pc libcjson libcjson-dev
+need_cmd curl curl
+need_cmd redis-server redis-server
+need_cmd redis-cli redis-tools
+need_cmd kcat kcat
+need_cmd python3 python3
+need_cmd clang clang
+# LeakSanitizer/ASan runtime for clang builds, used by `make asan` with CC=clang
+need_file /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a libclang-rt-14-dev
+# Benchmark peers (Debian's python3 packages for /usr/bin/python3)
+need_file /usr/lib/python3/dist-packages/fastapi python3-fastapi
+need_file /usr/lib/python3/dist-packages/uvicorn python3-uvicorn
+need_file /usr/lib/python3/dist-packages/rq python3-rq
+need_file /usr/lib/python3/dist-packages/confluent_kafka python3-confluent-kafka
+need_cmd hyperfine hyperfine
+
+[ -z "$missing" ] && exit 0
+echo "deps: missing:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $missing >/dev/null || {
+        echo "deps: apt-get install failed" >&2
+        exit 1
+    }
+    echo "deps: installed:$missing" >&2
+else
+    echo "deps: run as root: apt-get install -y$missing" >&2
+    exit 1
+fi

@@ -1,0 +1,130 @@
+# lib.sh -- helpers for the end-to-end tests (bash). Source it.
+#
+# Each test is a function run by `t_run "name" fn`; it fails by calling
+# `fail "why"` (or any assertion below). Results print as "PASS name" /
+# "FAIL name: why"; tests/run.sh counts them. Every server and replica a
+# test starts lives in $T_DIR (a mktemp -d folder) and is killed by the
+# EXIT trap.
+
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${ONESHOT_BUILD:-build}
+ONESHOT=${ONESHOT_BIN:-$ROOT/$BUILD/oneshot}
+T_DIR=$(mktemp -d /tmp/oneshot-test.XXXXXX)
+T_PIDS=()
+T_FAILED=0
+T_WHY=""
+
+t_cleanup() {
+    local p
+    for p in "${T_PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$T_DIR"
+}
+trap t_cleanup EXIT
+
+fail() {
+    T_FAILED=1
+    T_WHY="${T_WHY:+$T_WHY; }$*"
+}
+
+t_run() { # name fn
+    local name=$1 fn=$2
+    T_FAILED=0
+    T_WHY=""
+    "$fn"
+    if [ "$T_FAILED" = 0 ]; then
+        echo "PASS $name"
+    else
+        echo "FAIL $name: $T_WHY"
+    fi
+}
+
+assert_eq() { # actual expected what
+    [ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"
+}
+assert_contains() { # haystack needle what
+    case "$1" in *"$2"*) ;; *) fail "${3:-output}: '$(printf %.300s "$1")' lacks '$2'" ;; esac
+}
+assert_not_contains() {
+    case "$1" in *"$2"*) fail "${3:-output}: contains '$2'" ;; *) ;; esac
+}
+
+# Poll a condition (a command) every 20 ms for at most $1 seconds.
+wait_for() { # seconds cmd...
+    local limit=$(($1 * 50)) i=0
+    shift
+    while [ $i -lt $limit ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.02
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# Start a replica on a free port (--port 0, read back from its log).
+# Sets R_PID, R_PORT, R_LOG. Extra args pass through.
+start_replica() {
+    R_LOG=$(mktemp "$T_DIR/replica.XXXXXX")
+    "$ONESHOT" --port 0 --bind 127.0.0.1 "$@" 2>"$R_LOG" &
+    R_PID=$!
+    T_PIDS+=("$R_PID")
+    R_PORT=""
+    local i=0
+    while [ $i -lt 500 ]; do
+        R_PORT=$(grep -o '"port":[0-9]*' "$R_LOG" 2>/dev/null | head -1 | cut -d: -f2)
+        [ -n "$R_PORT" ] && return 0
+        kill -0 "$R_PID" 2>/dev/null || break
+        sleep 0.01
+        i=$((i + 1))
+    done
+    fail "replica did not start: $(tail -3 "$R_LOG")"
+    return 1
+}
+
+# Wait for a pid to exit within $2 seconds; prints its exit code (or
+# "timeout"). Also fails the test on sanitizer reports in the log.
+wait_exit() { # pid seconds
+    local pid=$1 limit=$(($2 * 50)) i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt "$limit" ]; do
+        sleep 0.02
+        i=$((i + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo timeout
+        return
+    fi
+    local rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    echo "$rc"
+}
+
+check_sanitizers() { # log
+    if grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer|SUMMARY: (Address|Undefined)' "$1" 2>/dev/null; then
+        fail "sanitizer report: $(grep -m1 -E 'runtime error:|Sanitizer' "$1")"
+    fi
+}
+
+# Every stderr line must be a JSON object (python3 parses each).
+check_json_lines() { # log
+    python3 - "$1" <<'PY' || fail "log is not JSON lines: $(head -c 300 "$1")"
+import json, sys
+n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    o = json.loads(line)
+    assert isinstance(o, dict) and "ts" in o and "level" in o and "msg" in o, line
+    n += 1
+assert n > 0
+PY
+}
+
+# curl with bounded time; prints "BODY\nCODE".
+http() { # method url [curl args...]
+    local m=$1 u=$2
+    shift 2
+    curl -s -m 20 -X "$m" -o "$T_DIR/body" -w '%{http_code}' "$@" "$u" >"$T_DIR/code" 2>/dev/null
+    H_CODE=$(cat "$T_DIR/code")
+    H_BODY=$(cat "$T_DIR/body" 2>/dev/null)
+}

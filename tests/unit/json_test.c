@@ -1,0 +1,180 @@
+/* json_test.c -- JSON helpers, the envelope and the status record. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+#include "../../common/buf.h"
+#include "../../common/job.h"
+#include "../../common/status.h"
+#include "test.h"
+
+static void t_json_str_escapes(void) {
+    buf b = BUF_INIT;
+    buf_json_str(&b, "a\"b\\c\n\t\x01", 8);
+    ASSERT_EQ_STR(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001\"");
+    buf_reset(&b);
+    buf_json_str(&b, "caf\xc3\xa9", 5); /* valid UTF-8 passes */
+    ASSERT_EQ_STR(b.data, "\"caf\xc3\xa9\"");
+    buf_reset(&b);
+    buf_json_str(&b, "x\xff\xc3", 3); /* invalid bytes become U+FFFD */
+    ASSERT_EQ_STR(b.data, "\"x\\ufffd\\ufffd\"");
+    cJSON *p = cJSON_Parse(b.data);
+    ASSERT_TRUE(p != NULL);
+    cJSON_Delete(p);
+    buf_reset(&b);
+    buf_json_str(&b, "a\0b", 3); /* embedded NUL */
+    ASSERT_EQ_STR(b.data, "\"a\\u0000b\"");
+    buf_free(&b);
+}
+
+static void t_envelope_full(void) {
+    job j = {0};
+    char err[256] = "";
+    const char *m = "{\"id\":\"resize-42\",\"input\":{\"duration\":3},\"deadline_s\":600,\"attempt\":2}";
+    ASSERT_EQ_INT(job_parse_envelope(m, strlen(m), &j, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(j.id, "resize-42");
+    ASSERT_EQ_STR(j.input, "{\"duration\":3}");
+    ASSERT_EQ_INT(j.deadline_s, 600);
+    ASSERT_EQ_INT(j.attempt, 2);
+    job_free(&j);
+}
+
+static void t_envelope_raw(void) {
+    const char *cases[] = {"hello world", "[1,2,3]", "{\"no_input\":1}", "42", "", "{broken"};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        job j = {0};
+        char err[256] = "";
+        ASSERT_EQ_INT(job_parse_envelope(cases[i], strlen(cases[i]), &j, err, sizeof(err)), 0);
+        ASSERT_EQ_STR(j.input, cases[i]);
+        ASSERT_EQ_STR(j.id, "");
+        ASSERT_EQ_INT(j.attempt, 1);
+        job_free(&j);
+    }
+}
+
+static void t_envelope_string_input(void) {
+    job j = {0};
+    char err[256];
+    const char *m = "{\"input\":\"plain text\"}";
+    ASSERT_EQ_INT(job_parse_envelope(m, strlen(m), &j, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(j.input, "plain text");
+    job_free(&j);
+}
+
+static void t_envelope_malformed(void) {
+    const char *bad[] = {
+        "{\"id\":7,\"input\":1}",
+        "{\"id\":\"has space\",\"input\":1}",
+        "{\"id\":\"\",\"input\":1}",
+        "{\"id\":\"a/b\",\"input\":1}",
+        "{\"input\":1,\"deadline_s\":\"10\"}",
+        "{\"input\":1,\"deadline_s\":-1}",
+        "{\"input\":1,\"deadline_s\":1.5}",
+        "{\"input\":1,\"attempt\":0}",
+        "{\"input\":1,\"attempt\":\"2\"}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        job j = {0};
+        char err[256] = "";
+        ASSERT_EQ_INT(job_parse_envelope(bad[i], strlen(bad[i]), &j, err, sizeof(err)), -1);
+        ASSERT_CONTAINS(err, "envelope");
+        ASSERT_EQ_STR(j.input, bad[i]); /* kept raw for the dead letter */
+        job_free(&j);
+    }
+    /* 201-byte id */
+    char id[202];
+    memset(id, 'a', 201);
+    id[201] = '\0';
+    buf b = BUF_INIT;
+    buf_printf(&b, "{\"id\":\"%s\",\"input\":1}", id);
+    job j = {0};
+    char err[256];
+    ASSERT_EQ_INT(job_parse_envelope(b.data, b.len, &j, err, sizeof(err)), -1);
+    job_free(&j);
+    buf_free(&b);
+}
+
+static void t_envelope_roundtrip(void) {
+    job j = {0}, k = {0};
+    char err[256];
+    snprintf(j.id, sizeof(j.id), "job-1");
+    job_set_input(&j, "{\"x\":[1,2]}", 11);
+    j.attempt = 3;
+    j.deadline_s = 60;
+    size_t len;
+    char *s = job_envelope_json(&j, &len);
+    ASSERT_EQ_INT(job_parse_envelope(s, len, &k, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(k.id, "job-1");
+    ASSERT_EQ_STR(k.input, "{\"x\":[1,2]}");
+    ASSERT_EQ_INT(k.attempt, 3);
+    ASSERT_EQ_INT(k.deadline_s, 60);
+    free(s);
+    job_free(&k);
+    /* non-JSON input travels as a string and comes back byte-identical */
+    job_set_input(&j, "not \"json\"\n", 11);
+    s = job_envelope_json(&j, &len);
+    ASSERT_EQ_INT(job_parse_envelope(s, len, &k, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(k.input, "not \"json\"\n");
+    free(s);
+    job_free(&k);
+    job_free(&j);
+}
+
+static void t_status_roundtrip(void) {
+    status_rec a, b;
+    char err[256];
+    status_init(&a);
+    snprintf(a.id, sizeof(a.id), "id-9");
+    snprintf(a.state, sizeof(a.state), "%s", ST_FAILED);
+    snprintf(a.error, sizeof(a.error), "exit 7: \"boom\"\n");
+    snprintf(a.worker, sizeof(a.worker), "w1");
+    a.attempt = 2;
+    a.started_at = 1764372000123;
+    a.finished_at = 1764372001456;
+    a.duration_ms = 1333;
+    a.exit_code = 7;
+    a.progress = 40;
+    a.cpu_ms = 12;
+    size_t len;
+    char *s = status_to_json(&a, &len);
+    cJSON *p = cJSON_Parse(s);
+    ASSERT_TRUE(p != NULL);
+    ASSERT_TRUE(cJSON_IsNumber(cJSON_GetObjectItem(p, "exit_code")));
+    ASSERT_TRUE(cJSON_IsString(cJSON_GetObjectItem(p, "started_at")));
+    ASSERT_TRUE(cJSON_GetObjectItem(p, "max_rss_kb") == NULL); /* unset: omitted */
+    cJSON_Delete(p);
+    ASSERT_EQ_INT(status_from_json(s, len, &b, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(b.id, "id-9");
+    ASSERT_EQ_STR(b.state, "failed");
+    ASSERT_EQ_STR(b.error, a.error);
+    ASSERT_EQ_INT(b.attempt, 2);
+    ASSERT_EQ_INT(b.started_at, a.started_at);
+    ASSERT_EQ_INT(b.finished_at, a.finished_at);
+    ASSERT_EQ_INT(b.exit_code, 7);
+    ASSERT_EQ_INT(b.progress, 40);
+    ASSERT_EQ_INT(b.cpu_ms, 12);
+    ASSERT_EQ_INT(b.max_rss_kb, -1);
+    free(s);
+    ASSERT_EQ_INT(status_from_json("[]", 2, &b, err, sizeof(err)), -1);
+    ASSERT_EQ_INT(status_from_json("{\"id\":\"x\"}", 10, &b, err, sizeof(err)), -1);
+}
+
+static void t_status_final(void) {
+    ASSERT_TRUE(status_is_final(ST_SUCCEEDED));
+    ASSERT_TRUE(status_is_final(ST_DEAD));
+    ASSERT_TRUE(status_is_final(ST_CANCELLED));
+    ASSERT_TRUE(!status_is_final(ST_RUNNING));
+    ASSERT_TRUE(!status_is_final(ST_RETRYING));
+    ASSERT_TRUE(!status_is_final(ST_INTERRUPTED));
+}
+
+const test_case json_tests[] = {
+    {"json: string escapes and UTF-8", t_json_str_escapes},
+    {"envelope: full", t_envelope_full},
+    {"envelope: anything else is raw input", t_envelope_raw},
+    {"envelope: string input", t_envelope_string_input},
+    {"envelope: malformed forms are rejected", t_envelope_malformed},
+    {"envelope: serialise and parse back", t_envelope_roundtrip},
+    {"status: JSON round trip", t_status_roundtrip},
+    {"status: final states", t_status_final},
+    {NULL, NULL},
+};
