@@ -13,6 +13,14 @@ const core_ops *core_find(const char *spec) {
     return NULL;
 }
 
+int core_cancel_grace_ms(const config *cfg, int reason) {
+    int s = cfg->term_grace;
+    if (reason == CANCEL_DEADLINE && cfg->deadline_margin / 2 < s) s = cfg->deadline_margin / 2;
+    if (reason == CANCEL_TERM && s > 5) s = 5;
+    if (s < 1) s = 1;
+    return s * 1000;
+}
+
 void core_result_init(core_result *res) {
     memset(res, 0, sizeof(*res));
     res->cpu_ms = -1;

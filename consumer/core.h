@@ -68,6 +68,17 @@ typedef struct core_ops {
  * NULL when there is none of that name. */
 const core_ops *core_find(const char *spec);
 
+/* How long a core may take to stop after a cancel with this reason before
+ * it must be killed: an exec core sends SIGTERM to its process group, then
+ * SIGKILL after this. The watchdog aborts the core 1 s later still.
+ *   deadline: min(--term-grace, --deadline-margin / 2): the other half of
+ *             the margin is for publishing the result and settling;
+ *   SIGTERM:  min(--term-grace, 5 s): the grace is already spent and the
+ *             platform's SIGKILL follows ~30 s after its SIGTERM;
+ *   user cancel, lost claim: --term-grace.
+ * Never less than 1 s. */
+int core_cancel_grace_ms(const config *cfg, int reason);
+
 /* Helpers for cores. */
 void core_result_init(core_result *res);
 /* Set outcome and a printf-style error at once. */

@@ -12,8 +12,11 @@
 #include "../common/log.h"
 #include "core.h"
 
-#define ABORT_AFTER_MS 1000 /* cancel -> abort the core */
-#define EXIT_AFTER_MS 3000  /* cancel -> _exit, whatever is still running */
+/* After a cancel the core gets its cancel grace (core_cancel_grace_ms)
+ * plus ABORT_SLACK_MS before it is aborted, and the process EXIT_SLACK_MS
+ * more before it exits by itself. */
+#define ABORT_SLACK_MS 1000
+#define EXIT_SLACK_MS 2000
 
 static struct {
     pthread_mutex_t mu;
@@ -29,6 +32,8 @@ static struct {
     int job_claimed;      /* a job was claimed (running or finishing) */
     int64_t term_at;      /* first SIGTERM, 0 = none */
     int64_t fired_at;     /* when the cancel was set, 0 = not yet */
+    int64_t abort_at;     /* abort the core then (if it still runs) */
+    int64_t exit_at;      /* _exit then */
     int fired_code;       /* exit code of the hard backstop */
     int aborted;
     int stop_reason;      /* for an idle replica */
@@ -55,6 +60,8 @@ static int64_t min_pos(int64_t a, int64_t b) {
 static void fire(int reason, int code, int64_t now) {
     if (wd.fired_at) return;
     wd.fired_at = now;
+    wd.abort_at = now + core_cancel_grace_ms(wd.cfg, reason) + ABORT_SLACK_MS;
+    wd.exit_at = wd.abort_at + EXIT_SLACK_MS;
     wd.fired_code = code;
     atomic_store(wd.cancel, reason);
 }
@@ -85,16 +92,17 @@ static void *timer_main(void *arg) {
             log_warn("SIGTERM: --term-grace %ds is over, cancelling the job", wd.cfg->term_grace);
             fire(CANCEL_TERM, OS_EXIT_TERM, now);
         }
-        if (wd.fired_at && !wd.aborted && now >= wd.fired_at + ABORT_AFTER_MS && wd.job_active) {
+        if (wd.fired_at && !wd.aborted && now >= wd.abort_at && wd.job_active) {
             wd.aborted = 1;
-            log_warn("the core did not stop within %d ms of the cancel: aborting it", ABORT_AFTER_MS);
+            log_warn("the core did not stop within %lld ms of the cancel: aborting it",
+                     (long long)(wd.abort_at - wd.fired_at));
             pthread_mutex_unlock(&wd.mu);
             wd.hooks.abort_core();
             pthread_mutex_lock(&wd.mu);
             continue;
         }
-        if (wd.fired_at && now >= wd.fired_at + EXIT_AFTER_MS) {
-            log_error("shutdown hangs %d ms after the cancel: exiting now", EXIT_AFTER_MS);
+        if (wd.fired_at && now >= wd.exit_at) {
+            log_error("shutdown hangs %lld ms after the cancel: exiting now", (long long)(wd.exit_at - wd.fired_at));
             pthread_mutex_unlock(&wd.mu);
             wd.hooks.hard_exit(wd.fired_code);
             pthread_mutex_lock(&wd.mu);
@@ -109,8 +117,8 @@ static void *timer_main(void *arg) {
                 next = min_pos(next, grace_end);
             }
         } else {
-            if (!wd.aborted && wd.job_active) next = min_pos(next, wd.fired_at + ABORT_AFTER_MS);
-            next = min_pos(next, wd.fired_at + EXIT_AFTER_MS);
+            if (!wd.aborted && wd.job_active) next = min_pos(next, wd.abort_at);
+            next = min_pos(next, wd.exit_at);
         }
         if (next == 0) {
             pthread_cond_wait(&wd.cv, &wd.mu);

@@ -3,10 +3,10 @@
  * One thread waits for whichever comes first: the replica's soft deadline
  * (--deadline minus --deadline-margin), the job's own deadline, or the end
  * of --term-grace after SIGTERM. At that point it sets the core's cancel
- * flag; if the core has not stopped 1 s later it aborts it (SIGKILL to an
- * exec core's group), and if the process is still alive 2 s after that it
- * exits by itself (_exit 124, or 143 for SIGTERM) through the hard-exit
- * hook. Signals are taken synchronously by a second thread (sigwait):
+ * flag; if the core has not stopped within its cancel grace
+ * (core_cancel_grace_ms) plus 1 s it aborts it (SIGKILL to an exec core's
+ * group), and if the process is still alive 2 s after that it exits by
+ * itself (_exit 124, or 143 for SIGTERM) through the hard-exit hook. Signals are taken synchronously by a second thread (sigwait):
  * the first SIGTERM starts the grace (or stops an idle replica); a second
  * SIGTERM or any SIGINT exits at once. */
 #ifndef ONESHOT_WATCHDOG_H
