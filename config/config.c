@@ -44,6 +44,8 @@ static const opt opts[] = {
     {"port", "ONESHOT_PORT", T_INT, O(port), 0, 65535, NULL, "8000", 0,
      "health (and job) HTTP port; 0 picks a free port"},
     {"bind", "ONESHOT_BIND", T_STR, O(bind), 0, 0, NULL, "0.0.0.0", 0, "HTTP bind address (IPv4 or IPv6)"},
+    {"http-timeout", "ONESHOT_HTTP_TIMEOUT", T_INT, O(http_timeout), 1, 3600, NULL, "15", 0,
+     "seconds an idle or stalled HTTP connection is kept"},
     {"queue", "ONESHOT_QUEUE", T_STR, O(queue), 0, 0, NULL, "jobs", 0, "list key, stream key or Kafka topic"},
     {"group", "ONESHOT_GROUP", T_STR, O(group), 0, 0, NULL, "oneshot", 0, "stream / Kafka consumer group"},
     {"redis", "ONESHOT_REDIS_URL", T_STR, O(redis_url), 0, 0, NULL, "redis://127.0.0.1:6379/0", OPT_SECRET,

@@ -14,6 +14,7 @@ typedef struct config {
     char *source;          /* http | redis-list | redis-stream | kafka */
     int port;              /* 0 = pick a free port and log it */
     char *bind;
+    int http_timeout;      /* seconds an idle HTTP connection is kept */
     char *queue;
     char *group;
     char *redis_url;       /* secret inside: the password */

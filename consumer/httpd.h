@@ -14,7 +14,6 @@
 #include "../common/job.h"
 #include "../config/config.h"
 
-#define HTTPD_CONN_TIMEOUT_S 15  /* idle connections are closed after this */
 #define HTTPD_CONN_LIMIT 1000     /* concurrent connections */
 
 typedef struct httpd httpd;

@@ -9,16 +9,15 @@
 #include "httpd.h"
 #include "source.h"
 
-/* Bound on waiting for a sent response: a client that stops reading is
- * cut by the connection timeout well before this. */
-#define SEND_WAIT_MS ((HTTPD_CONN_TIMEOUT_S + 5) * 1000)
-
 static httpd *attached;
+static int send_wait_ms;
 
 void source_http_attach(httpd *h) { attached = h; }
 
 static int http_open(const config *cfg, void **state, char *err, size_t errlen) {
-    (void)cfg;
+    /* Bound on waiting for a sent response: a client that stops reading is
+     * cut by the connection timeout before this. */
+    send_wait_ms = (cfg->http_timeout + 5) * 1000;
     if (!attached) {
         snprintf(err, errlen, "http source: no HTTP server");
         return -1;
@@ -36,7 +35,7 @@ static int http_finish(void *state, job *j, const outcome *o, char *err, size_t 
     (void)err;
     (void)errlen;
     httpd_job_respond(state, o->http_status, o->content_type, o->body, o->body_len);
-    if (httpd_job_wait_sent(state, SEND_WAIT_MS) < 0)
+    if (httpd_job_wait_sent(state, send_wait_ms) < 0)
         log_warn("the response to POST /job could not be delivered (client gone)");
     else
         log_debug("response %d sent (%zu bytes)", o->http_status, o->body_len);

@@ -84,8 +84,9 @@ start_replica() {
     return 1
 }
 
-# Wait for a pid to exit within $2 seconds; prints its exit code (or
-# "timeout"). Also fails the test on sanitizer reports in the log.
+# Wait for a child pid to exit within $2 seconds; sets W_RC to its exit
+# code (or "timeout"). Must run in the test's own shell, never in $(...):
+# only the parent shell can collect a child's exit status.
 wait_exit() { # pid seconds
     local pid=$1 limit=$(($2 * 50)) i=0
     while kill -0 "$pid" 2>/dev/null && [ $i -lt "$limit" ]; do
@@ -93,12 +94,19 @@ wait_exit() { # pid seconds
         i=$((i + 1))
     done
     if kill -0 "$pid" 2>/dev/null; then
-        echo timeout
+        W_RC=timeout
         return
     fi
-    local rc=0
-    wait "$pid" 2>/dev/null || rc=$?
-    echo "$rc"
+    W_RC=0
+    wait "$pid" 2>/dev/null || W_RC=$?
+}
+
+# Assert that a child exits with a code within a time, and that its log
+# (R_LOG by default) has no sanitizer report.
+assert_exit() { # pid seconds expected what [log]
+    wait_exit "$1" "$2"
+    assert_eq "$W_RC" "$3" "${4:-exit code}"
+    check_sanitizers "${5:-${R_LOG:-/dev/null}}"
 }
 
 check_sanitizers() { # log
