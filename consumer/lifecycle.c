@@ -193,7 +193,7 @@ static void outcome_from_result(const job *j, core_result *res, outcome *o, buf 
             o->http_status = 504;
             snprintf(res->error, sizeof(res->error), "deadline exceeded");
             if (can_retry && attempts_left) {
-                o->state = ST_TIMED_OUT;
+                o->state = ST_RETRYING;
                 o->disp = DISP_RETRY;
             } else {
                 o->state = can_retry ? ST_DEAD : ST_TIMED_OUT;
