@@ -14,7 +14,9 @@ CC      ?= cc
 BUILD   ?= build
 VERSION := 0.1.0
 
-LIBS_PC := rdkafka hiredis libmicrohttpd libcjson
+LIBS_PC := hiredis libmicrohttpd libcjson
+# librdkafka is linked only into the Kafka module (consumer/kafka_module.h).
+KAFKA_PC := rdkafka
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wwrite-strings
 # Warnings are errors in CI (and whenever WERROR=1).
@@ -24,31 +26,43 @@ endif
 OPT     ?= -O2 -g
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -DONESHOT_VERSION='"$(VERSION)"' \
-           $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+           $(shell pkg-config --cflags $(LIBS_PC) $(KAFKA_PC) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lpthread -ldl -lm
+# The binary exports its symbols (logging, buffers, envelopes...) to the
+# Kafka module and to core plugins that want them.
+BIN_LDFLAGS := -rdynamic
 
 SRC_COMMON   := $(wildcard common/*.c)
 SRC_CONFIG   := $(wildcard config/*.c)
 SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
+SRC_KAFKA    := $(wildcard consumer/kafka/*.c)
 LIB_SRC      := $(SRC_COMMON) $(SRC_CONFIG) $(SRC_CONSUMER)
 LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC     := $(wildcard tests/unit/*.c)
 
 BIN      := $(BUILD)/oneshot
+KAFKA_SO := $(BUILD)/oneshot-kafka.so
 UNIT     := $(BUILD)/unit_tests
-TOOLS    := $(BUILD)/kafka_broker
+TOOLS    := $(BUILD)/kafka_broker $(BUILD)/startbench
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
 .PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos
 
-all: $(BIN) $(UNIT) $(TOOLS) $(PLUGINS)
+all: $(BIN) $(KAFKA_SO) $(UNIT) $(TOOLS) $(PLUGINS)
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h config/*.h consumer/*.h include/oneshot/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BIN): $(LIB_OBJ) $(BUILD)/obj/consumer/main.o
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(BIN_LDFLAGS) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/pic/%.o: %.c $(wildcard common/*.h config/*.h consumer/*.h consumer/kafka/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c $< -o $@
+
+$(KAFKA_SO): $(SRC_KAFKA:%.c=$(BUILD)/pic/%.o)
+	$(CC) $(CFLAGS) -shared $^ -o $@ $(LDFLAGS) $(shell pkg-config --libs $(KAFKA_PC) 2>/dev/null) -lpthread
 
 $(UNIT): $(LIB_OBJ) $(UNIT_SRC) tests/unit/test.h
 	$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRC) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
@@ -56,6 +70,10 @@ $(UNIT): $(LIB_OBJ) $(UNIT_SRC) tests/unit/test.h
 $(BUILD)/kafka_broker: tests/kafka_broker.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(shell pkg-config --libs rdkafka 2>/dev/null) -lpthread
+
+$(BUILD)/startbench: tests/bench/startbench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
 
 $(BUILD)/plugins/%.so: tests/plugins/%.c $(wildcard include/oneshot/*.h)
 	@mkdir -p $(dir $@)
@@ -89,13 +107,16 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/bench/run.sh
 
-install: $(BIN)
+install: $(BIN) $(KAFKA_SO)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/oneshot
+	install -d $(DESTDIR)$(PREFIX)/lib/oneshot
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/oneshot
+	install -m 0644 $(KAFKA_SO) $(DESTDIR)$(PREFIX)/lib/oneshot/
 	if [ -d include/oneshot ]; then install -m 0644 include/oneshot/*.h $(DESTDIR)$(PREFIX)/include/oneshot/; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/oneshot
+	rm -rf $(DESTDIR)$(PREFIX)/lib/oneshot
 	rm -rf $(DESTDIR)$(PREFIX)/include/oneshot
 
 clean:

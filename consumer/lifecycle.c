@@ -438,8 +438,13 @@ int lifecycle_run(const config *cfg) {
     snprintf(R.status.queue, sizeof(R.status.queue), "%s", strcmp(cfg->source, "http") ? cfg->queue : "");
 
     R.core = core_find(cfg->core);
-    R.src = source_find(cfg->source);
-    R.store = store_find(cfg->store);
+    R.src = source_find(cfg->source, err, sizeof(err));
+    if (R.src) R.store = store_find(cfg->store, err, sizeof(err));
+    if (!R.src || !R.store) {
+        log_error("%s", err);
+        code = OS_EXIT_CONFIG;
+        goto out;
+    }
     watchdog_block_signals();
     if (open_everything(err, sizeof(err), &code) < 0) {
         log_error("%s", err);

@@ -5,7 +5,6 @@
  * local scaler. */
 #include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
-#include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include "../config/config.h"
 #include "client.h"
 #include "fleet.h"
+#include "kafka_module.h"
 #include "lifecycle.h"
 
 #ifndef ONESHOT_VERSION
@@ -68,9 +68,10 @@ int main(int argc, char **argv) {
         fputs(config_usage(), stdout);
         code = OS_EXIT_OK;
     } else if (cfg.version) {
+        const kafka_module *km = kafka_module_load(err, sizeof(err));
         printf("oneshot %s (librdkafka %s, hiredis %d.%d.%d, libmicrohttpd %s, cJSON %s)\n", ONESHOT_VERSION,
-               rd_kafka_version_str(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, MHD_get_version(),
-               cJSON_Version());
+               km ? km->version() : "module not found", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
+               MHD_get_version(), cJSON_Version());
         code = OS_EXIT_OK;
     } else if (cfg.print_config) {
         char *json = config_to_json(&cfg);

@@ -63,8 +63,9 @@ typedef struct source_ops {
     void (*close)(void *state);
 } source_ops;
 
-/* The source named by --source, or NULL. */
-const source_ops *source_find(const char *name);
+/* The source named by --source, or NULL with a reason (the Kafka source
+ * lives in a module that may fail to load). */
+const source_ops *source_find(const char *name, char *err, size_t errlen);
 
 /* The http source serves jobs through the replica's HTTP server. */
 struct httpd;
@@ -73,6 +74,6 @@ void source_http_attach(struct httpd *h);
 extern const source_ops source_http;
 extern const source_ops source_redis_list;
 extern const source_ops source_redis_stream;
-extern const source_ops source_kafka;
+extern const source_ops source_kafka; /* in oneshot-kafka.so */
 
 #endif

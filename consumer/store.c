@@ -1,7 +1,10 @@
 /* store.c -- the store registry and the "none" store. */
 #include "store.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "kafka_module.h"
 
 static int none_open(const config *cfg, void **state, char *err, size_t errlen) {
     (void)cfg;
@@ -52,9 +55,13 @@ static void none_close(void *state) { (void)state; }
 const store_ops store_none = {"none",          none_open,      none_lookup, none_put_status,
                               none_put_result, none_cancelled, NULL,        none_close};
 
-const store_ops *store_find(const char *name) {
+const store_ops *store_find(const char *name, char *err, size_t errlen) {
     if (strcmp(name, "none") == 0) return &store_none;
     if (strcmp(name, "redis") == 0) return &store_redis;
-    if (strcmp(name, "kafka") == 0) return &store_kafka;
+    if (strcmp(name, "kafka") == 0) {
+        const kafka_module *m = kafka_module_load(err, errlen);
+        return m ? m->store : NULL;
+    }
+    snprintf(err, errlen, "--store: unknown store '%s'", name);
     return NULL;
 }

@@ -1,7 +1,7 @@
 /* store_kafka.c -- placeholder until the kafka store lands. */
 #include <stdio.h>
 
-#include "store.h"
+#include "../store.h"
 
 static int kafka_open(const config *cfg, void **state, char *err, size_t errlen) {
     (void)cfg;

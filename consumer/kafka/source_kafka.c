@@ -1,7 +1,7 @@
 /* source_kafka.c -- placeholder until the kafka source lands. */
 #include <stdio.h>
 
-#include "source.h"
+#include "../source.h"
 
 static int kafka_open(const config *cfg, void **state, char *err, size_t errlen) {
     (void)cfg;
