@@ -153,7 +153,8 @@ static int exec_init(const config *cfg, void **state, char *err, size_t errlen) 
     st->path = exec_resolve(cfg->exec_argv[0], err, errlen);
     if (!st->path) goto error;
     st->sh_argv = xcalloc(cfg->exec_argc + 2, sizeof(char *));
-    st->sh_argv[0] = "/bin/sh";
+    static char sh[] = "/bin/sh";
+    st->sh_argv[0] = sh;
     st->sh_argv[1] = st->path;
     for (size_t i = 1; i < cfg->exec_argc; i++) st->sh_argv[i + 1] = cfg->exec_argv[i];
     struct rlimit rl;
@@ -612,9 +613,9 @@ static void exec_run_job(void *state, core_ctx *ctx, core_result *res) {
     set_nonblock(r.prog_fd);
     r.pid_fd = (int)syscall(SYS_pidfd_open, r.pid, 0);
     /* For a filter (cat, convert, compress) the result is about the size of
-     * the input: reserve that much address space (untouched pages cost no
-     * memory) so large results seldom move. */
-    r.out_cap = ctx->job->input_len < EXEC_READ_MIN ? EXEC_READ_MIN : ctx->job->input_len;
+     * the input: reserve that much address space, plus room to read the
+     * EOF, so a large result never moves (untouched pages cost no memory). */
+    r.out_cap = ctx->job->input_len + EXEC_READ_MIN;
     if (r.out_cap > r.out_limit) r.out_cap = r.out_limit;
     r.out = xmalloc(r.out_cap);
     if (!ctx->job->input_len) close_fd(&r.in_fd);

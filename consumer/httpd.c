@@ -69,15 +69,22 @@ static void (*metrics_render)(char **body, size_t *len);
 
 void httpd_set_metrics(void (*render)(char **body, size_t *len)) { metrics_render = render; }
 
-static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
-                                 const char *body, size_t len, const char *allow) {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+/* mode MHD_RESPMEM_PERSISTENT: body outlives the daemon, no copy is made. */
+static enum MHD_Result send_body_mem(struct MHD_Connection *c, unsigned status, const char *type,
+                                     const char *body, size_t len, const char *allow,
+                                     enum MHD_ResponseMemoryMode mode) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type ? type : "application/octet-stream");
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
+                                 const char *body, size_t len, const char *allow) {
+    return send_body_mem(c, status, type, body, len, allow, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result send_detail(struct MHD_Connection *c, unsigned status, const char *detail,
@@ -248,7 +255,10 @@ static enum MHD_Result serve_job(httpd *h, struct MHD_Connection *c, request *rq
     if (s == SLOT_RECEIVING) return job_arrived(h, c, rq);
     if (s == SLOT_ANSWERED && !rq->responded) {
         rq->responded = 1;
-        return send_body(c, (unsigned)h->resp_status, h->resp_type, h->resp_body, h->resp_len, NULL);
+        /* resp_body is freed only after the daemon stops: no second copy
+         * of a result that may be --max-output large. */
+        return send_body_mem(c, (unsigned)h->resp_status, h->resp_type, h->resp_body, h->resp_len, NULL,
+                             MHD_RESPMEM_PERSISTENT);
     }
     return MHD_YES;
 }
