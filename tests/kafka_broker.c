@@ -367,6 +367,22 @@ static void install_signals(void)
     sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* If the caller closed fd 0/1/2, park /dev/null there: otherwise sockets
+ * opened later by librdkafka could land on fd 0 and we would read from it. */
+static void ensure_std_fds(void)
+{
+    int fd;
+    for (fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+            int nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (nfd >= 0 && nfd != fd) {
+                dup2(nfd, fd);
+                close(nfd);
+            }
+        }
+    }
+}
+
 static void apply_rebalance_delay(int delay_ms, int explicit_opt)
 {
     rebalance_delay_fn fn;
@@ -458,6 +474,7 @@ int main(int argc, char **argv)
     }
     (void)ntopics; /* zero topics is allowed: create them later */
 
+    ensure_std_fds();
     install_signals();
 
     conf = rd_kafka_conf_new();
