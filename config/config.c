@@ -402,7 +402,7 @@ static const char *env_get(char **envp, const char *name) {
 }
 
 /* Cross-setting checks, after every source has been applied. */
-static int validate(config *cfg, char *err, size_t errlen) {
+static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
     char why[200];
     redis_url u;
     unsigned char addr[16];
@@ -415,7 +415,8 @@ static int validate(config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "--redis: %s", why);
         return -1;
     }
-    if (cfg->deadline > 0 && cfg->deadline_margin >= cfg->deadline) {
+    /* Subcommands (allow_args) take --deadline as a job's deadline_s: no margin. */
+    if (!allow_args && cfg->deadline > 0 && cfg->deadline_margin >= cfg->deadline) {
         snprintf(err, errlen, "--deadline-margin: %d must be less than --deadline %d",
                  cfg->deadline_margin, cfg->deadline);
         return -1;
@@ -549,7 +550,7 @@ int config_load(config *cfg, int argc, char **argv, char **envp, int allow_args,
         for (; i < argc; i++) list_add(&cfg->exec_argv, &cfg->exec_argc, argv[i]);
         mark_set(cfg, "exec");
     }
-    rc = validate(cfg, err, errlen);
+    rc = validate(cfg, allow_args, err, errlen);
     return rc;
 }
 

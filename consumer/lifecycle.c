@@ -31,6 +31,7 @@
 #include "core.h"
 #include "heartbeat.h"
 #include "httpd.h"
+#include "metrics.h"
 #include "replica.h"
 #include "source.h"
 #include "store.h"
@@ -269,6 +270,11 @@ static int publish_and_settle(job *j, const outcome *o) {
     return o->exit_code;
 unavailable:
     log_error("cannot finish the job, leaving it to be redelivered: %s", err);
+    /* What the termination log and the last line say: not the outcome we
+     * could not publish, but that the job was left for another replica. */
+    snprintf(st->state, sizeof(st->state), "%s", ST_INTERRUPTED);
+    st->exit_code = OS_EXIT_UNAVAILABLE;
+    snprintf(st->error, sizeof(st->error), "%s", err);
     return OS_EXIT_UNAVAILABLE;
 }
 
@@ -390,6 +396,7 @@ static int open_everything(char *err, size_t errlen, int *code) {
         return -1;
     }
     R.core_ready = 1;
+    httpd_set_metrics(metrics_render);
     R.http = httpd_start(R.cfg, strcmp(R.cfg->source, "http") == 0, err, errlen);
     if (!R.http) {
         *code = OS_EXIT_CONFIG;
@@ -400,14 +407,16 @@ static int open_everything(char *err, size_t errlen, int *code) {
     log_fields(LL_INFO, port, "listening on %s:%d (source %s, core %s, store %s)", R.cfg->bind,
                httpd_port(R.http), R.cfg->source, R.cfg->core, R.cfg->store);
     source_http_attach(R.http);
-    if (R.src->open(R.cfg, &R.src_state, err, errlen) < 0) {
+    int rc = R.src->open(R.cfg, &R.src_state, err, errlen);
+    if (rc < 0) {
         R.src_state = NULL;
-        *code = OS_EXIT_UNAVAILABLE;
+        *code = rc == -2 ? OS_EXIT_CONFIG : OS_EXIT_UNAVAILABLE;
         return -1;
     }
-    if (R.store->open(R.cfg, &R.store_state, err, errlen) < 0) {
+    rc = R.store->open(R.cfg, &R.store_state, err, errlen);
+    if (rc < 0) {
         R.store_state = NULL;
-        *code = OS_EXIT_UNAVAILABLE;
+        *code = rc == -2 ? OS_EXIT_CONFIG : OS_EXIT_UNAVAILABLE;
         return -1;
     }
     return 0;
@@ -503,6 +512,7 @@ out:
     }
     replica_set_result(R.status.state, code);
     termlog_write(&R.status);
+    metrics_final(cfg, &R.status); /* before the server stops; pushes with --pushgateway */
     {
         char f[160];
         snprintf(f, sizeof(f), "\"exit_code\":%d,\"state\":\"%s\",\"cpu_ms\":%lld,\"max_rss_kb\":%lld", code,

@@ -48,7 +48,8 @@ typedef struct source_ops {
     /* 1: failed jobs can be re-queued and dead-lettered (brokers); 0: the
      * caller gets the failure (http). */
     int can_retry;
-    /* Connect. -1 with a reason: the broker is unreachable (exit 69). */
+    /* Connect. -1 with a reason: the broker is unreachable (exit 69); -2:
+     * the configuration is invalid (exit 78). */
     int (*open)(const config *cfg, void **state, char *err, size_t errlen);
     /* Wait up to timeout_ms for one job (enum claim_rc). *http_status is
      * set for CLAIM_REJECT. */

@@ -1,32 +1,531 @@
-/* source_redis_stream.c -- placeholder until the redis-stream source lands. */
+/* source_redis_stream.c -- one entry of a Redis stream through a consumer
+ * group (DESIGN.md sections 4 and 7).
+ *
+ * Entries carry fields: input (required), id (default: the entry id),
+ * deadline_s, and attempt (set by oneshot on a retry). The group is created
+ * at the start of the stream (XGROUP CREATE Q G 0 MKSTREAM) so entries
+ * added before the first replica ran are served. The consumer is this
+ * replica's id.
+ *
+ * Claim: first an entry this consumer already holds (a read whose reply
+ * was lost), then XAUTOCLAIM of entries idle longer than --lease (their
+ * replica died), else XREADGROUP COUNT 1 BLOCK. The attempt is the entry's
+ * attempt field plus its delivery count minus one; beyond --max-attempts
+ * the entry goes to the dead-letter stream and is acked without running.
+ * The heartbeat re-claims the entry (XCLAIM ... JUSTID, which resets its
+ * idle time) only while this consumer still owns it; another owner means
+ * the claim was lost.
+ *
+ * Settling is one script each, checking first that we still own the entry:
+ * ack = XACK; retry = XADD a copy with attempt + 1 (same id field), then
+ * XACK; dead = XADD to the dead-letter stream (the original fields, plus
+ * error, state, attempts, entry, worker, failed_at), then XACK; release
+ * (SIGTERM) = XCLAIM to ourselves with a huge IDLE and the delivery count
+ * lowered by one, so the next replica's XAUTOCLAIM takes it at once and the
+ * interrupted delivery is not counted. After an XACK the consumer is
+ * deleted when it holds nothing; consumers left by killed replicas are
+ * deleted at start once idle for a minute with nothing pending. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "redis_conn.h"
+#include "replica.h"
 #include "source.h"
 
-static int redis_stream_open(const config *cfg, void **state, char *err, size_t errlen) {
-    (void)cfg;
-    *state = NULL;
-    snprintf(err, errlen, "the redis-stream source is not built yet");
-    return -1;
+#define DEAD_MAX 100                       /* exhausted entries settled per claim call */
+#define CONSUMER_GC_IDLE_MS 60000          /* idle, nothing pending: a dead replica's consumer */
+#define RELEASE_IDLE_MS "100000000000"     /* a released entry looks idle for ~3 years */
+
+typedef struct sjob {
+    char entry[64];
+    long long deliveries;
+    redisReply *fields; /* the entry's field/value array, owned */
+} sjob;
+
+typedef struct ssrc {
+    const config *cfg;
+    rconn *c;
+    char me[128];
+    char lease_ms[24];
+    int use_status;
+    int read;    /* a read or claim was attempted: the consumer exists */
+    sjob *cur;   /* the claimed entry */
+} ssrc;
+
+/* KEYS: stream. ARGV: group, consumer, min idle ms. {entry id, fields,
+ * deliveries} of our own pending entry or of one taken over, or nil. */
+static const char CLAIM_LUA[] =
+    "local own = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])\n"
+    "if own[1] then\n"
+    "  local id = own[1][1]\n"
+    "  local e = redis.call('XRANGE', KEYS[1], id, id)\n"
+    "  if e[1] then return {id, e[1][2], own[1][4]} end\n"
+    "  redis.call('XACK', KEYS[1], ARGV[1], id)\n"
+    "  return false\n"
+    "end\n"
+    "local cursor = '0-0'\n"
+    "for i = 1, 100 do\n"
+    "  local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', 1)\n"
+    "  local e = r[2][1]\n"
+    "  if e then\n"
+    "    local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
+    "    return {e[1], e[2], p[1][4]}\n"
+    "  end\n"
+    "  cursor = r[1]\n"
+    "  if cursor == '0-0' then return false end\n"
+    "end\n"
+    "return false\n";
+
+/* KEYS: stream. ARGV: group, consumer, entry id. 1 renewed, 0 gone
+ * (acked or deleted), -1 another consumer owns it. */
+static const char HEARTBEAT_LUA[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+    "if not p[1] then return 0 end\n"
+    "if p[1][2] ~= ARGV[2] then return -1 end\n"
+    "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
+    "return 1\n";
+
+/* KEYS: stream, target stream. ARGV: group, consumer, entry id,
+ * ack|xadd|release, idle ms, retry count, then XADD field/value pairs.
+ * 1 settled, 0 the entry is no longer ours (nothing done). */
+static const char FINISH_LUA[] =
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+    "if not p[1] or p[1][2] ~= ARGV[2] then return 0 end\n"
+    "if ARGV[4] == 'release' then\n"
+    "  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[5], 'RETRYCOUNT', ARGV[6], 'JUSTID')\n"
+    "  return 1\n"
+    "end\n"
+    "if ARGV[4] == 'xadd' then redis.call('XADD', KEYS[2], '*', unpack(ARGV, 7)) end\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
+    "if not redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])[1] then\n"
+    "  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: stream. ARGV: group, consumer. Delete our consumer if it holds nothing. */
+static const char TIDY_LUA[] =
+    "if redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])[1] then return 0 end\n"
+    "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])\n"
+    "return 1\n";
+
+/* KEYS: stream. ARGV: group, idle ms. Delete consumers of killed replicas. */
+static const char GC_LUA[] =
+    "local n = 0\n"
+    "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
+    "  local f = {}\n"
+    "  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
+    "  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then\n"
+    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+static void sjob_free(sjob *sj) {
+    if (!sj) return;
+    if (sj->fields) freeReplyObject(sj->fields);
+    free(sj);
 }
 
-static int redis_stream_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
-    (void)state;
-    (void)timeout_ms;
-    (void)j;
-    (void)http_status;
-    snprintf(err, errlen, "not built");
-    return CLAIM_ERR;
+/* A field's value, or NULL. */
+static const redisReply *field_get(const redisReply *fields, const char *name) {
+    if (!fields || fields->type != REDIS_REPLY_ARRAY) return NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING && strcmp(fields->element[i]->str, name) == 0)
+            return fields->element[i + 1];
+    return NULL;
 }
 
-static int redis_stream_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
-    (void)state;
-    (void)j;
-    (void)o;
-    snprintf(err, errlen, "not built");
-    return -1;
+/* A whole number in [min, max] from a field, else -1. */
+static int field_int(const redisReply *v, int min, int max, int *out) {
+    char *end;
+    if (!v || v->type != REDIS_REPLY_STRING || !v->len) return -1;
+    long x = strtol(v->str, &end, 10);
+    if (*end || x < min || x > max) return -1;
+    *out = (int)x;
+    return 0;
 }
 
-static void redis_stream_close(void *state) { (void)state; }
+static int stream_open(const config *cfg, void **state, char *err, size_t errlen) {
+    ssrc *s = xcalloc(1, sizeof(*s));
+    char who[200], gc_idle[24];
+    rbatch b;
+    int rc = -1;
 
-const source_ops source_redis_stream = {"redis-stream", 0, 1, redis_stream_open, redis_stream_claim, NULL, redis_stream_finish, redis_stream_close};
+    s->cfg = cfg;
+    snprintf(s->me, sizeof(s->me), "%s", replica_id());
+    snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
+    s->use_status = strcmp(cfg->store, "redis") == 0;
+    snprintf(who, sizeof(who), "src:%s", s->me);
+    rbatch_init(&b);
+    s->c = rconn_open(cfg->redis_url, who, err, errlen);
+    if (!s->c) goto end;
+    snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
+    rbatch_add(&b, "XGROUP CREATE %s %s 0 MKSTREAM", cfg->queue, cfg->group);
+    rbatch_add(&b, "EVAL %s 1 %s %s %s", GC_LUA, cfg->queue, cfg->group, gc_idle);
+    if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) goto end;
+    if (rreply_is_err(b.rep[0]) && strncmp(b.rep[0]->str, "BUSYGROUP", 9) != 0) {
+        rreply_check(b.rep[0], "XGROUP CREATE", err, errlen);
+        goto end;
+    }
+    if (rreply_is_err(b.rep[1]))
+        log_debug("consumer clean-up skipped: %s", b.rep[1]->str);
+    else if (b.rep[1]->integer > 0)
+        log_info("deleted %lld idle consumer(s) of killed replicas from group %s", b.rep[1]->integer, cfg->group);
+    rc = 0;
+end:
+    rbatch_free(&b);
+    if (rc < 0) {
+        rconn_close(s->c);
+        free(s);
+        s = NULL;
+    }
+    *state = s;
+    return rc;
+}
+
+/* argv for XADD field/value pairs: the entry's fields except id and
+ * attempt, then id = the job id, then extra pairs. Pointers borrow. */
+typedef struct pairs {
+    int n, cap;
+    const char **v;
+    size_t *len;
+    char **owned;
+} pairs;
+
+static void pairs_add(pairs *p, const char *s, size_t n, int copy) {
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 32;
+        p->v = xrealloc(p->v, (size_t)p->cap * sizeof(*p->v));
+        p->len = xrealloc(p->len, (size_t)p->cap * sizeof(*p->len));
+        p->owned = xrealloc(p->owned, (size_t)p->cap * sizeof(*p->owned));
+    }
+    p->owned[p->n] = copy ? xstrndup(s, n) : NULL;
+    p->v[p->n] = copy ? p->owned[p->n] : s;
+    p->len[p->n] = n;
+    p->n++;
+}
+
+static void pairs_str(pairs *p, const char *s) { pairs_add(p, s, strlen(s), 0); }
+static void pairs_copy(pairs *p, const char *s) { pairs_add(p, s, strlen(s), 1); }
+
+static void pairs_free(pairs *p) {
+    for (int i = 0; i < p->n; i++) free(p->owned[i]);
+    free(p->v);
+    free(p->len);
+    free(p->owned);
+}
+
+static void pairs_entry(pairs *p, const sjob *sj, const char *job_id) {
+    pairs_str(p, "id");
+    pairs_str(p, job_id);
+    const redisReply *f = sj->fields;
+    if (!f || f->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        const redisReply *k = f->element[i], *v = f->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        if (strcmp(k->str, "id") == 0 || strcmp(k->str, "attempt") == 0) continue;
+        pairs_add(p, k->str, k->len, 0);
+        pairs_add(p, v->str, v->len, 0);
+    }
+}
+
+static void pairs_dead(pairs *p, const ssrc *s, const sjob *sj, const char *state, const char *error, int attempts) {
+    char at[40], n[24];
+    pairs_str(p, "error");
+    pairs_copy(p, error ? error : "");
+    pairs_str(p, "state");
+    pairs_copy(p, state);
+    pairs_str(p, "attempts");
+    snprintf(n, sizeof(n), "%d", attempts);
+    pairs_copy(p, n);
+    pairs_str(p, "entry");
+    pairs_copy(p, sj->entry);
+    pairs_str(p, "stream");
+    pairs_str(p, s->cfg->queue);
+    pairs_str(p, "worker");
+    pairs_str(p, s->me);
+    pairs_str(p, "failed_at");
+    pairs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
+}
+
+/* Run FINISH_LUA. mode ack|xadd|release; fields for xadd. 1 settled, 0 not ours, -1 unreachable. */
+static int settle(ssrc *s, const sjob *sj, const char *mode, const char *target, pairs *fields, char *err,
+                  size_t errlen) {
+    pairs a;
+    char retry[24];
+    memset(&a, 0, sizeof(a));
+    snprintf(retry, sizeof(retry), "%lld", sj->deliveries > 0 ? sj->deliveries - 1 : 0);
+    pairs_str(&a, "EVAL");
+    pairs_add(&a, FINISH_LUA, sizeof(FINISH_LUA) - 1, 0);
+    pairs_str(&a, "2");
+    pairs_str(&a, s->cfg->queue);
+    pairs_str(&a, target);
+    pairs_str(&a, s->cfg->group);
+    pairs_str(&a, s->me);
+    pairs_str(&a, sj->entry);
+    pairs_str(&a, mode);
+    pairs_str(&a, RELEASE_IDLE_MS);
+    pairs_str(&a, retry);
+    for (int i = 0; fields && i < fields->n; i++) pairs_add(&a, fields->v[i], fields->len[i], 0);
+    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
+    pairs_free(&a);
+    if (!r) return -1;
+    int rc = rreply_check(r, "settle", err, errlen) < 0 ? -1 : (int)r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
+/* An entry delivered more often than --max-attempts: dead-letter it (or
+ * just ack it when its job already succeeded) without running it. */
+static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, char *err, size_t errlen) {
+    char state[32] = "", why[400];
+    pairs f;
+    int rc;
+    memset(&f, 0, sizeof(f));
+    if (s->use_status && rstatus_state(s->c, s->cfg->prefix, job_id, state, sizeof(state), err, errlen) < 0)
+        return -1;
+    if (strcmp(state, ST_SUCCEEDED) == 0 || strcmp(state, ST_CANCELLED) == 0) {
+        log_info("entry %s: job %s is already %s: acknowledging the re-delivery", sj->entry, job_id, state);
+        rc = settle(s, sj, "ack", s->cfg->queue, NULL, err, errlen);
+        return rc < 0 ? -1 : 0;
+    }
+    snprintf(why, sizeof(why),
+             "attempt %d was interrupted (its replica stopped renewing the claim) and --max-attempts %d is reached",
+             attempt - 1, s->cfg->max_attempts);
+    pairs_entry(&f, sj, job_id);
+    pairs_dead(&f, s, sj, ST_DEAD, why, attempt - 1);
+    rc = settle(s, sj, "xadd", s->cfg->dead_letter, &f, err, errlen);
+    pairs_free(&f);
+    if (rc < 0) return -1;
+    log_warn("entry %s (job %s) dead-lettered to %s: %s", sj->entry, job_id, s->cfg->dead_letter, why);
+    if (s->use_status && rc == 1) {
+        status_rec st;
+        status_init(&st);
+        snprintf(st.id, sizeof(st.id), "%s", job_id);
+        snprintf(st.state, sizeof(st.state), "%s", ST_DEAD);
+        st.attempt = attempt - 1;
+        snprintf(st.source, sizeof(st.source), "redis-stream");
+        snprintf(st.queue, sizeof(st.queue), "%s", s->cfg->queue);
+        snprintf(st.worker, sizeof(st.worker), "%s", s->me);
+        snprintf(st.error, sizeof(st.error), "%s", why);
+        st.finished_at = clock_wall_ms();
+        if (rstatus_put(s->c, s->cfg->prefix, s->cfg->result_ttl, &st, 1, err, errlen) < 0)
+            log_warn("status of job %s not written: %s", job_id, err);
+    }
+    return 0;
+}
+
+/* Make the job from an entry now pending with us. Takes the fields reply. */
+static int take_entry(ssrc *s, const char *entry, redisReply *fields, long long deliveries, job *j,
+                      int *http_status, char *err, size_t errlen) {
+    sjob *sj = xcalloc(1, sizeof(*sj));
+    int field_attempt = 1;
+    snprintf(sj->entry, sizeof(sj->entry), "%s", entry);
+    sj->fields = fields;
+    sj->deliveries = deliveries > 0 ? deliveries : 1;
+
+    const redisReply *id = field_get(fields, "id");
+    const redisReply *in = field_get(fields, "input");
+    const redisReply *dl = field_get(fields, "deadline_s");
+    const redisReply *at = field_get(fields, "attempt");
+    int id_ok = id && id->type == REDIS_REPLY_STRING && id_valid(id->str, id->len);
+    snprintf(j->id, sizeof(j->id), "%s", id_ok ? id->str : entry);
+    if (at) field_int(at, 1, 1000000, &field_attempt);
+    j->attempt = field_attempt + (int)(sj->deliveries - 1);
+    if (in && in->type == REDIS_REPLY_STRING) job_set_input(j, in->str, in->len);
+
+    if (j->attempt > s->cfg->max_attempts) {
+        int rc = settle_exhausted(s, sj, j->id, j->attempt, err, errlen);
+        sjob_free(sj);
+        job_free(j);
+        memset(j, 0, sizeof(*j));
+        return rc < 0 ? CLAIM_ERR : CLAIM_NONE;
+    }
+    s->cur = sj;
+    j->src_data = sj;
+    *http_status = 422;
+    if (!in || in->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "stream entry %s has no \"input\" field", entry);
+        return CLAIM_REJECT;
+    }
+    if (id && !id_ok) {
+        snprintf(err, errlen, "stream entry: \"id\" must be 1..%d characters of [A-Za-z0-9._:-]", ID_MAX);
+        return CLAIM_REJECT;
+    }
+    if (dl && field_int(dl, 1, 100000000, &j->deadline_s) < 0) {
+        snprintf(err, errlen, "stream entry: \"deadline_s\" must be a positive whole number of seconds");
+        return CLAIM_REJECT;
+    }
+    if (at && field_int(at, 1, 1000000, &field_attempt) < 0) {
+        snprintf(err, errlen, "stream entry: \"attempt\" must be a positive whole number");
+        return CLAIM_REJECT;
+    }
+    if ((int64_t)in->len > s->cfg->max_input) {
+        *http_status = 413;
+        snprintf(err, errlen, "input of %zu bytes exceeds --max-input %lld", in->len, (long long)s->cfg->max_input);
+        return CLAIM_REJECT;
+    }
+    return CLAIM_OK;
+}
+
+/* Detach element i of an array reply so it outlives the reply. */
+static redisReply *steal(redisReply *arr, size_t i) {
+    redisReply *e = arr->element[i];
+    arr->element[i] = NULL;
+    return e;
+}
+
+static int ensure_group(ssrc *s, char *err, size_t errlen) {
+    redisReply *r = rconn_cmd(s->c, RC_RETRY, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM", s->cfg->queue,
+                              s->cfg->group);
+    if (!r) return -1;
+    int rc = 0;
+    if (rreply_is_err(r) && strncmp(r->str, "BUSYGROUP", 9) != 0) rc = rreply_check(r, "XGROUP CREATE", err, errlen);
+    else log_warn("consumer group %s on %s was missing: created it again", s->cfg->group, s->cfg->queue);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
+    ssrc *s = state;
+    redisReply *r = NULL;
+    int rc = CLAIM_ERR;
+
+    s->read = 1;
+    for (int i = 0; i < DEAD_MAX; i++) {
+        r = rconn_cmd(s->c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", CLAIM_LUA, s->cfg->queue, s->cfg->group,
+                      s->me, s->lease_ms);
+        if (!r) return CLAIM_ERR;
+        if (rreply_is_err(r) && strstr(r->str, "NOGROUP")) {
+            freeReplyObject(r);
+            r = NULL;
+            if (ensure_group(s, err, errlen) < 0) return CLAIM_ERR;
+            continue;
+        }
+        if (rreply_check(r, "claim", err, errlen) < 0) goto end;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) break;
+        long long deliveries = rreply_int(r->element[2], 1);
+        char entry[64];
+        snprintf(entry, sizeof(entry), "%s", r->element[0]->str);
+        if (deliveries > 1) log_info("took over entry %s (delivery %lld: its claim had lapsed)", entry, deliveries);
+        rc = take_entry(s, entry, steal(r, 1), deliveries, j, http_status, err, errlen);
+        if (rc != CLAIM_NONE) goto end;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (r) freeReplyObject(r);
+    int ms = timeout_ms < 1 ? 1 : timeout_ms > RC_BLOCK_MAX_MS ? RC_BLOCK_MAX_MS : timeout_ms;
+    /* Not re-sent on a lost connection: an entry delivered to us anyway
+     * is found by the next call as our own pending entry. */
+    r = rconn_cmd(s->c, 0, err, errlen, "XREADGROUP GROUP %s %s COUNT 1 BLOCK %d STREAMS %s >", s->cfg->group, s->me,
+                  ms, s->cfg->queue);
+    if (!r) {
+        log_warn("claim: %s", err);
+        return CLAIM_NONE;
+    }
+    if (rreply_is_err(r) && strstr(r->str, "NOGROUP")) {
+        rc = ensure_group(s, err, errlen) < 0 ? CLAIM_ERR : CLAIM_NONE;
+        goto end;
+    }
+    if (rreply_check(r, "XREADGROUP", err, errlen) < 0) goto end;
+    rc = CLAIM_NONE;
+    /* [[stream, [[id, fields]]]] */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) goto end;
+    redisReply *st = r->element[0];
+    if (st->type != REDIS_REPLY_ARRAY || st->elements < 2 || st->element[1]->type != REDIS_REPLY_ARRAY ||
+        st->element[1]->elements < 1)
+        goto end;
+    redisReply *e = st->element[1]->element[0];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING) goto end;
+    rc = take_entry(s, e->element[0]->str, steal(e, 1), 1, j, http_status, err, errlen);
+end:
+    if (r) freeReplyObject(r);
+    return rc;
+}
+
+static int stream_heartbeat(void *state, job *j, char *err, size_t errlen) {
+    ssrc *s = state;
+    sjob *sj = j->src_data;
+    if (!sj) return 0;
+    redisReply *r = rconn_cmd(s->c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", HEARTBEAT_LUA, s->cfg->queue,
+                              s->cfg->group, s->me, sj->entry);
+    if (!r) return -2;
+    int rc = 0;
+    if (rreply_check(r, "XCLAIM", err, errlen) < 0) {
+        rc = -2;
+    } else if (r->integer != 1) {
+        snprintf(err, errlen, "entry %s %s", sj->entry,
+                 r->integer == 0 ? "is no longer pending (acked or deleted by someone else)"
+                                 : "was taken over by another consumer");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int stream_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
+    ssrc *s = state;
+    sjob *sj = j->src_data;
+    pairs f;
+    const char *mode = "ack", *target = s->cfg->queue;
+    char n[24];
+    int rc;
+
+    if (!sj) return 0;
+    memset(&f, 0, sizeof(f));
+    switch (o->disp) {
+    case DISP_ACK:
+        break;
+    case DISP_RETRY:
+        mode = "xadd";
+        pairs_entry(&f, sj, j->id);
+        pairs_str(&f, "attempt");
+        snprintf(n, sizeof(n), "%d", j->attempt + 1);
+        pairs_copy(&f, n);
+        break;
+    case DISP_DEAD:
+        mode = "xadd";
+        target = s->cfg->dead_letter;
+        pairs_entry(&f, sj, j->id);
+        pairs_dead(&f, s, sj, o->state, o->error, j->attempt);
+        break;
+    case DISP_RELEASE:
+        mode = "release";
+        break;
+    }
+    rc = settle(s, sj, mode, target, &f, err, errlen);
+    pairs_free(&f);
+    if (rc < 0) return -1;
+    if (rc == 0)
+        log_warn("entry %s is no longer ours (the claim lapsed): not settling it twice", sj->entry);
+    else if (o->disp == DISP_RETRY)
+        log_info("re-queued to %s as attempt %d", s->cfg->queue, j->attempt + 1);
+    else if (o->disp == DISP_DEAD)
+        log_warn("dead-lettered to %s", s->cfg->dead_letter);
+    else if (o->disp == DISP_RELEASE)
+        log_info("entry %s given back: the next replica takes it over at once", sj->entry);
+    if (o->disp != DISP_RELEASE) s->read = 0; /* the consumer is gone */
+    return 0;
+}
+
+static void stream_close(void *state) {
+    ssrc *s = state;
+    if (!s) return;
+    if (s->read && !s->cur) {
+        char err[256];
+        redisReply *r = rconn_cmd(s->c, RC_IFCONNECTED, err, sizeof(err), "EVAL %s 1 %s %s %s", TIDY_LUA,
+                                  s->cfg->queue, s->cfg->group, s->me);
+        if (r) freeReplyObject(r);
+    }
+    sjob_free(s->cur);
+    rconn_close(s->c);
+    free(s);
+}
+
+const source_ops source_redis_stream = {"redis-stream", 0, 1, stream_open, stream_claim, stream_heartbeat,
+                                        stream_finish, stream_close};

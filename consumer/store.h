@@ -3,7 +3,8 @@
  * A store is a small table of functions. "none" keeps nothing (the HTTP
  * caller gets the result in the response). Every call returns 0, or -1
  * with a reason when the store is unreachable (the lifecycle then exits 69
- * without acknowledging). */
+ * without acknowledging); open may also return -2: the configuration is
+ * invalid (exit 78). */
 #ifndef ONESHOT_STORE_H
 #define ONESHOT_STORE_H
 

@@ -36,6 +36,19 @@ need_file /usr/lib/python3/dist-packages/uvicorn python3-uvicorn
 need_file /usr/lib/python3/dist-packages/rq python3-rq
 need_file /usr/lib/python3/dist-packages/confluent_kafka python3-confluent-kafka
 need_cmd hyperfine hyperfine
+# Metrics test: a real Prometheus Pushgateway and the reference text parser
+need_cmd prometheus-pushgateway prometheus-pushgateway
+need_file /usr/lib/python3/dist-packages/prometheus_client python3-prometheus-client
+# Deploy checks: the manifests' schemas are npm packages (tests/deploy)
+need_cmd node nodejs
+need_cmd npm npm
+# Image test: podman as root (runc; netavark + iptables for -p) and
+# debootstrap for the local debian:bookworm-slim base (deploy/podman/setup.sh)
+need_cmd podman podman
+need_cmd runc runc
+need_file /usr/lib/podman/netavark netavark
+need_file /usr/sbin/iptables iptables
+need_file /usr/sbin/debootstrap debootstrap
 
 [ -z "$missing" ] && exit 0
 echo "deps: missing:$missing" >&2

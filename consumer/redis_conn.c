@@ -1,0 +1,553 @@
+/* redis_conn.c -- one Redis connection with bounded reconnects (see redis_conn.h). */
+#include "redis_conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "../config/redis_url.h"
+
+struct rconn {
+    pthread_mutex_t mu;
+    redisContext *ctx; /* NULL: not connected (lost or never made) */
+    redis_url url;     /* holds the password: never printed */
+    int unread;        /* replies to read and drop first (CLIENT SETNAME) */
+    char who[160];
+    char where[300];
+};
+
+/* Process-wide: when Redis was first found unreachable (monotonic ms,
+ * 0 = reachable). Every connection's retries count against the same
+ * budget, so the replica gives up ~budget after the outage began. */
+static _Atomic int64_t down_since;
+static atomic_int budget_cached = -1;
+
+static int64_t retry_budget_ms(void) {
+    int v = atomic_load(&budget_cached);
+    if (v >= 0) return v;
+    v = RC_RETRY_BUDGET_MS;
+    const char *e = getenv("ONESHOT_REDIS_RETRY_MS");
+    if (e && *e) {
+        char *end;
+        long x = strtol(e, &end, 10);
+        if (!*end && x >= 0 && x <= 600000) v = (int)x;
+    }
+    atomic_store(&budget_cached, v);
+    return v;
+}
+
+static int64_t mark_down(void) {
+    int64_t zero = 0, now = clock_mono_ms();
+    if (atomic_compare_exchange_strong(&down_since, &zero, now)) return now;
+    return zero; /* the value already there */
+}
+
+static void mark_up(void) { atomic_store(&down_since, 0); }
+
+/* Milliseconds of the budget left, after a failure. */
+static int64_t budget_left(void) { return mark_down() + retry_budget_ms() - clock_mono_ms(); }
+
+/* Redis is there but cannot serve yet: worth waiting for. "BUSY " with the
+ * space: BUSYGROUP is an ordinary answer. */
+static int transient_error(const char *s) {
+    return strncmp(s, "LOADING", 7) == 0 || strncmp(s, "BUSY ", 5) == 0 || strncmp(s, "MASTERDOWN", 10) == 0 ||
+           strncmp(s, "TRYAGAIN", 8) == 0 || strncmp(s, "CLUSTERDOWN", 11) == 0;
+}
+
+static struct timeval ms_tv(int ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* One connection attempt with the handshake. -1 with *permanent set when
+ * retrying cannot help (refused credentials, no such database). */
+static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
+    redisContext *ctx = NULL;
+    redisReply *r = NULL;
+    int n = 0, rc = -1;
+    const char *step[2];
+
+    *permanent = 0;
+    ctx = c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, ms_tv(RC_CONNECT_TIMEOUT_MS))
+                         : redisConnectWithTimeout(c->url.host, c->url.port, ms_tv(RC_CONNECT_TIMEOUT_MS));
+    if (!ctx) {
+        snprintf(err, errlen, "redis %s: cannot allocate a context", c->where);
+        goto end;
+    }
+    if (ctx->err) {
+        snprintf(err, errlen, "redis %s: %s", c->where, ctx->errstr);
+        goto end;
+    }
+    redisSetTimeout(ctx, ms_tv(RC_COMMAND_TIMEOUT_MS));
+    if (!c->url.is_unix) redisEnableKeepAlive(ctx);
+    if (c->url.password[0]) {
+        if (c->url.user[0])
+            redisAppendCommand(ctx, "AUTH %s %s", c->url.user, c->url.password);
+        else
+            redisAppendCommand(ctx, "AUTH %s", c->url.password);
+        step[n++] = "AUTH";
+    }
+    if (c->url.db) {
+        redisAppendCommand(ctx, "SELECT %d", c->url.db);
+        step[n++] = "SELECT";
+    }
+    for (int i = 0; i < n; i++) {
+        if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
+            snprintf(err, errlen, "redis %s: %s", c->where, ctx->errstr);
+            goto end;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* Redis error texts never echo the password. */
+            snprintf(err, errlen, "redis %s: %s refused: %.200s", c->where, step[i], r->str);
+            if (!transient_error(r->str)) *permanent = 1;
+            freeReplyObject(r);
+            r = NULL;
+            for (i++; i < n; i++) /* drain the rest of the handshake */
+                if (redisGetReply(ctx, (void **)&r) == REDIS_OK) freeReplyObject(r), r = NULL;
+            goto end;
+        }
+        freeReplyObject(r);
+        r = NULL;
+    }
+    /* The name goes out with the first command: no round trip of its own.
+     * Its answer is dropped (an ACL user may not be allowed CLIENT). */
+    redisAppendCommand(ctx, "CLIENT SETNAME %s", c->who);
+    c->unread = 1;
+    c->ctx = ctx;
+    ctx = NULL;
+    rc = 0;
+end:
+    if (ctx) redisFree(ctx);
+    return rc;
+}
+
+/* Connected, or reconnect with backoff within the budget. */
+static int ensure_connected(rconn *c, char *err, size_t errlen) {
+    int64_t backoff = RC_BACKOFF_MIN_MS;
+    int logged = 0;
+    while (!c->ctx) {
+        int permanent;
+        if (connect_once(c, &permanent, err, errlen) == 0) {
+            if (logged) log_info("redis %s: connected again", c->where);
+            return 0;
+        }
+        if (permanent) return -1;
+        int64_t left = budget_left();
+        if (left <= 0) {
+            size_t l = strlen(err);
+            snprintf(err + l, errlen - l, " (gave up after %lld ms of retries)", (long long)retry_budget_ms());
+            return -1;
+        }
+        if (!logged++) log_warn("%s; retrying for up to %lld ms", err, (long long)left);
+        clock_sleep_ms(backoff < left ? backoff : left);
+        backoff = backoff * 2 > RC_BACKOFF_MAX_MS ? RC_BACKOFF_MAX_MS : backoff * 2;
+    }
+    return 0;
+}
+
+static void drop_connection(rconn *c) {
+    if (c->ctx) redisFree(c->ctx);
+    c->ctx = NULL;
+    c->unread = 0;
+}
+
+rconn *rconn_open(const char *url, const char *who, char *err, size_t errlen) {
+    rconn *c = xcalloc(1, sizeof(*c));
+    char why[200];
+    pthread_mutex_init(&c->mu, NULL);
+    if (redis_url_parse(url, &c->url, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "--redis: %s", why);
+        goto fail;
+    }
+    snprintf(c->who, sizeof(c->who), "oneshot:%s", who);
+    for (char *p = c->who; *p; p++)
+        if (*p == ' ' || *p == '\n') *p = '_'; /* CLIENT SETNAME takes no spaces */
+    if (c->url.is_unix)
+        snprintf(c->where, sizeof(c->where), "unix:%s", c->url.path);
+    else
+        snprintf(c->where, sizeof(c->where), "%s:%d", c->url.host, c->url.port);
+    if (ensure_connected(c, err, errlen) < 0) goto fail;
+    mark_up();
+    return c;
+fail:
+    rconn_close(c);
+    return NULL;
+}
+
+void rconn_close(rconn *c) {
+    if (!c) return;
+    drop_connection(c);
+    pthread_mutex_destroy(&c->mu);
+    memset(&c->url, 0, sizeof(c->url)); /* no password left in freed memory */
+    free(c);
+}
+
+/* --- batches --- */
+
+void rbatch_init(rbatch *b) { memset(b, 0, sizeof(*b)); }
+
+static void rbatch_push(rbatch *b, char *cmd, int len) {
+    if (len < 0 || !cmd) {
+        fprintf(stderr, "oneshot: out of memory formatting a Redis command\n");
+        abort();
+    }
+    if (b->n >= RBATCH_MAX) {
+        fprintf(stderr, "oneshot: internal error: Redis batch over %d commands\n", RBATCH_MAX);
+        abort();
+    }
+    b->cmd[b->n] = cmd;
+    b->len[b->n] = (size_t)len;
+    b->rep[b->n] = NULL;
+    b->n++;
+}
+
+void rbatch_add(rbatch *b, const char *fmt, ...) {
+    char *cmd = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    rbatch_push(b, cmd, len);
+}
+
+void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen) {
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    rbatch_push(b, cmd, len);
+}
+
+void rbatch_add_formatted(rbatch *b, char *cmd, size_t len) { rbatch_push(b, cmd, (int)len); }
+
+static void rbatch_free_replies(rbatch *b) {
+    for (int i = 0; i < b->n; i++) {
+        if (b->rep[i]) freeReplyObject(b->rep[i]);
+        b->rep[i] = NULL;
+    }
+}
+
+void rbatch_free(rbatch *b) {
+    rbatch_free_replies(b);
+    for (int i = 0; i < b->n; i++) redisFreeCommand(b->cmd[i]);
+    b->n = 0;
+}
+
+/* Read and drop the replies of commands sent on the side. -1: lost. */
+static int drain_unread(rconn *c, char *err, size_t errlen) {
+    while (c->unread > 0) {
+        void *r = NULL;
+        if (redisGetReply(c->ctx, &r) != REDIS_OK) {
+            snprintf(err, errlen, "redis %s: %s", c->where, c->ctx->errstr[0] ? c->ctx->errstr : "connection lost");
+            return -1;
+        }
+        freeReplyObject(r);
+        c->unread--;
+    }
+    return 0;
+}
+
+/* Send and read once. 0 ok; 1 connection lost; 2 Redis not ready (LOADING...). */
+static int run_once(rconn *c, rbatch *b, char *err, size_t errlen) {
+    for (int i = 0; i < b->n; i++)
+        if (redisAppendFormattedCommand(c->ctx, b->cmd[i], b->len[i]) != REDIS_OK) {
+            snprintf(err, errlen, "redis %s: %s", c->where, c->ctx->errstr);
+            return 1;
+        }
+    if (drain_unread(c, err, errlen) < 0) return 1;
+    for (int i = 0; i < b->n; i++) {
+        void *r = NULL;
+        if (redisGetReply(c->ctx, &r) != REDIS_OK) {
+            snprintf(err, errlen, "redis %s: %s", c->where,
+                     c->ctx->errstr[0] ? c->ctx->errstr : "connection lost");
+            return 1;
+        }
+        b->rep[i] = r;
+    }
+    for (int i = 0; i < b->n; i++)
+        if (b->rep[i]->type == REDIS_REPLY_ERROR && transient_error(b->rep[i]->str)) {
+            snprintf(err, errlen, "redis %s: %.200s", c->where, b->rep[i]->str);
+            return 2;
+        }
+    return 0;
+}
+
+int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
+    int64_t backoff = RC_BACKOFF_MIN_MS;
+    int rc = -1, logged = 0;
+
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        rbatch_free_replies(b);
+        if (!c->ctx && (flags & RC_IFCONNECTED)) {
+            snprintf(err, errlen, "redis %s: not connected", c->where);
+            break;
+        }
+        if (ensure_connected(c, err, errlen) < 0) break;
+        int got = run_once(c, b, err, errlen);
+        if (got == 0) {
+            mark_up();
+            rc = 0;
+            break;
+        }
+        if (got == 1) drop_connection(c); /* a dead context is never reused */
+        int64_t left = budget_left();
+        if (!(flags & RC_RETRY)) break;
+        if (left <= 0) {
+            size_t l = strlen(err);
+            snprintf(err + l, errlen - l, " (gave up after %lld ms of retries)", (long long)retry_budget_ms());
+            break;
+        }
+        if (!logged++) log_warn("%s; retrying for up to %lld ms", err, (long long)left);
+        clock_sleep_ms(backoff < left ? backoff : left);
+        backoff = backoff * 2 > RC_BACKOFF_MAX_MS ? RC_BACKOFF_MAX_MS : backoff * 2;
+    }
+    if (rc < 0) rbatch_free_replies(b);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static redisReply *run_single(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
+    redisReply *r = NULL;
+    if (rconn_run(c, b, flags, err, errlen) == 0) {
+        r = b->rep[0];
+        b->rep[0] = NULL;
+    }
+    rbatch_free(b);
+    return r;
+}
+
+redisReply *rconn_cmd(rconn *c, int flags, char *err, size_t errlen, const char *fmt, ...) {
+    rbatch b;
+    char *cmd = NULL;
+    va_list ap;
+    rbatch_init(&b);
+    va_start(ap, fmt);
+    int len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    rbatch_push(&b, cmd, len);
+    return run_single(c, &b, flags, err, errlen);
+}
+
+redisReply *rconn_cmdv(rconn *c, int flags, char *err, size_t errlen, int argc, const char **argv,
+                       const size_t *argvlen) {
+    rbatch b;
+    rbatch_init(&b);
+    rbatch_addv(&b, argc, argv, argvlen);
+    return run_single(c, &b, flags, err, errlen);
+}
+
+/* --- pub/sub --- */
+
+int rconn_subscribe(rconn *c, const char *channel, char *err, size_t errlen) {
+    int rc = -1;
+    pthread_mutex_lock(&c->mu);
+    if (ensure_connected(c, err, errlen) < 0) goto end;
+    redisReply *r = NULL;
+    redisAppendCommand(c->ctx, "SUBSCRIBE %s", channel);
+    if (drain_unread(c, err, errlen) < 0 || redisGetReply(c->ctx, (void **)&r) != REDIS_OK) r = NULL;
+    if (!r) {
+        snprintf(err, errlen, "redis %s: %s", c->where, c->ctx->errstr);
+        drop_connection(c);
+        goto end;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis %s: SUBSCRIBE: %.200s", c->where, r->str);
+    } else {
+        rc = 0;
+    }
+    freeReplyObject(r);
+end:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int rconn_next_message(rconn *c, int timeout_ms, char **payload, size_t *len, char *err, size_t errlen) {
+    int64_t until = clock_mono_ms() + timeout_ms;
+    int rc = -1;
+    pthread_mutex_lock(&c->mu);
+    if (!c->ctx) {
+        snprintf(err, errlen, "redis %s: not connected", c->where);
+        goto end;
+    }
+    for (;;) {
+        redisReply *r = NULL;
+        if (redisGetReplyFromReader(c->ctx, (void **)&r) != REDIS_OK) {
+            snprintf(err, errlen, "redis %s: %s", c->where, c->ctx->errstr);
+            drop_connection(c);
+            goto end;
+        }
+        if (r) {
+            int is_msg = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0 &&
+                         r->element[2]->type == REDIS_REPLY_STRING;
+            if (is_msg) {
+                *payload = xstrndup(r->element[2]->str, r->element[2]->len);
+                if (len) *len = r->element[2]->len;
+                freeReplyObject(r);
+                rc = 1;
+                goto end;
+            }
+            freeReplyObject(r); /* (un)subscribe confirmations */
+            continue;
+        }
+        int64_t left = until - clock_mono_ms();
+        if (left <= 0) {
+            rc = 0;
+            goto end;
+        }
+        struct pollfd p = {c->ctx->fd, POLLIN, 0};
+        int n = poll(&p, 1, (int)left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) {
+            rc = 0;
+            goto end;
+        }
+        if (n < 0 || redisBufferRead(c->ctx) != REDIS_OK) {
+            snprintf(err, errlen, "redis %s: %s", c->where, n < 0 ? strerror(errno) : c->ctx->errstr);
+            drop_connection(c);
+            goto end;
+        }
+    }
+end:
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* --- reply helpers --- */
+
+int rreply_is_err(const redisReply *r) { return !r || r->type == REDIS_REPLY_ERROR; }
+
+int rreply_check(const redisReply *r, const char *what, char *err, size_t errlen) {
+    if (!r) {
+        snprintf(err, errlen, "%s: no reply", what);
+        return -1;
+    }
+    if (r->type != REDIS_REPLY_ERROR) return 0;
+    snprintf(err, errlen, "%s: %.300s", what, r->str);
+    return -1;
+}
+
+long long rreply_int(const redisReply *r, long long dflt) {
+    if (!r) return dflt;
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) {
+        char *end;
+        long long v = strtoll(r->str, &end, 10);
+        if (end != r->str && !*end) return v;
+    }
+    return dflt;
+}
+
+/* --- status records --- */
+
+/* KEYS[1] hash; ARGV: ttl, final (0/1), guard (0/1), channel, json, then
+ * field/value pairs. Replace the hash in one step so no reader ever sees a
+ * half-written or empty record. */
+static const char STATUS_PUT_LUA[] =
+    "if ARGV[3] == '1' then\n"
+    "  local s = redis.call('HGET', KEYS[1], 'state')\n"
+    "  if s == 'succeeded' or s == 'failed' or s == 'rejected' or s == 'timed_out' or\n"
+    "     s == 'dead' or s == 'cancelled' then return 0 end\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 6))\n"
+    "if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+    "return 1\n";
+
+#define STATUS_ARGS 48
+
+typedef struct argvec {
+    int n;
+    const char *v[STATUS_ARGS];
+    size_t len[STATUS_ARGS];
+    char *owned[STATUS_ARGS];
+} argvec;
+
+static void argv_add(argvec *a, const char *s, size_t n, int copy) {
+    if (a->n >= STATUS_ARGS) return;
+    a->owned[a->n] = copy ? xstrndup(s, n) : NULL;
+    a->v[a->n] = copy ? a->owned[a->n] : s;
+    a->len[a->n] = n;
+    a->n++;
+}
+
+static void collect_field(const char *name, const char *value, void *arg) {
+    argvec *a = arg;
+    argv_add(a, name, strlen(name), 1);
+    argv_add(a, value, strlen(value), 1);
+}
+
+void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, int guard) {
+    argvec a;
+    char key[512], ttl_s[24], channel[300];
+    size_t json_len;
+    char *json = status_to_json(st, &json_len);
+
+    memset(&a, 0, sizeof(a));
+    snprintf(key, sizeof(key), "%s:job:%s", prefix, st->id);
+    snprintf(channel, sizeof(channel), "%s:events", prefix);
+    snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
+    argv_add(&a, "EVAL", 4, 0);
+    argv_add(&a, STATUS_PUT_LUA, sizeof(STATUS_PUT_LUA) - 1, 0);
+    argv_add(&a, "1", 1, 0);
+    argv_add(&a, key, strlen(key), 0);
+    argv_add(&a, ttl_s, strlen(ttl_s), 0);
+    argv_add(&a, status_is_final(st->state) ? "1" : "0", 1, 0);
+    argv_add(&a, guard ? "1" : "0", 1, 0);
+    argv_add(&a, channel, strlen(channel), 0);
+    argv_add(&a, json, json_len, 0);
+    status_each_field(st, collect_field, &a);
+    rbatch_addv(b, a.n, a.v, a.len);
+    for (int i = 0; i < a.n; i++) free(a.owned[i]);
+    free(json);
+}
+
+int rstatus_put(rconn *c, const char *prefix, int ttl, const status_rec *st, int guard, char *err,
+                size_t errlen) {
+    rbatch b;
+    int rc = -1;
+    rbatch_init(&b);
+    rstatus_add(&b, prefix, ttl, st, guard);
+    if (rconn_run(c, &b, RC_RETRY, err, errlen) == 0 && rreply_check(b.rep[0], "status record", err, errlen) == 0)
+        rc = (int)rreply_int(b.rep[0], 1);
+    rbatch_free(&b);
+    return rc;
+}
+
+int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, size_t n, char *err,
+                  size_t errlen) {
+    char key[512];
+    snprintf(key, sizeof(key), "%s:job:%s", prefix, id);
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "HGET %s state", key);
+    if (!r) return -1;
+    int rc = rreply_check(r, "HGET state", err, errlen);
+    if (n) snprintf(state, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return rc;
+}
+
+int rstatus_get(rconn *c, const char *prefix, const char *id, status_rec *st, char *err, size_t errlen) {
+    char key[512];
+    snprintf(key, sizeof(key), "%s:job:%s", prefix, id);
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "HGETALL %s", key);
+    if (!r) return -1;
+    int rc = -1;
+    if (rreply_check(r, "HGETALL", err, errlen) == 0) {
+        status_init(st);
+        if (r->type == REDIS_REPLY_ARRAY)
+            for (size_t i = 0; i + 1 < r->elements; i += 2)
+                if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i + 1]->type == REDIS_REPLY_STRING)
+                    status_set_field(st, r->element[i]->str, r->element[i + 1]->str);
+        rc = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && st->state[0] ? 1 : 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}

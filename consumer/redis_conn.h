@@ -1,0 +1,111 @@
+/* redis_conn.h -- one Redis connection, shared by the redis-list and
+ * redis-stream sources, the Redis store and the client subcommands
+ * (DESIGN.md sections 3, 5 and 7).
+ *
+ * rconn_open connects from a --redis URL (redis://[user:password@]host:port/db
+ * or unix:///path?db=N), authenticates (AUTH pass, or AUTH user pass for an
+ * ACL user), selects the database and names the client (CLIENT SETNAME
+ * oneshot:<who>, visible in CLIENT LIST). Connect timeout 2 s, command
+ * (socket) timeout 5 s. The password is never logged or returned in err.
+ *
+ * Commands go out in batches (one round trip for several commands). When
+ * the connection is lost, or Redis answers LOADING/BUSY/MASTERDOWN (it is
+ * restarting), the connection is re-made with backoff (50 ms doubling to
+ * 1 s) for at most the retry budget: 10 s by default, counted process-wide
+ * from the first failure so that several connections failing together still
+ * give up within it. ONESHOT_REDIS_RETRY_MS overrides the budget (0..600000;
+ * tests and operators who prefer a faster exit 69). A batch is re-sent after
+ * a reconnect only when the caller says it is idempotent (RC_RETRY);
+ * otherwise the call fails and the next one reconnects.
+ *
+ * A context is used by one thread at a time; each rconn has its own lock so
+ * a stray concurrent call is serialised rather than corrupting it. */
+#ifndef ONESHOT_REDIS_CONN_H
+#define ONESHOT_REDIS_CONN_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+#include "../common/status.h"
+
+#define RC_CONNECT_TIMEOUT_MS 2000
+#define RC_COMMAND_TIMEOUT_MS 5000
+#define RC_RETRY_BUDGET_MS 10000
+#define RC_BACKOFF_MIN_MS 50
+#define RC_BACKOFF_MAX_MS 1000
+/* Blocking commands (BLMOVE, XREADGROUP BLOCK) wait at most this long, so
+ * the socket timeout above never fires on a healthy connection. */
+#define RC_BLOCK_MAX_MS 2000
+
+#define RC_RETRY 1       /* the batch is idempotent: re-send it after a reconnect */
+#define RC_IFCONNECTED 2 /* do not (re)connect: fail unless connected (tidying at exit) */
+
+typedef struct rconn rconn;
+
+/* Connect (retrying within the budget). who names the connection in logs
+ * and CLIENT SETNAME ("src", "store", "client"...). NULL with a reason
+ * when Redis stays unreachable or refuses the credentials. */
+rconn *rconn_open(const char *url, const char *who, char *err, size_t errlen);
+void rconn_close(rconn *c);
+
+#define RBATCH_MAX 12
+
+/* Up to RBATCH_MAX commands sent together; replies land in rep[]. */
+typedef struct rbatch {
+    int n;
+    char *cmd[RBATCH_MAX];
+    size_t len[RBATCH_MAX];
+    redisReply *rep[RBATCH_MAX];
+} rbatch;
+
+void rbatch_init(rbatch *b);
+/* Append a command in hiredis format ("SET %s %b"). */
+void rbatch_add(rbatch *b, const char *fmt, ...);
+void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen);
+/* Append a command formatted by redisFormatCommand*; the batch owns it. */
+void rbatch_add_formatted(rbatch *b, char *cmd, size_t len);
+/* Drop the commands and the replies (the batch can be reused). */
+void rbatch_free(rbatch *b);
+
+/* Send the batch and read every reply. 0: rep[] holds one reply per
+ * command (error replies included: check them); -1: Redis unreachable
+ * within the budget (or not retried), with the reason in err. */
+int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen);
+/* One command; the reply is the caller's (freeReplyObject), NULL when
+ * Redis is unreachable. */
+redisReply *rconn_cmd(rconn *c, int flags, char *err, size_t errlen, const char *fmt, ...);
+redisReply *rconn_cmdv(rconn *c, int flags, char *err, size_t errlen, int argc, const char **argv,
+                       const size_t *argvlen);
+
+/* Pub/sub (the `wait` subcommand): subscribe, then take messages. */
+int rconn_subscribe(rconn *c, const char *channel, char *err, size_t errlen);
+/* 1: *payload (malloc'd, NUL-terminated) holds a message; 0: none within
+ * timeout_ms; -1: the connection is lost. */
+int rconn_next_message(rconn *c, int timeout_ms, char **payload, size_t *len, char *err, size_t errlen);
+
+/* Reply helpers. */
+int rreply_is_err(const redisReply *r);
+/* err <- "what: <error text>" when r is an error reply; returns -1 then, else 0. */
+int rreply_check(const redisReply *r, const char *what, char *err, size_t errlen);
+/* Integer value of an integer (or numeric string) reply, else dflt. */
+long long rreply_int(const redisReply *r, long long dflt);
+
+/* --- keys and records shared by the store, the sources and the client --- */
+
+/* The status record as the Redis store keeps it (DESIGN.md section 5):
+ * hash <prefix>:job:<id> replaced atomically, expiring after ttl seconds
+ * when the state is final, the record's JSON published on <prefix>:events.
+ * With guard, a record already in a final state is left alone (the sweeps
+ * use it so they never overwrite what a replica finished). 1 written,
+ * 0 skipped by the guard, -1 unreachable. */
+int rstatus_put(rconn *c, const char *prefix, int ttl, const status_rec *st, int guard, char *err,
+                size_t errlen);
+/* The same write appended to a batch (its reply: 1 written, 0 skipped). */
+void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, int guard);
+/* The job's current state into state ("" when there is no record). */
+int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, size_t n, char *err,
+                  size_t errlen);
+/* Read the whole record. 1 found, 0 none, -1 unreachable. */
+int rstatus_get(rconn *c, const char *prefix, const char *id, status_rec *st, char *err, size_t errlen);
+
+#endif

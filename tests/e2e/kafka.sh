@@ -1,0 +1,370 @@
+#!/usr/bin/env bash
+# kafka.sh -- the Kafka source and store (issue 5) against the test broker
+# (tests/kafka_broker.c, librdkafka's mock cluster), with kcat as the
+# operator's producer and consumer.
+#
+# Test settings: session.timeout.ms=4000 (the mock expires a member that
+# waits in JoinGroup past its session, and it delays a group's first join
+# by 3 s, so the session must exceed 3 s plus its 1 s check period; a new
+# replica in a group whose last member just left waits session - 1 s = 3 s;
+# a killed member holds its partition 4 s). Every test has its own topic
+# and group.
+. "$(dirname "$0")/../lib.sh"
+
+export TMPDIR_TEST=$T_DIR/kafka
+export KAFKA_BROKER_BIN=${KAFKA_BROKER_BIN:-$ROOT/$BUILD/kafka_broker}
+. "$ROOT/tests/kafka_broker_start.sh"
+
+kafka_broker_start || {
+    echo "FAIL kafka: the test broker did not start"
+    exit 1
+}
+T_PIDS+=("$KAFKA_BROKER_PID")
+B=$KAFKA_BROKERS
+KP=(--kafka-prop session.timeout.ms=4000 --kafka-prop heartbeat.interval.ms=500)
+
+# topic NAME[:PARTITIONS]: the queue and its .results, .status and .dead.
+topic() {
+    local t=${1%%:*} s
+    kafka_broker_ctl create "$1" >/dev/null || fail "create $1"
+    for s in results status dead; do kafka_broker_ctl create "$t.$s" >/dev/null || fail "create $t.$s"; done
+}
+
+# produce TOPIC KEY VALUE [kcat args...]: one message, as an operator would
+# (KEY "" = no key).
+produce() {
+    local t=$1 k=$2 v=$3
+    shift 3
+    if [ -n "$k" ]; then
+        printf '%s\n' "$v" | kcat -P -b "$B" -t "$t" -k "$k" "$@" || fail "kcat produce to $t"
+    else
+        printf '%s\n' "$v" | kcat -P -b "$B" -t "$t" "$@" || fail "kcat produce to $t"
+    fi
+}
+
+# consume TOPIC FORMAT: every message of TOPIC, one line each.
+consume() { timeout 20 kcat -C -b "$B" -t "$1" -o beginning -e -q -u -f "$2"; }
+
+# run_k SECS ARGS...: one replica in the foreground; sets RC and LOG.
+run_k() {
+    local secs=$1
+    shift
+    LOG=$(mktemp "$T_DIR/replica.XXXXXX")
+    RC=0
+    timeout -s KILL "$secs" "$ONESHOT" --port 0 --bind 127.0.0.1 --source kafka --kafka "$B" "${KP[@]}" "$@" \
+        2>"$LOG" >/dev/null || RC=$?
+    check_sanitizers "$LOG"
+}
+
+# start_k ARGS...: one replica in the background (R_PID, R_LOG).
+start_k() { start_replica --source kafka --kafka "$B" "${KP[@]}" "$@"; }
+
+# The id of the job a replica claimed ("" when none).
+claimed() { grep '"msg":"claimed job' "$1" | head -1 | sed 's/.*"job_id":"\([^"]*\)".*/\1/'; }
+
+# A numeric field of the first log line that has it.
+field() { grep -o "\"$2\":[0-9-]*" "$1" | head -1 | cut -d: -f2; }
+
+t_one_message() {
+    topic one
+    produce one k1 '{"id":"k1","input":{"n":1}}'
+    produce one k2 '{"input":{"n":2}}'
+    produce one k3 'third'
+    run_k 30 --queue one --group g-one --core echo --idle-timeout 15
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(claimed "$LOG")" k1 "job id"
+    assert_eq "$(consume one.results '%k|%h|%s\n')" 'k1|state=succeeded,exit_code=0|{"n":1}' "results"
+    local st
+    st=$(consume one.status '%k|%h|%s\n')
+    assert_eq "$(echo "$st" | wc -l)" 2 "status records"
+    assert_contains "$(echo "$st" | head -1)" 'k1|state=running|{"id":"k1","state":"running"'
+    assert_contains "$(echo "$st" | tail -1)" '"state":"succeeded"'
+    assert_contains "$(echo "$st" | tail -1)" '"source":"kafka","queue":"one"'
+    local f
+    for f in join_ms claim_ms flush_ms commit_ms close_ms; do
+        [ -n "$(field "$LOG" $f)" ] || fail "no $f in the log"
+    done
+    assert_contains "$(cat "$LOG")" 'committed one [0] offset 1'
+    check_json_lines "$LOG"
+    # Exactly one was consumed: the next replica takes the second (offset 1).
+    run_k 30 --queue one --group g-one --core echo --idle-timeout 15
+    assert_eq "$RC" 0 "second replica: exit code"
+    assert_eq "$(claimed "$LOG")" k2 "second replica: job id (the key)"
+    assert_contains "$(cat "$LOG")" 'took the message at one [0] offset 1'
+    # kcat as the operator's group consumer of the results
+    local got
+    got=$(timeout 20 kcat -b "$B" -G g-ops one.results -X auto.offset.reset=earliest -e -q -u -f '%k\n' 2>/dev/null |
+        sort | tr '\n' ' ')
+    assert_eq "$got" "k1 k2 " "results read by a kcat group consumer"
+}
+
+# Id: envelope "id", else the key when valid, else topic:partition:offset.
+t_ids() {
+    topic ids
+    produce ids "" 'no key, raw'
+    produce ids 'bad key!' '{"input":"bad key"}'
+    produce ids key-3 '{"id":"env-3","input":"both"}'
+    run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
+    assert_eq "$(claimed "$LOG")" "ids:0:0" "no key: topic:partition:offset"
+    run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
+    assert_eq "$(claimed "$LOG")" "ids:0:1" "invalid key: topic:partition:offset"
+    run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
+    assert_eq "$(claimed "$LOG")" "env-3" "the envelope's id wins over the key"
+    assert_eq "$(consume ids.results '%k=%s\n' | tr '\n' ' ')" 'ids:0:0=no key, raw ids:0:1=bad key env-3=both ' \
+        "results by id"
+}
+
+# Failed with attempts left: a copy with attempt + 1 goes to the topic;
+# then dead-lettered with error and attempts; both commits happen.
+t_retry_dead() {
+    topic rd
+    produce rd rd1 '{"input":{"duration":0,"failed":true}}' -H trace=abc
+    run_k 30 --queue rd --group g-rd --max-attempts 2 --idle-timeout 15
+    assert_eq "$RC" 1 "attempt 1: exit code"
+    assert_contains "$(cat "$LOG")" 're-queued to rd as attempt 2'
+    local copy
+    copy=$(consume rd '%o|%k|%h\n' | tail -1)
+    assert_eq "$copy" '1|rd1|trace=abc,id=rd1,attempt=2' "the re-queued copy (offset|key|headers)"
+    assert_contains "$(consume rd.status '%s\n' | tail -1)" '"state":"retrying"'
+    run_k 30 --queue rd --group g-rd --max-attempts 2 --idle-timeout 15
+    assert_eq "$RC" 1 "attempt 2: exit code"
+    assert_eq "$(claimed "$LOG")" rd1 "attempt 2: same id"
+    assert_contains "$(cat "$LOG")" 'claimed job (attempt 2)'
+    local dead
+    dead=$(consume rd.dead '%k|%h|%s\n')
+    assert_contains "$dead" 'rd1|trace=abc,id=rd1,state=dead,error=Job failed as requested'
+    assert_contains "$dead" 'attempts=2,origin=rd:0:1'
+    assert_contains "$dead" '|{"input":{"duration":0,"failed":true}}'
+    assert_contains "$(consume rd.status '%s\n' | tail -1)" '"state":"dead"'
+    assert_eq "$(consume rd.results '%k|%h\n' | tail -1)" 'rd1|state=dead,exit_code=1' "last result"
+    run_k 30 --queue rd --group g-rd --max-attempts 2 --idle-timeout 5
+    assert_eq "$RC" 75 "nothing left: both were committed"
+}
+
+t_malformed() {
+    topic bad
+    produce bad m1 '{"id":"no spaces allowed","input":1}'
+    produce bad m2 "$(printf 'x%.0s' $(seq 100))"
+    produce bad m3 '{"input":"fine"}'
+    run_k 30 --queue bad --group g-bad --idle-timeout 15 --max-input 50 --core echo
+    assert_eq "$RC" 65 "bad id: exit code"
+    local d
+    d=$(consume bad.dead '%k|%h|%s\n')
+    assert_contains "$d" 'm1|id=m1,state=rejected,error=envelope: "id" must be'
+    assert_contains "$d" '|{"id":"no spaces allowed","input":1}'
+    assert_contains "$(consume bad.status '%k|%s\n')" 'm1|{"id":"m1","state":"rejected"'
+    run_k 30 --queue bad --group g-bad --idle-timeout 15 --max-input 50 --core echo
+    assert_eq "$RC" 65 "over --max-input: exit code"
+    assert_contains "$(consume bad.dead '%k|%h\n' | tail -1)" 'error=input of 100 bytes exceeds --max-input 50'
+    run_k 30 --queue bad --group g-bad --idle-timeout 15 --max-input 50 --core echo
+    assert_eq "$RC" 0 "the good one after both were committed"
+    assert_eq "$(claimed "$LOG")" m3
+}
+
+t_idle() {
+    topic idle
+    run_k 30 --queue idle --group g-idle --idle-timeout 5
+    assert_eq "$RC" 75 "empty topic: exit code"
+    assert_not_contains "$(cat "$LOG")" 'committed'
+    # Two replicas, one partition, one message: one runs it, the other has
+    # no partition and leaves at --idle-timeout with nothing consumed.
+    topic idle2
+    produce idle2 i1 '{"input":{"duration":3}}'
+    start_k --queue idle2 --group g-idle2 --idle-timeout 9 || return
+    local a=$R_PID alog=$R_LOG
+    start_k --queue idle2 --group g-idle2 --idle-timeout 9 || return
+    local b=$R_PID blog=$R_LOG
+    wait_exit "$a" 30
+    local ra=$W_RC
+    wait_exit "$b" 30
+    local rb=$W_RC
+    assert_eq "$(echo "$ra $rb" | tr ' ' '\n' | sort | tr '\n' ' ')" "0 75 " "exit codes"
+    local idle=$alog
+    [ "$ra" = 75 ] || idle=$blog
+    assert_contains "$(cat "$idle")" '0 partition(s) (none free'
+    assert_not_contains "$(cat "$idle")" 'committed'
+    assert_eq "$(consume idle2.results '%k\n')" i1 "one result"
+    check_sanitizers "$alog"
+    check_sanitizers "$blog"
+}
+
+t_sigkill() {
+    topic kill
+    produce kill sk1 '{"input":{"duration":4}}'
+    start_k --queue kill --group g-kill --idle-timeout 15 || return
+    wait_for 15 grep -q 'running job' "$R_LOG" || fail "not running: $(tail -2 "$R_LOG")"
+    kill -KILL "$R_PID"
+    wait "$R_PID" 2>/dev/null
+    run_k 40 --queue kill --group g-kill --idle-timeout 30
+    assert_eq "$RC" 0 "second replica: exit code"
+    assert_eq "$(claimed "$LOG")" sk1 "the same message"
+    assert_contains "$(cat "$LOG")" 'committed kill [0] offset 1'
+}
+
+t_sigterm() {
+    topic term
+    produce term st1 '{"input":{"duration":30}}'
+    start_k --queue term --group g-term --idle-timeout 15 --term-grace 0 || return
+    wait_for 15 grep -q 'running job' "$R_LOG" || fail "not running: $(tail -2 "$R_LOG")"
+    kill -TERM "$R_PID"
+    assert_exit "$R_PID" 10 143 "exit code"
+    assert_contains "$(cat "$R_LOG")" 'not committing term [0] offset 0'
+    assert_contains "$(consume term.status '%s\n' | tail -1)" '"state":"interrupted"'
+    start_k --queue term --group g-term --idle-timeout 15 || return
+    wait_for 20 grep -q '"job_id":"st1","msg":"running job' "$R_LOG" || fail "not taken again: $(tail -2 "$R_LOG")"
+    kill -KILL "$R_PID"
+    wait "$R_PID" 2>/dev/null
+}
+
+# The member stays in the group past max.poll.interval.ms because the
+# heartbeat polls the consumer while the core runs.
+t_long_job() {
+    topic long
+    produce long lj1 '{"input":{"duration":12}}'
+    run_k 40 --queue long --group g-long --kafka-prop max.poll.interval.ms=7000 --idle-timeout 15
+    assert_eq "$RC" 0 "exit code"
+    assert_contains "$(cat "$LOG")" 'committed long [0] offset 1'
+    assert_not_contains "$(cat "$LOG")" 'revoked'
+    assert_not_contains "$(cat "$LOG")" 'max.poll'
+}
+
+t_broker_down() {
+    topic down
+    produce down dn1 '{"input":{"duration":3}}'
+    start_k --queue down --group g-down --idle-timeout 15 --kafka-prop message.timeout.ms=2000 || return
+    wait_for 15 grep -q 'running job' "$R_LOG" || fail "not running: $(tail -2 "$R_LOG")"
+    kafka_broker_ctl down >/dev/null || fail "down"
+    assert_exit "$R_PID" 20 69 "exit code"
+    assert_contains "$(cat "$R_LOG")" 'leaving it to be redelivered'
+    assert_not_contains "$(cat "$R_LOG")" 'committed'
+    kafka_broker_ctl up >/dev/null || fail "up"
+    run_k 40 --queue down --group g-down --idle-timeout 30
+    assert_eq "$RC" 0 "after up: exit code"
+    assert_eq "$(claimed "$LOG")" dn1 "the same message"
+    assert_eq "$(consume down.results '%k|%h\n')" 'dn1|state=succeeded,exit_code=0' "one result"
+}
+
+t_unreachable() {
+    local t0=$SECONDS
+    run_k 20 --kafka 127.0.0.1:1 --queue none --group g-none
+    assert_eq "$RC" 69 "exit code"
+    [ $((SECONDS - t0)) -le 10 ] || fail "took $((SECONDS - t0)) s"
+    assert_contains "$(cat "$LOG")" 'no Kafka broker reachable at 127.0.0.1:1 for 4000 ms'
+}
+
+t_props() {
+    run_k 10 --queue p --kafka-prop no.such.thing=1
+    assert_eq "$RC" 78 "unknown property"
+    assert_contains "$(cat "$LOG")" '--kafka-prop no.such.thing: no such librdkafka property'
+    run_k 10 --queue p --kafka-prop fetch.wait.max.ms=soon
+    assert_eq "$RC" 78 "invalid value"
+    run_k 10 --queue p --kafka-prop enable.auto.commit=true
+    assert_eq "$RC" 78 "a property oneshot owns"
+    run_k 10 --queue p --kafka-prop group.id=x
+    assert_eq "$RC" 78 "group.id"
+    assert_contains "$(cat "$LOG")" 'set it with --group'
+    run_k 10 --queue p --kafka-prop sasl.password=hunter2 --kafka-prop sasl.mechanism=NOPE
+    assert_eq "$RC" 78 "invalid SASL mechanism"
+    assert_not_contains "$(cat "$LOG")" hunter2
+    # --kafka-prop reaches librdkafka: a TLS handshake with a plaintext broker
+    run_k 20 --queue p --kafka-prop security.protocol=ssl --idle-timeout 15
+    assert_eq "$RC" 69 "security.protocol=ssl against a plaintext broker"
+}
+
+t_submit() {
+    topic sub
+    local id out
+    id=$("$ONESHOT" submit --source kafka --kafka "$B" --queue sub --id s-1 --deadline 60 '{"duration":0}')
+    assert_eq "$?:$id" "0:s-1" "submit --id"
+    out=$(echo 'from stdin' | "$ONESHOT" submit --source kafka --kafka "$B" --queue sub -)
+    assert_eq "$?" 0 "submit from stdin"
+    [ "${#out}" = 36 ] || fail "generated id '$out' is not a UUID"
+    assert_eq "$(consume sub '%k|%s\n' | head -1)" 's-1|{"id":"s-1","input":{"duration":0},"deadline_s":60}' "envelope"
+    assert_eq "$(consume sub '%k|%s\n' | tail -1)" "$out|{\"id\":\"$out\",\"input\":\"from stdin\\n\"}" "raw input"
+    run_k 30 --queue sub --group g-sub --idle-timeout 15
+    assert_eq "$RC" 0 "the replica runs it"
+    assert_eq "$(claimed "$LOG")" s-1
+    "$ONESHOT" submit --source kafka --kafka 127.0.0.1:1 --queue sub --kafka-prop message.timeout.ms=1000 x \
+        >/dev/null 2>"$T_DIR/sub.err"
+    assert_eq "$?" 69 "submit, broker unreachable"
+    "$ONESHOT" submit --source kafka --kafka "$B" --queue sub --kafka-prop bogus=1 x >/dev/null 2>"$T_DIR/sub.err"
+    assert_eq "$?" 78 "submit, bad property"
+}
+
+# The Redis store (status hash, result, idempotency by id) with the Kafka source.
+t_redis_store() {
+    . "$ROOT/tests/redis_start.sh"
+    redis_start || return
+    topic rs
+    produce rs r1 '{"input":{"k":1}}'
+    run_k 30 --queue rs --group g-rs --store redis --redis "$RS_URL" --core echo --idle-timeout 15
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(rcli HGET oneshot:job:r1 state)" succeeded "status hash"
+    assert_eq "$(rcli HGET oneshot:job:r1 source)" kafka
+    assert_eq "$(rcli GET oneshot:result:r1)" '{"k":1}' "result"
+    # The same id again (a duplicate produce): acked without running.
+    produce rs r1 '{"input":{"k":2}}'
+    run_k 30 --queue rs --group g-rs --store redis --redis "$RS_URL" --core echo --idle-timeout 15
+    assert_eq "$RC" 0 "duplicate: exit code"
+    assert_contains "$(cat "$LOG")" 'already succeeded'
+    assert_not_contains "$(cat "$LOG")" 'running job'
+    assert_contains "$(cat "$LOG")" 'committed rs [0] offset 2'
+    assert_eq "$(rcli GET oneshot:result:r1)" '{"k":1}' "result unchanged"
+    assert_eq "$(consume rs.results '%k\n')" "" "nothing on the Kafka results topic"
+    redis_kill
+}
+
+# 20 replicas one after another: each takes exactly one message, in order,
+# none skipped, none repeated.
+t_sequential() {
+    topic seq
+    local i want="" got=""
+    for i in $(seq -w 1 20); do printf 'm%s:{"input":{"i":%d}}\n' "$i" "$((10#$i))"; done |
+        kcat -P -b "$B" -t seq -K: || fail "kcat"
+    for i in $(seq -w 1 20); do
+        run_k 30 --queue seq --group g-seq --core echo --idle-timeout 15
+        [ "$RC" = 0 ] || fail "replica $i: exit $RC: $(tail -2 "$LOG")"
+        got="$got $(claimed "$LOG")"
+        want="$want m$i"
+    done
+    assert_eq "$got" "$want" "claimed, in order"
+    assert_eq "$(consume seq.results '%k\n' | sort | uniq | wc -l)" 20 "distinct results"
+    run_k 30 --queue seq --group g-seq --core echo --idle-timeout 5
+    assert_eq "$RC" 75 "the 21st finds nothing"
+}
+
+# 4 replicas at once on 4 partitions take 4 distinct messages.
+t_concurrent() {
+    topic par:4
+    local p pids=() logs=() ids=""
+    for p in 0 1 2 3; do produce par "c$p" '{"input":{"duration":3}}' -p "$p"; done
+    for p in 0 1 2 3; do
+        start_k --queue par --group g-par --idle-timeout 15 || return
+        pids+=("$R_PID")
+        logs+=("$R_LOG")
+    done
+    for p in 0 1 2 3; do
+        assert_exit "${pids[$p]}" 30 0 "replica $p" "${logs[$p]}"
+        ids="$ids $(claimed "${logs[$p]}")"
+    done
+    assert_eq "$(echo $ids | tr ' ' '\n' | sort | tr '\n' ' ')" "c0 c1 c2 c3 " "distinct jobs"
+    run_k 30 --queue par --group g-par --idle-timeout 6
+    assert_eq "$RC" 75 "all four committed"
+}
+
+t_run "kafka: exactly one message, result and status topics, phase timings" t_one_message
+t_run "kafka: job id from envelope, key, topic:partition:offset" t_ids
+t_run "kafka: failed -> copy with attempt 2, then dead letter" t_retry_dead
+t_run "kafka: malformed and oversized -> 65, dead-lettered, committed" t_malformed
+t_run "kafka: no message or no partition -> 75, nothing committed" t_idle
+t_run "kafka: SIGKILL mid-job -> the next replica gets the message" t_sigkill
+t_run "kafka: SIGTERM -> 143, not committed, taken again" t_sigterm
+t_run "kafka: 12 s job with max.poll.interval.ms=7000 commits" t_long_job
+t_run "kafka: broker down mid-job -> 69, taken again after up" t_broker_down
+t_run "kafka: no broker reachable -> 69" t_unreachable
+t_run "kafka: --kafka-prop checked (78) and passed to librdkafka" t_props
+t_run "kafka: submit produces an envelope keyed by id" t_submit
+t_run "kafka: Redis store with the Kafka source, idempotency by id" t_redis_store
+t_run "kafka: 20 sequential replicas, one message each, in order" t_sequential
+t_run "kafka: 4 concurrent replicas on 4 partitions, 4 distinct jobs" t_concurrent
+kafka_broker_stop
