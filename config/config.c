@@ -18,12 +18,14 @@
 
 #include "../common/buf.h"
 #include "../common/ids.h"
+#include "../consumer/pushgw.h"
 #include "redis_url.h"
 
 enum opt_type { T_STR, T_INT, T_SIZE, T_CHOICE, T_LIST, T_BOOL };
 
 #define OPT_SECRET 1 /* masked in --print-config */
 #define OPT_CLIENT 2 /* subcommand-only: not printed by --print-config */
+#define OPT_URL 4    /* a URL whose password is masked in --print-config */
 
 typedef struct opt {
     const char *name;    /* flag without "--"; also the JSON key */
@@ -48,7 +50,7 @@ static const opt opts[] = {
      "seconds an idle or stalled HTTP connection is kept"},
     {"queue", "ONESHOT_QUEUE", T_STR, O(queue), 0, 0, NULL, "jobs", 0, "list key, stream key or Kafka topic"},
     {"group", "ONESHOT_GROUP", T_STR, O(group), 0, 0, NULL, "oneshot", 0, "stream / Kafka consumer group"},
-    {"redis", "ONESHOT_REDIS_URL", T_STR, O(redis_url), 0, 0, NULL, "redis://127.0.0.1:6379/0", OPT_SECRET,
+    {"redis", "ONESHOT_REDIS_URL", T_STR, O(redis_url), 0, 0, NULL, "redis://127.0.0.1:6379/0", OPT_URL,
      "redis://[user:password@]host:port/db or unix:///path?db=N"},
     {"kafka", "ONESHOT_KAFKA_BROKERS", T_STR, O(kafka_brokers), 0, 0, NULL, "127.0.0.1:9092", 0,
      "Kafka bootstrap servers"},
@@ -86,7 +88,7 @@ static const opt opts[] = {
     {"log-format", "ONESHOT_LOG_FORMAT", T_CHOICE, O(log_format), 0, 0, "json|text", "json", 0, "log format"},
     {"termination-log", "ONESHOT_TERMINATION_LOG", T_STR, O(termination_log), 0, 0, NULL, NULL, 0,
      "file for the final status JSON (default /dev/termination-log if writable)"},
-    {"pushgateway", "ONESHOT_PUSHGATEWAY", T_STR, O(pushgateway), 0, 0, NULL, NULL, 0,
+    {"pushgateway", "ONESHOT_PUSHGATEWAY", T_STR, O(pushgateway), 0, 0, NULL, NULL, OPT_URL,
      "Prometheus pushgateway URL for the final metrics"},
     {"id", NULL, T_STR, O(job_id), 0, 0, NULL, NULL, OPT_CLIENT, "submit: the job id"},
     {"timeout", NULL, T_INT, O(timeout), 0, INT_MAX / 1000, NULL, "0", OPT_CLIENT, "wait: seconds (0: forever)"},
@@ -416,6 +418,13 @@ static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
         return -1;
     }
     /* Subcommands (allow_args) take --deadline as a job's deadline_s: no margin. */
+    if (cfg->pushgateway) {
+        pushgw_url pu;
+        if (pushgw_parse_url(cfg->pushgateway, &pu, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "--pushgateway: %s", why);
+            return -1;
+        }
+    }
     if (!allow_args && cfg->deadline > 0 && cfg->deadline_margin >= cfg->deadline) {
         snprintf(err, errlen, "--deadline-margin: %d must be less than --deadline %d",
                  cfg->deadline_margin, cfg->deadline);
@@ -603,7 +612,7 @@ char *config_to_json(const config *cfg) {
             const char *v = *(char *const *)f;
             if (!v) {
                 cJSON_AddNullToObject(root, o->name);
-            } else if (strcmp(o->name, "redis") == 0) {
+            } else if (o->flags & OPT_URL) {
                 char *m = redis_url_masked(v);
                 cJSON_AddStringToObject(root, o->name, m);
                 free(m);

@@ -62,6 +62,9 @@ start_k() { start_replica --source kafka --kafka "$B" "${KP[@]}" "$@"; }
 # The id of the job a replica claimed ("" when none).
 claimed() { grep '"msg":"claimed job' "$1" | head -1 | sed 's/.*"job_id":"\([^"]*\)".*/\1/'; }
 
+# The first error and warning lines of a log, for failure messages.
+errors() { grep -E '"level":"(error|warn)"' "$1" | head -3 | sed 's/.*"msg":"//' | tr '\n' ' '; }
+
 # A numeric field of the first log line that has it.
 field() { grep -o "\"$2\":[0-9-]*" "$1" | head -1 | cut -d: -f2; }
 
@@ -263,8 +266,10 @@ t_props() {
     run_k 10 --queue p --kafka-prop group.id=x
     assert_eq "$RC" 78 "group.id"
     assert_contains "$(cat "$LOG")" 'set it with --group'
-    run_k 10 --queue p --kafka-prop sasl.password=hunter2 --kafka-prop sasl.mechanism=NOPE
+    run_k 10 --queue p --kafka-prop security.protocol=sasl_plaintext --kafka-prop sasl.password=hunter2 \
+        --kafka-prop sasl.mechanism=NOPE
     assert_eq "$RC" 78 "invalid SASL mechanism"
+    assert_contains "$(cat "$LOG")" 'Unsupported SASL mechanism: NOPE'
     assert_not_contains "$(cat "$LOG")" hunter2
     # --kafka-prop reaches librdkafka: a TLS handshake with a plaintext broker
     run_k 20 --queue p --kafka-prop security.protocol=ssl --idle-timeout 15
@@ -279,7 +284,7 @@ t_submit() {
     out=$(echo 'from stdin' | "$ONESHOT" submit --source kafka --kafka "$B" --queue sub -)
     assert_eq "$?" 0 "submit from stdin"
     [ "${#out}" = 36 ] || fail "generated id '$out' is not a UUID"
-    assert_eq "$(consume sub '%k|%s\n' | head -1)" 's-1|{"id":"s-1","input":{"duration":0},"deadline_s":60}' "envelope"
+    assert_eq "$(consume sub '%k|%s\n' | sed -n 1p)" 's-1|{"id":"s-1","input":{"duration":0},"deadline_s":60}' "envelope"
     assert_eq "$(consume sub '%k|%s\n' | tail -1)" "$out|{\"id\":\"$out\",\"input\":\"from stdin\\n\"}" "raw input"
     run_k 30 --queue sub --group g-sub --idle-timeout 15
     assert_eq "$RC" 0 "the replica runs it"
@@ -323,7 +328,7 @@ t_sequential() {
         kcat -P -b "$B" -t seq -K: || fail "kcat"
     for i in $(seq -w 1 20); do
         run_k 30 --queue seq --group g-seq --core echo --idle-timeout 15
-        [ "$RC" = 0 ] || fail "replica $i: exit $RC: $(tail -2 "$LOG")"
+        [ "$RC" = 0 ] || fail "replica $i: exit $RC: $(errors "$LOG")"
         got="$got $(claimed "$LOG")"
         want="$want m$i"
     done
@@ -345,6 +350,7 @@ t_concurrent() {
     done
     for p in 0 1 2 3; do
         assert_exit "${pids[$p]}" 30 0 "replica $p" "${logs[$p]}"
+        [ "$W_RC" = 0 ] || fail "replica $p: $(errors "${logs[$p]}")"
         ids="$ids $(claimed "${logs[$p]}")"
     done
     assert_eq "$(echo $ids | tr ' ' '\n' | sort | tr '\n' ' ')" "c0 c1 c2 c3 " "distinct jobs"

@@ -186,6 +186,7 @@ static void t_invalid(void) {
         {{"--max-input", "5q", NULL}, NULL, "--max-input"},
         {{"--max-output", "99999999999999g", NULL}, NULL, "--max-output"},
         {{"--log-level", "loud", NULL}, NULL, "--log-level"},
+        {{"--pushgateway", "ftp://gw", NULL}, NULL, "--pushgateway"},
         {{"--log-format", "xml", NULL}, NULL, "--log-format"},
         {{"--queue", "a b", NULL}, NULL, "--queue"},
         {{"--config", "/nonexistent/x.json", NULL}, NULL, "--config"},
@@ -230,12 +231,15 @@ static void t_print_config_masks(void) {
     config c;
     char err[256];
     const char *f[] = {"--redis", "redis://alice:s3cr3t@h:6379/1", "--auth-token", "tok3n",
-                       "--kafka-prop", "sasl.password=pw9", "--kafka-prop", "acks=all", NULL};
+                       "--kafka-prop", "sasl.password=pw9", "--kafka-prop", "acks=all",
+                       "--pushgateway", "http://pg:pgpw7@gw:9091", NULL};
     ASSERT_EQ_INT(load(&c, f, NULL, err, sizeof(err)), 0);
     char *json = config_to_json(&c);
     ASSERT_TRUE(strstr(json, "s3cr3t") == NULL);
     ASSERT_TRUE(strstr(json, "tok3n") == NULL);
     ASSERT_TRUE(strstr(json, "pw9") == NULL);
+    ASSERT_TRUE(strstr(json, "pgpw7") == NULL);
+    ASSERT_CONTAINS(json, "http://pg:***@gw:9091");
     ASSERT_CONTAINS(json, "alice:***@h:6379/1");
     ASSERT_CONTAINS(json, "acks=all");
     free(json);
