@@ -50,7 +50,8 @@ UNIT     := $(BUILD)/unit_tests
 TOOLS    := $(BUILD)/kafka_broker $(BUILD)/startbench
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
-.PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos
+.PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos \
+        fuzz-build fuzzers
 
 all: $(BIN) $(KAFKA_SO) $(UNIT) $(TOOLS) $(PLUGINS)
 
@@ -106,6 +107,32 @@ asan: deps
 	 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=99 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99 \
 	 bash tests/run.sh
+
+# Fuzzing with libFuzzer: each tests/fuzz/fuzz_X.c becomes $(BUILD)/fuzz/fuzz_X,
+# linked with the product objects rebuilt in $(BUILD)/fuzz by clang with
+# coverage, ASan and UBSan. `make fuzz` runs each for FUZZ_SECONDS from its
+# corpus tests/fuzz/corpus/X (new inputs go to $(BUILD)/fuzz/corpus/X);
+# `make test` runs a short smoke of each (tests/e2e/fuzz.sh).
+FUZZ_SECONDS ?= 60
+FUZZ_OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-sanitize-recover=all -Wno-format-nonliteral
+FUZZERS  := $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=clang OPT="$(FUZZ_OPT)" fuzzers
+
+fuzzers: $(FUZZERS)
+
+$(BUILD)/liboneshot.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+# tls_stub.o by name: libmicrohttpd.a comes after the archive in the link.
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/liboneshot.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(BUILD)/obj/consumer/tls_stub.o $(BUILD)/liboneshot.a \
+	  -o $@ $(LDFLAGS) $(LDLIBS)
+
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ONESHOT_BUILD=$(BUILD) bash tests/fuzz/run.sh
 
 # The container image built and run with podman (also part of `make test`).
 image-test: deps

@@ -71,8 +71,7 @@ void buf_printf(buf *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_seq_len(const char *s, size_t n) {
+size_t buf_utf8_seq_len(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     size_t len;
     unsigned min;
@@ -101,7 +100,7 @@ void buf_json_str(buf *b, const char *s, size_t n) {
         if (c >= 0x80) {
             /* Valid UTF-8 passes through; anything else becomes U+FFFD so
              * the output is always valid JSON. */
-            size_t ok = utf8_seq_len(s + i, n - i);
+            size_t ok = buf_utf8_seq_len(s + i, n - i);
             if (ok) { i += ok - 1; continue; }
             buf_append(b, s + run, i - run);
             buf_append(b, "\\ufffd", 6);

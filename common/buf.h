@@ -22,6 +22,8 @@ void buf_puts(buf *b, const char *s);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Append s as a JSON string literal, quotes included. */
 void buf_json_str(buf *b, const char *s, size_t n);
+/* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid. */
+size_t buf_utf8_seq_len(const char *s, size_t n);
 /* Hand the bytes to the caller (who frees them); b is left empty. */
 char *buf_steal(buf *b, size_t *len);
 void buf_reset(buf *b);

@@ -26,14 +26,82 @@ static int json_int(const cJSON *it, int min, int max, int *out) {
     return 0;
 }
 
+/* Parse s[0..n) as one JSON value followed by nothing but whitespace
+ * (cJSON alone ignores trailing bytes: '{"input":1}xyz' is not JSON). */
+static cJSON *json_parse_whole(const char *s, size_t n) {
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    for (; v && end < s + n; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            cJSON_Delete(v);
+            v = NULL;
+        }
+    return v;
+}
+
+/* Past the JSON value at p (p < e, well-formed: cJSON parsed it), or NULL. */
+static const char *json_skip_value(const char *p, const char *e) {
+    int depth = 0;
+    if (*p != '{' && *p != '[' && *p != '"') { /* number, true, false, null */
+        while (p < e && *p != ',' && *p != '}' && *p != ']' && (unsigned char)*p > ' ') p++;
+        return p;
+    }
+    while (p < e) {
+        char c = *p++;
+        if (c == '"') {
+            while (p < e && *p != '"') p += *p == '\\' ? 2 : 1;
+            if (p >= e) return NULL;
+            p++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+        if (depth == 0) return p;
+    }
+    return NULL;
+}
+
+/* The producer's bytes of the first top-level "input" member of the JSON
+ * object msg[0..n), which cJSON has parsed: re-printing the parsed value
+ * would change numbers a double cannot hold (2^53 + 1, 1e400). NULL when
+ * a key before it is written with escapes or control bytes (it might decode
+ * to "input"): the caller then re-prints. */
+static const char *input_bytes(const char *msg, size_t n, size_t *len) {
+    const char *p = msg, *e = msg + n;
+#define SKIP_WS while (p < e && (unsigned char)*p <= ' ') p++
+    SKIP_WS;
+    if (p >= e || *p++ != '{') return NULL;
+    for (;;) {
+        SKIP_WS;
+        if (p >= e || *p++ != '"') return NULL;
+        const char *k = p;
+        while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= ' ') p++;
+        if (p >= e || *p != '"') return NULL;
+        size_t kn = (size_t)(p++ - k);
+        SKIP_WS;
+        if (p >= e || *p++ != ':') return NULL;
+        SKIP_WS;
+        const char *v = p;
+        if (p >= e || !(p = json_skip_value(p, e))) return NULL;
+        if (kn == 5 && memcmp(k, "input", 5) == 0) {
+            *len = (size_t)(p - v);
+            return v;
+        }
+        SKIP_WS;
+        if (p >= e || *p++ != ',') return NULL;
+    }
+#undef SKIP_WS
+}
+
 int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t errlen) {
-    cJSON *root = NULL;
+    cJSON *root = NULL, *check = NULL;
     char *input = NULL;
     int rc = -1;
 
     if (out->attempt <= 0) out->attempt = 1;
     /* Raw input unless it is an object with an "input" member. */
-    root = cJSON_ParseWithLength(msg, len);
+    root = json_parse_whole(msg, len);
     const cJSON *in = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "input") : NULL;
     if (!in) {
         job_set_input(out, msg, len);
@@ -60,9 +128,16 @@ int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t 
         snprintf(err, errlen, "envelope: \"attempt\" must be a positive whole number");
         goto end;
     }
-    /* A string input is passed as its text, anything else as compact JSON. */
+    /* A string input is passed as its text, anything else as the JSON the
+     * producer wrote (compact JSON re-printed by cJSON when it cannot be
+     * cut out of the message). */
+    size_t vn = 0;
+    const char *v = cJSON_IsString(in) ? NULL : input_bytes(msg, len, &vn);
+    check = v ? cJSON_ParseWithLength(v, vn) : NULL;
     if (cJSON_IsString(in)) {
         job_set_input(out, in->valuestring, strlen(in->valuestring));
+    } else if (check && check->type == in->type) {
+        job_set_input(out, v, vn);
     } else {
         input = cJSON_PrintUnformatted(in);
         if (!input) {
@@ -74,24 +149,52 @@ int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t 
     rc = 0;
 end:
     free(input);
+    cJSON_Delete(check);
     cJSON_Delete(root);
     return rc;
 }
 
+/* 1 when s[0..n) is JSON that can be embedded as it is: one whole value
+ * (cJSON alone ignores trailing bytes), not a string (job_parse_envelope
+ * takes a string input as its text, so '"abc"' would come back as 'abc'),
+ * without raw control bytes (cJSON takes them, strict parsers do not: in a
+ * string none, elsewhere only the four JSON whitespace bytes). */
+static int json_embeddable(const char *s, size_t n) {
+    const char *end = NULL;
+    if (!n) return 0;
+    cJSON *v = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    int ok = v && !cJSON_IsString(v);
+    cJSON_Delete(v);
+    int in_str = 0;
+    for (size_t i = 0; ok && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+        if (s + i >= end && !ws) ok = 0; /* trailing bytes */
+        else if (in_str) {
+            if (c < 0x20) ok = 0;
+            else if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c < 0x20 && !ws) {
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
 char *job_envelope_json(const job *j, size_t *len) {
     buf b = BUF_INIT;
-    cJSON *parsed = NULL;
 
     buf_puts(&b, "{\"id\":");
     buf_json_str(&b, j->id, strlen(j->id));
     buf_puts(&b, ",\"input\":");
     /* Input that is itself JSON stays JSON, so a re-queued envelope reads
      * as the producer wrote it; other bytes travel as a string. */
-    if (j->input_len && (parsed = cJSON_ParseWithLength(j->input, j->input_len)) != NULL)
+    if (json_embeddable(j->input, j->input_len))
         buf_append(&b, j->input, j->input_len);
     else
         buf_json_str(&b, j->input ? j->input : "", j->input_len);
-    cJSON_Delete(parsed);
     if (j->deadline_s > 0) buf_printf(&b, ",\"deadline_s\":%d", j->deadline_s);
     buf_printf(&b, ",\"attempt\":%d}", j->attempt > 0 ? j->attempt : 1);
     return buf_steal(&b, len);

@@ -38,7 +38,8 @@ static int64_t iso_parse(const char *s) {
     tm.tm_mon -= 1;
     time_t t = timegm(&tm);
     if (t == (time_t)-1) return 0;
-    return (int64_t)t * 1000 + ms;
+    int64_t v = (int64_t)t * 1000 + ms;
+    return v > 0 ? v : 0; /* before 1970: malformed too (0 is "unset") */
 }
 
 void status_each_field(const status_rec *st,
@@ -102,8 +103,27 @@ char *status_to_json(const status_rec *st, size_t *len) {
     return buf_steal(&b, len);
 }
 
+/* Copy src into dst[cap] as valid UTF-8: an invalid byte becomes U+FFFD and
+ * a character that does not fit whole is left out. The record then holds
+ * exactly what status_to_json writes (which repairs invalid UTF-8), so a
+ * JSON round trip gives it back unchanged. */
+static void set_text(char *dst, size_t cap, const char *src) {
+    size_t o = 0, left = strlen(src);
+    while (left) {
+        size_t n = buf_utf8_seq_len(src, left);
+        const char *c = n ? src : "\xef\xbf\xbd";
+        size_t cn = n ? n : 3;
+        if (o + cn >= cap) break;
+        memcpy(dst + o, c, cn);
+        o += cn;
+        src += n ? n : 1;
+        left -= n ? n : 1;
+    }
+    dst[o] = '\0';
+}
+
 void status_set_field(status_rec *st, const char *name, const char *value) {
-#define SET_STR(f) snprintf(st->f, sizeof(st->f), "%s", value)
+#define SET_STR(f) set_text(st->f, sizeof(st->f), value)
     if (strcmp(name, "id") == 0) SET_STR(id);
     else if (strcmp(name, "state") == 0) SET_STR(state);
     else if (strcmp(name, "worker") == 0) SET_STR(worker);
@@ -114,7 +134,10 @@ void status_set_field(status_rec *st, const char *name, const char *value) {
     else if (strcmp(name, "heartbeat_at") == 0) st->heartbeat_at = iso_parse(value);
     else if (strcmp(name, "finished_at") == 0) st->finished_at = iso_parse(value);
     else if (strcmp(name, "attempt") == 0) st->attempt = atoi(value);
-    else if (strcmp(name, "progress") == 0) st->progress = atoi(value);
+    else if (strcmp(name, "progress") == 0) { /* 0..100, as status_to_json writes it */
+        int p = atoi(value);
+        st->progress = p < 0 ? 0 : p > 100 ? 100 : p;
+    }
     else if (strcmp(name, "exit_code") == 0) st->exit_code = atoi(value);
     else if (strcmp(name, "duration_ms") == 0) st->duration_ms = strtoll(value, NULL, 10);
     else if (strcmp(name, "result_bytes") == 0) st->result_bytes = strtoll(value, NULL, 10);

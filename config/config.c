@@ -266,11 +266,14 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
         int from_env = strcmp(from->kind, "env") == 0;
         if (from_env) list_clear(list, n);
         const char *p = v;
+        int nitem = 0;
         do {
             size_t len = from_env ? strcspn(p, ",") : strlen(p);
             const char *eq = memchr(p, '=', len);
+            nitem++;
             if (!eq || eq == p) {
-                snprintf(err, errlen, "%s: '%.*s' is not KEY=VALUE", setting, (int)(len > 64 ? 64 : len), p);
+                /* Not quoted: it may be the tail of a password holding a ','. */
+                snprintf(err, errlen, "%s: item %d is not KEY=VALUE", setting, nitem);
                 return -1;
             }
             char *item = xstrndup(p, len);
@@ -472,7 +475,7 @@ static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
     return 0;
 }
 
-int config_load(config *cfg, int argc, char **argv, char **envp, int allow_args, char *err,
+static int load(config *cfg, int argc, char **argv, char **envp, int allow_args, char *err,
                 size_t errlen) {
     static const origin flag = {"flag", NULL};
     static const origin env = {"env", NULL};
@@ -563,6 +566,17 @@ int config_load(config *cfg, int argc, char **argv, char **envp, int allow_args,
     return rc;
 }
 
+/* The error stays one line (DESIGN.md section 3) even when it quotes a
+ * value or flag holding a newline: control characters become '?'. */
+int config_load(config *cfg, int argc, char **argv, char **envp, int allow_args, char *err,
+                size_t errlen) {
+    int rc = load(cfg, argc, argv, envp, allow_args, err, errlen);
+    if (rc < 0)
+        for (char *c = err; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+    return rc;
+}
+
 void config_free_argv(char **argv) {
     for (char **a = argv; a && *a; a++) free(*a);
     free(argv);
@@ -587,11 +601,12 @@ void config_free(config *cfg) {
 
 /* Kafka properties whose values are secrets. */
 static int prop_is_secret(const char *kv) {
-    size_t n = strcspn(kv, "=");
-    char key[128];
-    snprintf(key, sizeof(key), "%.*s", (int)(n < 127 ? n : 127), kv);
-    return strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.jaas") ||
-           strstr(key, "ssl.key.pem") || strstr(key, "token");
+    char *key = xstrndup(kv, strcspn(kv, "=")); /* whole: a long key hides nothing */
+    int secret = strstr(key, "password") || strstr(key, "secret") || strstr(key, "sasl.jaas") ||
+                 strstr(key, "ssl.key.pem") || strstr(key, "token") ||
+                 strstr(key, "oauthbearer.config");
+    free(key);
+    return secret;
 }
 
 char *config_to_json(const config *cfg) {
@@ -660,7 +675,7 @@ const char *config_usage(void) {
              "       oneshot status ID [options]\n"
              "       oneshot wait ID [--timeout S] [options]\n"
              "       oneshot cancel ID [options]\n"
-             "       oneshot fleet [--max-concurrent N] [--drain] [--poll-ms M] [options]\n"
+             "       oneshot fleet [--max-concurrent N] [--deadline S] [--drain] [--poll-ms M] [-- REPLICA OPTIONS]\n"
              "\n"
              "One process, one job, one exit code. Options (flag > env > --config FILE > default):\n");
     for (size_t i = 0; i < NOPTS; i++) {

@@ -195,13 +195,23 @@ char *redis_url_masked(const char *url) {
     } else {
         buf_append(&b, url, (size_t)(p - url));
     }
-    /* password=... in the query */
-    const char *pw = strstr(p, "password=");
-    if (pw) {
-        buf_append(&b, p, (size_t)(pw - p) + 9);
-        buf_puts(&b, "***");
-        p = pw + 9 + strcspn(pw + 9, "&");
+    /* Every password=... parameter of the query: redis_url_parse takes the
+     * last one, and "password=" may also appear inside another value. */
+    const char *q = strchr(p, '?');
+    if (!q) {
+        buf_puts(&b, p);
+        return buf_steal(&b, NULL);
     }
-    buf_puts(&b, p);
+    buf_append(&b, p, (size_t)(q - p));
+    for (p = q; *p;) { /* p at the '?' or '&' that starts a parameter */
+        size_t n = 1 + strcspn(p + 1, "&");
+        if (strncmp(p + 1, "password=", 9) == 0) {
+            buf_append(&b, p, 10);
+            buf_puts(&b, "***");
+        } else {
+            buf_append(&b, p, n);
+        }
+        p += n;
+    }
     return buf_steal(&b, NULL);
 }

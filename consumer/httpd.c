@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "../common/buf.h"
@@ -177,10 +178,10 @@ static enum MHD_Result job_arrived(httpd *h, struct MHD_Connection *c, request *
     return MHD_YES;
 }
 
-/* Reject the job request early (before its body): answer now and tell the
- * lifecycle, which ends the replica with exit 65. */
-static enum MHD_Result job_reject_now(httpd *h, struct MHD_Connection *c, request *rq, unsigned status,
-                                      const char *why) {
+/* Tell the lifecycle the job request was rejected: it ends the replica
+ * with exit 65. The slot is ANSWERED: the caller answers, or cuts the
+ * connection. */
+static void job_reject(httpd *h, unsigned status, const char *why) {
     pthread_mutex_lock(&h->mu);
     memset(&h->pending, 0, sizeof(h->pending));
     h->pending.attempt = 1;
@@ -191,6 +192,12 @@ static enum MHD_Result job_reject_now(httpd *h, struct MHD_Connection *c, reques
     h->job_ready = 1;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* Reject the job request early (before its body) and answer now. */
+static enum MHD_Result job_reject_now(httpd *h, struct MHD_Connection *c, request *rq, unsigned status,
+                                      const char *why) {
+    job_reject(h, status, why);
     rq->responded = 1;
     return send_detail(c, status, why, NULL);
 }
@@ -233,8 +240,12 @@ static enum MHD_Result serve_job(httpd *h, struct MHD_Connection *c, request *rq
         if (rq->too_large) {
             rq->discarded += *size;
             if (rq->discarded > DISCARD_CAP) {
-                log_warn("POST /job: chunked body far beyond --max-input, closing the connection");
-                return MHD_NO; /* the completion callback ends the replica */
+                char why[160];
+                snprintf(why, sizeof(why), "request body far beyond --max-input %lld: connection cut",
+                         (long long)h->cfg->max_input);
+                log_warn("POST /job: %s", why);
+                job_reject(h, 413, why); /* no answer: the replica ends with 65 */
+                return MHD_NO;
             }
         } else {
             buf_append(&rq->body, data, *size);
@@ -330,6 +341,37 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     log_debug("libmicrohttpd: %s", msg);
 }
 
+/* File descriptors kept for the rest of the replica (Redis, Kafka, an exec
+ * core's pipes, the termination log, the pushgateway) beside the HTTP ones. */
+#define FD_RESERVE 64
+
+/* How many connections the process's descriptors allow. The soft
+ * RLIMIT_NOFILE is raised (up to the hard limit) to HTTPD_CONN_LIMIT plus
+ * FD_RESERVE: a common soft default of 1024 is below that. When even the
+ * hard limit is too low, fewer connections are served: else a flood of
+ * clients would take every descriptor, and the job could not write its
+ * termination log, reconnect to Redis or start an exec core. Past the
+ * limit, new connections wait in the listen backlog until a slot frees;
+ * idle ones are cut after --http-timeout. */
+static unsigned conn_limit(void) {
+    struct rlimit rl;
+    rlim_t want = HTTPD_CONN_LIMIT + FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) return HTTPD_CONN_LIMIT;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) rl.rlim_cur = old;
+        else log_debug("RLIMIT_NOFILE raised from %llu to %llu", (unsigned long long)old,
+                       (unsigned long long)rl.rlim_cur);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) return HTTPD_CONN_LIMIT;
+    unsigned n = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                                              : (unsigned)rl.rlim_cur / 2;
+    log_warn("serving at most %u HTTP connections: RLIMIT_NOFILE is %llu (hard limit)", n,
+             (unsigned long long)rl.rlim_cur);
+    return n ? n : 1;
+}
+
 httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen) {
     httpd *h = xcalloc(1, sizeof(*h));
     struct sockaddr_in sin;
@@ -359,7 +401,7 @@ httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen)
                             MHD_OPTION_SOCK_ADDR, sa,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT,
+                            MHD_OPTION_CONNECTION_LIMIT, conn_limit(),
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                             MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
                             MHD_OPTION_END);

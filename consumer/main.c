@@ -24,9 +24,11 @@
 extern char **environ;
 
 static const char *self_path;
+static int fleet_argc; /* fleet: its arguments, `--` and the replica options included */
+static char **fleet_argv;
 
 static int cmd_run(const config *cfg) { return lifecycle_run(cfg); }
-static int cmd_fleet(const config *cfg) { return fleet_run(cfg, self_path); }
+static int cmd_fleet(const config *cfg) { return fleet_run(cfg, self_path, fleet_argc, fleet_argv); }
 
 static const struct command {
     const char *name;
@@ -59,7 +61,17 @@ int main(int argc, char **argv) {
                 break;
             }
     }
-    if (config_load(&cfg, argc, argv, environ, cmd->nargs != 0, err, sizeof(err)) < 0) {
+    /* fleet: what follows `--` is the replicas' options, not a command;
+     * its own --deadline is the platform's (no --deadline-margin check). */
+    int cfg_argc = argc, subcommand = cmd->nargs != 0;
+    if (cmd->fn == cmd_fleet) {
+        fleet_argc = argc;
+        fleet_argv = argv;
+        for (cfg_argc = 0; cfg_argc < argc && strcmp(argv[cfg_argc], "--") != 0; cfg_argc++) {
+        }
+        subcommand = 1;
+    }
+    if (config_load(&cfg, cfg_argc, argv, environ, subcommand, err, sizeof(err)) < 0) {
         fprintf(stderr, "oneshot: invalid configuration: %s\n", err);
         config_free(&cfg);
         return OS_EXIT_CONFIG;
@@ -80,6 +92,10 @@ int main(int argc, char **argv) {
         code = OS_EXIT_OK;
     } else if (cmd->nargs > 0 && cfg.nargs != (size_t)cmd->nargs) {
         fprintf(stderr, "oneshot: invalid configuration: %s needs exactly %d argument (ID)\n", cmd->name, cmd->nargs);
+        code = OS_EXIT_CONFIG;
+    } else if (cmd->nargs == 0 && cfg.nargs > 0) {
+        fprintf(stderr, "oneshot: invalid configuration: %.64s: unexpected argument (replica options go after --)\n",
+                cfg.args[0]);
         code = OS_EXIT_CONFIG;
     } else if (cmd->nargs < 0 && cfg.nargs > 1) {
         fprintf(stderr, "oneshot: invalid configuration: %s takes at most one INPUT argument\n", cmd->name);

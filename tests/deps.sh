@@ -28,6 +28,9 @@ need_cmd redis-cli redis-tools
 need_cmd kcat kcat
 need_cmd python3 python3
 need_cmd clang clang
+# Reliability tests: valgrind (tests/e2e/valgrind.sh), ss (tests/e2e/hostile.sh)
+need_cmd valgrind valgrind
+need_cmd ss iproute2
 # LeakSanitizer/ASan runtime for clang builds, used by `make asan` with CC=clang
 need_file /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a libclang-rt-14-dev
 # Benchmark peers (Debian's python3 packages for /usr/bin/python3)
