@@ -47,7 +47,7 @@ UNIT_SRC     := $(wildcard tests/unit/*.c)
 BIN      := $(BUILD)/oneshot
 KAFKA_SO := $(BUILD)/oneshot-kafka.so
 UNIT     := $(BUILD)/unit_tests
-TOOLS    := $(BUILD)/kafka_broker $(BUILD)/startbench
+TOOLS    := $(BUILD)/kafka_broker $(BUILD)/startbench $(BUILD)/bare_hiredis
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
 .PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos \
@@ -79,6 +79,10 @@ $(BUILD)/kafka_broker: tests/kafka_broker.c
 $(BUILD)/startbench: tests/bench/startbench.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS)
+
+$(BUILD)/bare_hiredis: tests/bench/bare_hiredis.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(shell pkg-config --libs hiredis 2>/dev/null)
 
 $(BUILD)/plugins/%.so: tests/plugins/%.c $(wildcard include/oneshot/*.h)
 	@mkdir -p $(dir $@)

@@ -2,6 +2,7 @@
 #include "job.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,8 +173,19 @@ static int json_embeddable(const char *s, size_t n) {
         if (s + i >= end && !ws) ok = 0; /* trailing bytes */
         else if (in_str) {
             if (c < 0x20) ok = 0;
-            else if (c == '\\') i++;
             else if (c == '"') in_str = 0;
+            else if (c == '\\') { /* cJSON takes "\uq\<NUL>x" as U+0000: only JSON's escapes */
+                char e = i + 1 < n ? s[i + 1] : '\0';
+                if (e == 'u') {
+                    for (size_t k = i + 2; k < i + 6; k++)
+                        if (k >= n || !isxdigit((unsigned char)s[k])) ok = 0;
+                    i += 5;
+                } else if (e && strchr("\"\\/bfnrt", e)) {
+                    i++;
+                } else {
+                    ok = 0;
+                }
+            }
         } else if (c == '"') {
             in_str = 1;
         } else if (c < 0x20 && !ws) {

@@ -9,7 +9,7 @@
 #include "../common/buf.h"
 
 /* Decode %XX escapes from s[0..n) into out (size outlen). -1 on overflow or
- * a bad escape. */
+ * a bad escape (%00 included). */
 static int pct_decode(const char *s, size_t n, char *out, size_t outlen) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -20,6 +20,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen) {
                 return -1;
             char hex[3] = {s[i + 1], s[i + 2], 0};
             c = (char)strtol(hex, NULL, 16);
+            if (c == '\0') return -1; /* %00 would cut the credential short */
             i += 2;
         }
         if (o + 1 >= outlen) return -1;

@@ -17,6 +17,8 @@ static struct {
     int running;
     int quit;
     int store_failures;
+    int64_t renewed_ms;  /* monotonic: the start of the last renewal that held */
+    int64_t src_every;   /* the source's heartbeat period, ms */
     atomic_int progress;
     heartbeat_args a;
 } hb = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -31,7 +33,9 @@ int heartbeat_progress(void) { return atomic_load(&hb.progress); }
 static void beat_source(void) {
     char err[256] = "";
     if (!hb.a.src->heartbeat) return;
+    int64_t at = clock_mono_ms();
     int rc = hb.a.src->heartbeat(hb.a.src_state, hb.a.job, err, sizeof(err));
+    if (rc == 0) hb.renewed_ms = at;
     if (rc == -1) {
         log_error("claim lost: %s; stopping the job without acknowledging it", err);
         int none = CANCEL_NONE;
@@ -63,7 +67,7 @@ static void beat_store(void) {
 static void *hb_main(void *arg) {
     (void)arg;
     int64_t store_every = (int64_t)hb.a.cfg->lease * 1000 / 3;
-    int64_t src_every = hb.a.src->heartbeat_ms > 0 ? hb.a.src->heartbeat_ms : store_every;
+    int64_t src_every = hb.src_every;
     int64_t next_src = clock_mono_ms() + src_every;
     int64_t next_store = clock_mono_ms() + store_every;
 
@@ -101,6 +105,8 @@ int heartbeat_start(const heartbeat_args *args) {
     hb.a = *args;
     hb.quit = 0;
     hb.store_failures = 0;
+    hb.renewed_ms = clock_mono_ms(); /* the claim was just taken */
+    hb.src_every = args->src->heartbeat_ms > 0 ? args->src->heartbeat_ms : (int64_t)args->cfg->lease * 1000 / 3;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&hb.cv, &ca);
@@ -123,4 +129,11 @@ int heartbeat_stop(void) {
     pthread_cond_destroy(&hb.cv);
     hb.running = 0;
     return hb.store_failures;
+}
+
+void heartbeat_check_claim(void) {
+    if (hb.running || !hb.a.src || !hb.a.src->heartbeat) return;
+    if (atomic_load(hb.a.cancel) != CANCEL_NONE) return;
+    if (clock_mono_ms() - hb.renewed_ms < hb.src_every) return;
+    beat_source();
 }

@@ -30,6 +30,14 @@ int heartbeat_start(const heartbeat_args *args);
 /* Stop the thread and wait for it. Returns the number of consecutive
  * store failures at the end (0: healthy). */
 int heartbeat_stop(void);
+/* After heartbeat_stop(), before the result and the final record are
+ * written: renew the claim once more unless the last renewal that held is
+ * less than a source heartbeat period old. A replica that was stopped
+ * (SIGSTOP, a frozen container) past its lease may resume with its job
+ * already ended and the thread not yet awake: without this it would write
+ * over the record of the replica that took the job over. A lost claim sets
+ * CANCEL_LOST, as the thread does. */
+void heartbeat_check_claim(void);
 /* The progress the core reported, for the status record. */
 void heartbeat_set_progress(int percent);
 int heartbeat_progress(void);

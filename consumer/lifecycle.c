@@ -355,6 +355,7 @@ static int run_job(job *j) {
     getrusage(RUSAGE_SELF, &ru1);
     watchdog_job_end();
     heartbeat_stop();
+    heartbeat_check_claim();
     if (res.cpu_ms < 0) { /* an in-process core: account the process */
         res.cpu_ms = rusage_cpu_ms(&ru1) - rusage_cpu_ms(&ru0);
         res.max_rss_kb = ru1.ru_maxrss;

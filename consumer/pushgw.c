@@ -32,7 +32,7 @@ static int hexval(int c) {
 }
 
 /* Copy s[0..n) into out, decoding %XX; -1 when it does not fit or an
- * escape is malformed. */
+ * escape is malformed or %00. */
 static int pct_decode(const char *s, size_t n, char *out, size_t outlen) {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -42,6 +42,7 @@ static int pct_decode(const char *s, size_t n, char *out, size_t outlen) {
             int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
             if (h < 0 || l < 0) return -1;
             c = h * 16 + l;
+            if (c == 0) return -1; /* %00 would cut the credential short */
             i += 2;
         }
         if (o + 1 >= outlen) return -1;

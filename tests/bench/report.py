@@ -6,6 +6,19 @@ subjects run.sh defines; prints the report and writes it to --out. A run
 counts only when it succeeded end to end: "ok", and when it ran a job, a 200
 answer and exit code 0 (a fast error exit must not look like a fast cycle).
 Always exits 0 once the report is written: missed targets say MISSED.
+
+A row is "LABEL|METRIC|SUBJECT|PEER|UNIT|SUBJECT MAX|RATIO[|MODE]":
+- METRIC may be "SUBJECT_METRIC:PEER_METRIC" when the two sides differ
+  (e.g. a core's own span against a whole peer process).
+- PEER may be empty: then only SUBJECT MAX is a target.
+- MODE "" (default): ratio = peer / subject, bigger is better, RATIO is the
+  minimum ("N x faster / smaller than PEER").
+- MODE "within": ratio = subject / peer, RATIO is the maximum ("within N x
+  of PEER": a floor such as a bare client, which oneshot cannot beat).
+- MODE "rate": the metric is a throughput (bigger is better), ratio =
+  subject / peer, RATIO the minimum fraction of PEER's (0.5 = 50%), and
+  SUBJECT MAX is then unused.
+- MODE "diff": no ratio: subject - peer, no target.
 """
 import argparse
 import json
@@ -36,6 +49,7 @@ def main():
     ap.add_argument("--command", required=True)
     ap.add_argument("--machine", required=True)
     ap.add_argument("--subject", action="append", default=[], help="NAME|N|startbench command")
+    ap.add_argument("--note", action="append", default=[], help="a paragraph after the subjects")
     ap.add_argument("--row", action="append", default=[],
                     help="LABEL|METRIC|SUBJECT|PEER|UNIT|SUBJECT MAX|MIN RATIO")
     a = ap.parse_args()
@@ -68,39 +82,80 @@ def main():
         ok = sum(1 for r in rs if good(r))
         out.append(f"- `{name}`: N={n} ({ok} good of {len(rs)}): `{cmd}`")
     out.append("")
+    for note in a.note:
+        out.append(note)
+        out.append("")
     out.append("| row | oneshot median | peer median | ratio | target | met? |")
     out.append("|---|---|---|---|---|---|")
-    missed = 0
+    missed = targets = 0
     for spec in a.row:
-        label, metric, subj, peer, unit, smax, minratio = spec.split("|")
-        ms, mp = median(subj, metric), median(peer, metric)
-        ratio = mp / ms if ms and mp else None
+        f = spec.split("|")
+        if len(f) not in (7, 8):
+            sys.exit(f"report.py: a row needs 7 or 8 '|'-separated fields (no '|' in a label): {spec}")
+        label, metric, subj, peer, unit, smax, lim_ratio = f[:7]
+        mode = f[7] if len(f) > 7 else ""
+        sm, _, pm = metric.partition(":")
+        pm = pm or sm
+        ms = median(subj, sm)
+        mp = median(peer, pm) if peer else None
+        ratio, rtxt = None, "n/a"
+        if ms is not None and mp is not None and ms > 0 and mp > 0:
+            if mode in ("within", "rate"):
+                ratio = ms / mp
+            elif mode == "diff":
+                ratio = ms - mp
+            else:
+                ratio = mp / ms
+        if ratio is not None:
+            if mode == "diff":
+                rtxt = f"{ratio:+.2f} {unit}"
+            elif mode == "rate":
+                rtxt = f"{ratio:.2f}x ({ratio * 100:.0f}%)"
+            elif mode == "within":
+                rtxt = f"{ratio:.2f}x of {peer}"
+            else:
+                rtxt = f"{ratio:.1f}x"
         target, why = [], []
-        if smax:
+        if smax and mode != "rate":
             lim = float(smax)
             target.append(f"{subj} <= {fmt(lim, unit)}")
             if ms is None or ms > lim:
                 why.append(f"{subj} > {fmt(lim, unit)}")
-        if minratio:
-            target.append(f">= {minratio}x {'smaller' if unit == 'kB' else 'faster'} than {peer}")
-            if ratio is None or ratio < float(minratio):
-                why.append(f"ratio < {minratio}x")
-        if ms is None or mp is None:
+        if lim_ratio and mode != "diff":
+            r = float(lim_ratio)
+            if mode == "within":
+                target.append(f"within {lim_ratio}x of {peer}")
+                bad = ratio is None or ratio > r
+            elif mode == "rate":
+                target.append(f">= {r * 100:.0f}% of {peer}'s")
+                bad = ratio is None or ratio < r
+            else:
+                target.append(f">= {lim_ratio}x {'smaller' if unit == 'kB' else 'faster'} than {peer}")
+                bad = ratio is None or ratio < r
+            if bad:
+                why.append("ratio " + ("> " if mode == "within" else "< ") + lim_ratio + "x")
+        if ms is None or (peer and mp is None):
             why = ["no good runs"]
-        met = "yes" if not why else "**MISSED** (" + "; ".join(why) + ")"
-        missed += bool(why)
-        rtxt = f"{ratio:.1f}x" if ratio else "n/a"
-        out.append(f"| {label} | {fmt(ms, unit)} | {fmt(mp, unit)} | {rtxt} | "
-                   f"{', '.join(target)} | {met} |")
+        if not target:
+            met = "(no target)"
+        else:
+            targets += 1
+            met = "yes" if not why else "**MISSED** (" + "; ".join(why) + ")"
+            missed += bool(why)
+        out.append(f"| {label} | {fmt(ms, unit)} | {fmt(mp, unit) if peer else '-'} | {rtxt} | "
+                   f"{', '.join(target) or '-'} | {met} |")
     out.append("")
-    out.append("Spread per subject, min / median / max (resp_ms = start -> job response read):")
+    out.append("Spread per subject, min / median / max (resp_ms = start -> job response read; "
+               "post_ms = POST connect -> last response byte; span_ms = the --span between two "
+               "log lines; maxrss_kb = wait4 ru_maxrss of the process tree):")
     out.append("")
     for name, _, _ in subjects:
         parts = []
-        for metric in ("ready_ms", "resp_ms", "cycle_ms", "rss_kb"):
+        for metric in ("ready_ms", "resp_ms", "post_ms", "span_ms", "cycle_ms", "rss_kb",
+                       "maxrss_kb", "ms_per_job"):
             v = values(name, metric)
             if v:
-                d = 0 if metric == "rss_kb" else 1
+                d = 0 if metric.endswith("_kb") else 1
                 parts.append(f"{metric} {min(v):.{d}f} / {statistics.median(v):.{d}f} / {max(v):.{d}f}")
         bad = [r for r in runs.get(name, []) if not good(r)]
         if bad:
@@ -115,9 +170,9 @@ def main():
                "0.1 s sleep between response and exit (its contract).")
     out.append("")
     if missed:
-        out.append(f"MISSED: {missed} of {len(a.row)} targets (this is a report: exit 0).")
+        out.append(f"MISSED: {missed} of {targets} rows with targets (this is a report: exit 0).")
     else:
-        out.append(f"All {len(a.row)} targets met.")
+        out.append(f"All {targets} rows with targets met.")
     text = "\n".join(out) + "\n"
     with open(a.out, "w") as f:
         f.write(text)

@@ -10,6 +10,10 @@ cpu_ms_per_job. --workers W runs W burst workers side by side.
 
 Debian's python3-rq 1.13 and /usr/bin/python3; the worker imports this file
 as the module rq_jobs (its folder is put on PYTHONPATH).
+
+--enqueue-one ID only empties --queue and enqueues one echo() job with that
+job id, then exits: the set-up step before each one-shot `rq worker --burst
+--max-jobs 1` run (timed by startbench, which runs this off the clock).
 """
 import argparse
 import json
@@ -35,6 +39,7 @@ def main():
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--label", default="rq")
+    ap.add_argument("--enqueue-one", metavar="ID")
     a = ap.parse_args()
 
     from redis import Redis
@@ -43,6 +48,10 @@ def main():
 
     conn = Redis.from_url(a.url)
     q = Queue(a.queue, connection=conn)
+    if a.enqueue_one:
+        conn.delete(q.key)
+        q.enqueue("rq_jobs.echo", {"n": 1}, job_id=a.enqueue_one, result_ttl=600)
+        return 0
     q.empty()
     conn.delete(FinishedJobRegistry(a.queue, connection=conn).key)
     q.enqueue_many([Queue.prepare_data("rq_jobs.echo", ({"n": i},), result_ttl=600) for i in range(a.count)])

@@ -9,10 +9,15 @@
 # and a Markdown table, printed and written to $BUILD/bench/results.md.
 # A missed target prints MISSED; the exit code stays 0 (a report, not a test).
 #
-# To add a measurement: one `subject` line (the command, with {PORT}) and one
-# `row` line (which metric, which two subjects, the target).
+# To add a measurement: one `subject` line (the command, with {PORT}; {ID}
+# is a per-run token for the --pre/--post hooks) and one `row` line (which
+# metric, which two subjects, the target; report.py documents the modes).
 #
-#   BENCH_N=5 make bench      same N for every subject (defaults below)
+# One private redis-server (unix socket in a temp folder, removed on exit)
+# serves the queue rows (issue 4) and the fleet rows (issue 7).
+#
+#   BENCH_N=5 make bench      same N for every startbench subject (defaults below)
+#   BENCH_FLEET_N, BENCH_FLEET_JOBS   fleet rounds and jobs per round
 #   ONESHOT_BUILD=dir         build folder (default build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -21,11 +26,51 @@ OUT=$BUILD/bench
 SB=$BUILD/startbench
 PY=/usr/bin/python3 # Debian's: it has python3-fastapi and python3-uvicorn
 
-if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ]; then
-    echo "run.sh: $SB or $BUILD/oneshot missing; run 'make bench'" >&2
+BARE=$BUILD/bare_hiredis
+if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ]; then
+    echo "run.sh: $SB, $BARE or $BUILD/oneshot missing; run 'make bench'" >&2
     exit 2
 fi
 mkdir -p "$OUT"
+
+# -- the private Redis, the 64 MiB payload, the per-run hooks ----------------
+fdir=$(mktemp -d /tmp/oneshot-bench.XXXXXX)
+fredis=""
+trap '{ [ -n "$fredis" ] && kill -KILL "$fredis"; wait; } 2>/dev/null; rm -rf "$fdir"' EXIT
+redis-server --port 0 --unixsocket "$fdir/redis.sock" --unixsocketperm 700 --dir "$fdir" --save '' \
+    --appendonly no --logfile "$fdir/redis.log" >/dev/null 2>&1 &
+fredis=$!
+for ((i = 0; i < 250; i++)); do
+    [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" = PONG ] && break
+    sleep 0.02
+done
+if [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" != PONG ]; then
+    echo "run.sh: redis-server did not start: $(tail -3 "$fdir/redis.log" 2>/dev/null)" >&2
+    exit 2
+fi
+FURL=unix://$fdir/redis.sock
+fcli() { redis-cli -s "$fdir/redis.sock" "$@"; }
+PAYLOAD=$fdir/64m
+head -c $((64 * 1048576)) /dev/urandom >"$PAYLOAD"
+# hook.sh: what startbench runs off the clock before (--pre) and after
+# (--post) each queue run; one redis-cli call each, no shell quoting games.
+HOOK=$fdir/hook.sh
+cat >"$HOOK" <<SH
+#!/bin/sh
+# hook.sh lpush|xadd QUEUE ID | check PREFIX ID | rqcheck ID
+c() { redis-cli -s '$fdir/redis.sock' "\$@"; }
+case \$1 in
+lpush) c EVAL "redis.call('DEL', KEYS[1]); return redis.call('LPUSH', KEYS[1], ARGV[1])" 1 "\$2" \
+           "{\"id\":\"\$3\",\"input\":{\"n\":1}}" >/dev/null ;;
+xadd) c EVAL "redis.call('XTRIM', KEYS[1], 'MAXLEN', 0); return redis.call('XADD', KEYS[1], '*', 'input', ARGV[1], 'id', ARGV[2])" \
+          1 "\$2" '{"n":1}' "\$3" >/dev/null ;;
+check) [ "\$(c EVAL "return redis.call('EXISTS', KEYS[1]) .. ':' .. (redis.call('HGET', KEYS[2], 'state') or '')" \
+              2 "\$2:result:\$3" "\$2:job:\$3")" = 1:succeeded ] ;;
+rqcheck) [ "\$(c HGET "rq:job:\$2" status)" = finished ] ;;
+*) exit 2 ;;
+esac
+SH
+chmod +x "$HOOK"
 
 # shquote ARGS... -> one line that a shell (and a reader) takes back as ARGS
 shquote() {
@@ -64,6 +109,57 @@ row "start -> first 200 on /health|ready_ms|oneshot|fastapi|ms|5|30"
 row "cycle: start -> POST $JOB -> exit|cycle_ms|oneshot|fastapi|ms||50"
 row "idle VmRSS after first 200|rss_kb|oneshot|fastapi|kB|8192|5"
 
+# -- issue 4: one-shot Redis replicas, against a bare hiredis client and RQ --
+# Each run: --pre queues one job (list: DEL + LPUSH; stream: XTRIM + XADD;
+# RQ: empty the queue + enqueue, in python) off the clock; the clock runs
+# from fork to the reaped exit (exit 0 required); --post checks the run's
+# own job (result key exists and the status hash says succeeded; RQ: the
+# job hash says finished), so a run that took a stale job or none fails.
+RQ_ONE=(--env PYTHONPATH=tests/bench --pre "$PY tests/bench/rq_jobs.py --url $FURL --queue rqone --enqueue-one {ID}"
+        --post "$HOOK rqcheck {ID}")
+fcli XGROUP CREATE qsb bare 0 MKSTREAM >/dev/null
+subject list-oneshot 31 --exit-only --pre "$HOOK lpush ql {ID}" --post "$HOOK check oneshot {ID}" -- \
+    "$BUILD/oneshot" --source redis-list --redis "$FURL" --core echo --port 0 --idle-timeout 1 --queue ql
+subject list-bare 31 --exit-only --pre "$HOOK lpush qlb {ID}" --post "$HOOK check bare {ID}" -- \
+    "$BARE" list "$FURL" qlb
+subject stream-oneshot 31 --exit-only --pre "$HOOK xadd qs {ID}" --post "$HOOK check oneshot {ID}" -- \
+    "$BUILD/oneshot" --source redis-stream --redis "$FURL" --core echo --port 0 --idle-timeout 1 --queue qs
+subject stream-bare 31 --exit-only --pre "$HOOK xadd qsb {ID}" --post "$HOOK check bare {ID}" -- \
+    "$BARE" stream "$FURL" qsb bare
+subject rq-one 11 --exit-only "${RQ_ONE[@]}" -- /usr/bin/rq worker --burst --max-jobs 1 --quiet --url "$FURL" rqone
+LIFE="fork -> claim -> echo -> result + status -> ack -> exit"
+row "redis-list replica, 1 LPUSHed job: $LIFE|cycle_ms|list-oneshot|list-bare|ms|3|3|within"
+row "redis-list replica vs \`rq worker --burst --max-jobs 1\` (1 job)|cycle_ms|list-oneshot|rq-one|ms||30"
+row "redis-stream replica, 1 XADDed job: $LIFE|cycle_ms|stream-oneshot|stream-bare|ms|3|3|within"
+row "redis-stream replica vs the same list-based RQ run (RQ has no stream mode)|cycle_ms|stream-oneshot|rq-one|ms||30"
+
+# -- issue 3: the exec core -------------------------------------------------
+# 64 MiB of random bytes POSTed (application/octet-stream, by startbench's
+# own client: what `curl --data-binary @file` sends, without a curl spawn)
+# through `exec -- cat`; the answer is compared byte by byte. Two spans:
+# the core's own run (log lines "running job" -> "/usr/bin/cat succeeded",
+# ms resolution: the fork of cat, 64 MiB in through a pipe, 64 MiB out,
+# the reap) and POST connect -> last response byte (upload, core, answer).
+# The peer is `cat FILE >/dev/null`, fork -> exit (startbench puts the
+# child's stdout on /dev/null). Peak RSS: wait4's ru_maxrss of the replica
+# (the largest of it and the cat it reaped).
+MIB64=$((64 * 1048576))
+subject exec-cat-64m 11 --job /job --body "$PAYLOAD" --check-echo --log "$fdir/cat64.log" \
+    --span 'running job|/usr/bin/cat succeeded' --timeout 60 -- \
+    "$BUILD/oneshot" --port '{PORT}' --bind 127.0.0.1 --max-input 64m --max-output 64m -- cat
+subject cat-devnull 21 --exit-only --bytes "$MIB64" -- cat "$PAYLOAD"
+# Context, not a target: the same bytes through one pipe hop between two cats
+# (the exec core's data crosses two pipes, and is kept in memory).
+subject cat-pipe-cat 21 --exit-only --bytes "$MIB64" -- sh -c 'cat "$0" | cat' "$PAYLOAD"
+row "exec -- cat 64 MiB, **core's own run** (log span) vs \`cat file >/dev/null\`: MB/s (target judged on this)|span_mbps:cycle_mbps|exec-cat-64m|cat-devnull|MB/s||0.5|rate"
+row "exec -- cat 64 MiB, end to end POST -> last response byte, same cat: MB/s (info, not judged)|post_mbps:cycle_mbps|exec-cat-64m|cat-devnull|MB/s|||rate"
+row "exec -- cat 64 MiB, core's own run vs \`cat file\` piped into \`cat >/dev/null\` (one pipe hop): MB/s (context)|span_mbps:cycle_mbps|exec-cat-64m|cat-pipe-cat|MB/s|||rate"
+row "exec -- cat 64 MiB: peak RSS of replica + cat (3 x payload + 8 MiB)|maxrss_kb|exec-cat-64m||kB|$((3 * 65536 + 8192))||"
+# exec -- true against the echo core: start -> POST /job (empty) -> exit.
+subject http-echo 31 --job /job -- "$BUILD/oneshot" --port '{PORT}' --bind 127.0.0.1 --core echo
+subject http-exec-true 31 --job /job -- "$BUILD/oneshot" --port '{PORT}' --bind 127.0.0.1 -- true
+row "exec -- true over --core echo: cycle start -> POST /job -> exit (difference)|cycle_ms|http-exec-true|http-echo|ms|||diff"
+
 # -- run -------------------------------------------------------------------
 raw=$OUT/raw.jsonl
 : >"$raw"
@@ -95,18 +191,6 @@ done
 # throughput ratio) and CPU per job (the workers' processes + Redis).
 FLEET_JOBS=${BENCH_FLEET_JOBS:-2000}
 FLEET_N=${BENCH_FLEET_N:-3}
-fdir=$(mktemp -d /tmp/oneshot-bench.XXXXXX)
-fredis=""
-trap '[ -n "$fredis" ] && kill -KILL "$fredis" 2>/dev/null; wait 2>/dev/null; rm -rf "$fdir"' EXIT
-redis-server --port 0 --unixsocket "$fdir/redis.sock" --unixsocketperm 700 --dir "$fdir" --save '' \
-    --appendonly no --logfile "$fdir/redis.log" >/dev/null 2>&1 &
-fredis=$!
-for ((i = 0; i < 250; i++)); do
-    [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" = PONG ] && break
-    sleep 0.02
-done
-FURL=unix://$fdir/redis.sock
-fcli() { redis-cli -s "$fdir/redis.sock" "$@"; }
 redis_cpu_ms() { fcli INFO cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%d", s * 1000}'; }
 FLEET_CMD=("$BUILD/oneshot" fleet --drain --max-concurrent 4)
 # fleet_run LABEL SOURCE: enqueue, drain, one JSON line for report.py
@@ -177,7 +261,11 @@ meta+=(--subject "fleet-list|$FLEET_N|$(shquote "${FLEET_CMD[@]}" -- --source re
 meta+=(--subject "fleet-stream|$FLEET_N|$(shquote "${FLEET_CMD[@]}" -- --source redis-stream --redis "$FURL" --core echo)")
 meta+=(--subject "rq|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 1)")
 meta+=(--subject "rq-4workers|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 4)")
+notes=(
+    --note "Queue rows (issue 4): the clock runs from fork to the reaped exit; off the clock, before each run, hook.sh queues the run's own job (list: DEL + LPUSH of {\"id\":ID,\"input\":{\"n\":1}}; stream: XTRIM MAXLEN 0 + XADD input id; RQ: rq_jobs.py --enqueue-one empties the queue and enqueues echo() with job_id ID), and after it checks that very job: result key exists and status hash state = succeeded (RQ: job status = finished), exit code 0. Every run is checked, not a sample. bare_hiredis = tests/bench/bare_hiredis.c: connect, BLMOVE + SET + HSET + LREM (stream: XREADGROUP + SET + HSET + XACK), one round trip each. RQ has no stream mode: both stream rows compare with the same list-based RQ run."
+    --note "exec cat rows (issue 3): 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
+)
 "$PY" tests/bench/report.py --raw "$raw" --out "$OUT/results.md" \
-    --command "make bench   (BENCH_N=${BENCH_N:-unset})" \
+    --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS)" "${notes[@]}" \
     --machine "$(nproc) CPUs, $(uname -sr), load avg before $load_before, after $load_after" \
     "${meta[@]}" "${ROWS[@]}"

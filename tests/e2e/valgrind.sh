@@ -9,6 +9,10 @@
 U() { echo "http://127.0.0.1:$R_PORT$1"; }
 
 command -v valgrind >/dev/null || { echo "FAIL valgrind: not installed (make deps)"; exit 1; }
+if grep -qa -e __asan_init -e __tsan_init "$ONESHOT"; then
+    echo "# valgrind: skipped, $ONESHOT is built with a sanitizer (they do not mix)"
+    exit 0
+fi
 
 # Like start_replica, under valgrind (startup takes a second or two).
 start_vg() {

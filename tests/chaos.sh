@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# chaos.sh -- `make chaos` (issue 8): `oneshot fleet --drain` works through
+# CHAOS_JOBS jobs (200) on each source while a chaos loop SIGKILLs a random
+# replica every 100..300 ms and restarts the broker once (Redis: SIGKILL,
+# with AOF and appendfsync always, then started again on the same socket
+# and folder; Kafka: the test broker's `down`, then `up`). Then, per source:
+# every job has a final record (succeeded, or dead with its attempts),
+# none is lost, nothing is left pending, and duplicate executions are
+# counted and reported.
+#
+# The jobs run the exec core on a bash script that appends "<id> <pid>
+# <attempt> start" and, after sleeping 50..500 ms, "... end" to one log
+# (O_APPEND, one short write each: lines never interleave), then prints
+# "done <id>", the result. So:
+#   duplicates = executions started - distinct jobs started
+#   (a job re-run after its replica was killed mid-job counts; "completed
+#   twice" counts the programs that ran to the end more than once)
+#
+# Settings (environment): CHAOS_JOBS (200), CHAOS_SOURCES ("redis-list
+# redis-stream kafka"), CHAOS_MAX_S (240, the bound on one source's run),
+# CHAOS_DOWN_MS (1000, how long the broker stays away), CHAOS_LOGS (a
+# folder that keeps the fleet logs and the executions log of each source). The kills stop
+# once 90 % of the jobs ran to the end (else, near the end, the last
+# replica alive would be killed over and over and its job dead-lettered by
+# the kill rate alone); the restart comes after a third.
+# tests/e2e/chaos_smoke.sh runs this with 40 jobs in `make test`.
+# Output: PASS/FAIL lines (tests/lib.sh) and one "chaos <source>:" line of
+# figures per source.
+#
+# The kill loop: every 100..300 ms one of the --max-concurrent slots is
+# picked at random and its replica, if it has one, SIGKILLed (so each
+# replica's risk is the same however few run: a fixed kill rate would kill
+# the last replica of the run over and over, before it could finish).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/redis_start.sh"
+
+JOBS=${CHAOS_JOBS:-200}
+SOURCES=${CHAOS_SOURCES:-redis-list redis-stream kafka}
+MAX_S=${CHAOS_MAX_S:-240}
+DOWN_MS=${CHAOS_DOWN_MS:-1000}
+LEASE=3
+ATTEMPTS=10
+MAXC=4
+
+# Redis with AOF, fsync at every write: a SIGKILL of the server loses
+# nothing it acknowledged.
+redis_start --appendonly yes --appendfsync always || exit 1
+
+JOB=$T_DIR/job.sh
+export CHAOS_EXECLOG=$T_DIR/executions.log
+cat >"$JOB" <<'EOF'
+#!/bin/bash
+printf '%s %s %s start\n' "$ONESHOT_JOB_ID" "$$" "$ONESHOT_ATTEMPT" >>"$CHAOS_EXECLOG"
+sleep "0.$(printf %03d $((RANDOM % 451 + 50)))"
+printf '%s %s %s end\n' "$ONESHOT_JOB_ID" "$$" "$ONESHOT_ATTEMPT" >>"$CHAOS_EXECLOG"
+printf 'done %s' "$ONESHOT_JOB_ID"
+EOF
+chmod +x "$JOB"
+
+# Distinct jobs whose program ran to the end (progress, read from the log:
+# it works while the broker is away).
+ended() { awk '$4 == "end" { print $1 }' "$CHAOS_EXECLOG" 2>/dev/null | sort -u | wc -l; }
+
+# The replicas: the fleet's live children (zombies are not killable).
+replicas() { ps -o pid=,stat= --ppid "$FPID" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'; }
+
+# A sleep of 100..300 ms.
+tick() { sleep "0.$((RANDOM % 201 + 100))"; }
+
+# --- the brokers ---
+
+kafka_up=0
+kafka_setup() {
+    [ "$kafka_up" = 1 ] && return 0
+    export TMPDIR_TEST=$T_DIR/kafka
+    export KAFKA_BROKER_BIN=${KAFKA_BROKER_BIN:-$ROOT/$BUILD/kafka_broker}
+    . "$ROOT/tests/kafka_broker_start.sh"
+    kafka_broker_start || return 1
+    T_PIDS+=("$KAFKA_BROKER_PID")
+    kafka_up=1
+}
+
+broker_restart() { # source
+    if [ "$1" = kafka ]; then
+        kafka_broker_ctl down >/dev/null || fail "kafka broker down"
+        sleep "$((DOWN_MS / 1000)).$(printf %03d $((DOWN_MS % 1000)))"
+        kafka_broker_ctl up >/dev/null || fail "kafka broker up"
+    else
+        redis_kill
+        sleep "$((DOWN_MS / 1000)).$(printf %03d $((DOWN_MS % 1000)))"
+        redis_start "${RS_ARGS[@]}" || fail "redis did not come back"
+    fi
+}
+
+# --- one source ---
+
+# submit SOURCE: c1..cN with input {"n":i}.
+submit() {
+    local i
+    case "$1" in
+    redis-list)
+        for ((i = 1; i <= JOBS; i++)); do
+            printf "LPUSH jobs '{\"id\":\"c%d\",\"input\":{\"n\":%d}}'\n" "$i" "$i"
+        done | rcli >/dev/null
+        ;;
+    redis-stream)
+        for ((i = 1; i <= JOBS; i++)); do
+            printf "XADD jobs * input '{\"n\":%d}' id c%d\n" "$i" "$i"
+        done | rcli >/dev/null
+        ;;
+    kafka)
+        for ((i = 1; i <= JOBS; i++)); do
+            printf 'c%d\t{"id":"c%d","input":{"n":%d}}\n' "$i" "$i" "$i"
+        done | kcat -P -b "$KAFKA_BROKERS" -t jobs -K '\t' || fail "kcat produce"
+        ;;
+    esac
+}
+
+# The replica options per source (after the fleet's `--`).
+replica_opts() {
+    R_OPTS=(--redis "$RS_URL" --bind 127.0.0.1 --lease "$LEASE" --max-attempts "$ATTEMPTS" --queue jobs)
+    case "$1" in
+    redis-list | redis-stream) R_OPTS+=(--source "$1") ;;
+    kafka)
+        R_OPTS+=(--source kafka --kafka "$KAFKA_BROKERS" --group chaos --store redis
+            --kafka-prop session.timeout.ms=4000 --kafka-prop heartbeat.interval.ms=500)
+        ;;
+    esac
+}
+
+# Nothing pending: a line "what=N" per place that must be empty.
+pending() { # source
+    case "$1" in
+    redis-list)
+        echo "queue=$(rcli LLEN jobs)"
+        echo "processing=$(rcli EVAL "local n = 0
+            for _, k in ipairs(redis.call('KEYS', 'jobs:processing:*')) do n = n + redis.call('LLEN', k) end
+            return n" 0)"
+        ;;
+    redis-stream)
+        echo "pending=$(rcli XPENDING jobs oneshot | head -1)"
+        echo "lag=$(rcli XINFO GROUPS jobs | awk 'p { print; exit } $1 == "lag" { p = 1 }')"
+        ;;
+    kafka)
+        # high watermark - committed offset over the partitions, as the
+        # fleet reads it: a fleet on a drained topic starts nothing
+        local out
+        out=$(timeout 60 "$ONESHOT" fleet --drain --max-concurrent 1 --log-level debug -- "${R_OPTS[@]}" \
+            --core echo 2>&1)
+        echo "lag=$(grep -o '"waiting":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)"
+        echo "replicas_for_leftovers=$(grep -o '"replicas":[0-9]*' <<<"$out" | head -1 | cut -d: -f2)"
+        ;;
+    esac
+}
+
+# The figures of one run, from Redis (the store) and the executions log.
+# Sets SUCC DEAD NONFINAL BADRES and prints the non-final ids.
+records() {
+    local r
+    r=$(rcli EVAL "local s, d, bad, nf = 0, 0, 0, {}
+        for i = 1, $JOBS do
+          local id = 'c' .. i
+          local st = redis.call('HGET', 'oneshot:job:' .. id, 'state')
+          if st == 'succeeded' then
+            s = s + 1
+            if redis.call('GET', 'oneshot:result:' .. id) ~= 'done ' .. id then bad = bad + 1 end
+          elseif st == 'dead' then d = d + 1
+          else nf[#nf + 1] = id .. '=' .. tostring(st) end
+        end
+        return {s, d, bad, table.concat(nf, ' ')}" 0)
+    SUCC=$(sed -n 1p <<<"$r")
+    DEAD=$(sed -n 2p <<<"$r")
+    BADRES=$(sed -n 3p <<<"$r")
+    NONFINAL_IDS=$(sed -n 4p <<<"$r")
+    NONFINAL=$((JOBS - SUCC - DEAD))
+}
+
+run_source() { # source
+    local src=$1 t0 kills=0 restarts=0 ended_n rc v
+    rcli FLUSHALL >/dev/null
+    : >"$CHAOS_EXECLOG"
+    if [ "$src" = kafka ]; then
+        kafka_setup || {
+            fail "the Kafka test broker did not start"
+            return
+        }
+        local t
+        for t in jobs jobs.results jobs.status jobs.dead; do
+            kafka_broker_ctl create "$t$([ $t = jobs ] && echo :4)" >/dev/null || fail "create $t"
+        done
+    fi
+    submit "$src"
+    replica_opts "$src"
+    FLOG=$T_DIR/fleet-$src.log
+    SUM=$T_DIR/fleet-$src.sum
+    t0=$SECONDS
+    "$ONESHOT" fleet --drain --max-concurrent "$MAXC" --poll-ms 50 -- "${R_OPTS[@]}" -- "$JOB" >"$SUM" 2>"$FLOG" &
+    FPID=$!
+    T_PIDS+=("$FPID")
+    # the chaos loop, until the fleet has drained the queue (bounded)
+    while kill -0 "$FPID" 2>/dev/null; do
+        if [ $((SECONDS - t0)) -ge "$MAX_S" ]; then
+            fail "$src: not drained within $MAX_S s"
+            kill -INT "$FPID" 2>/dev/null
+            break
+        fi
+        tick
+        ended_n=$(ended)
+        if [ "$restarts" = 0 ] && [ "$ended_n" -ge $((JOBS / 3)) ]; then
+            broker_restart "$src"
+            restarts=1
+        fi
+        if [ "$ended_n" -lt $((JOBS * 9 / 10)) ] && [ $((SECONDS - t0)) -lt $((MAX_S / 2)) ]; then
+            # one of the --max-concurrent slots at random: its replica, if
+            # any, is killed (each replica's risk stays the same however
+            # few run)
+            mapfile -t live < <(replicas)
+            v=$((RANDOM % MAXC))
+            [ "$v" -lt "${#live[@]}" ] && kill -KILL "${live[$v]}" 2>/dev/null && kills=$((kills + 1))
+        fi
+    done
+    wait_exit "$FPID" 60
+    rc=$W_RC
+    local wall=$((SECONDS - t0))
+    # the fleet ends by itself; replicas it saw killed make it exit 1
+    case "$rc" in 0 | 1) ;; *) fail "$src: fleet exit code $rc: $(tail -2 "$FLOG")" ;; esac
+    check_sanitizers "$FLOG"
+    records
+    local starts dstarts ends dends never lost dead_letters
+    starts=$(awk '$4 == "start"' "$CHAOS_EXECLOG" | wc -l)
+    dstarts=$(awk '$4 == "start" { print $1 }' "$CHAOS_EXECLOG" | sort -u | wc -l)
+    ends=$(awk '$4 == "end"' "$CHAOS_EXECLOG" | wc -l)
+    dends=$(awk '$4 == "end" { print $1 }' "$CHAOS_EXECLOG" | sort -u | wc -l)
+    never=$((JOBS - dstarts))
+    # lost: no final record, or succeeded without its result
+    lost=$((NONFINAL + BADRES))
+    [ "$NONFINAL" = 0 ] || fail "$src: $NONFINAL job(s) without a final state: $(printf %.300s "$NONFINAL_IDS")"
+    [ "$BADRES" = 0 ] || fail "$src: $BADRES succeeded job(s) without their result"
+    [ "$never" = 0 ] || fail "$src: $never job(s) never executed"
+    # dead letters match the dead records
+    case "$src" in
+    redis-list) dead_letters=$(rcli LLEN jobs.dead) ;;
+    redis-stream) dead_letters=$(rcli XLEN jobs.dead) ;;
+    kafka) dead_letters=$(timeout 20 kcat -C -b "$KAFKA_BROKERS" -t jobs.dead -o beginning -e -q 2>/dev/null | wc -l) ;;
+    esac
+    assert_eq "$dead_letters" "$DEAD" "$src: dead letters"
+    # nothing pending
+    local p
+    while read -r p; do
+        assert_eq "${p#*=}" 0 "$src: ${p%%=*}"
+    done < <(pending "$src")
+    [ "$restarts" = 1 ] || fail "$src: the broker was not restarted ($(ended) jobs ended)"
+    [ "$kills" -gt 0 ] || fail "$src: no replica was killed"
+    if [ -n "${CHAOS_LOGS:-}" ]; then
+        mkdir -p "$CHAOS_LOGS" && cp "$FLOG" "$SUM" "$CHAOS_LOGS/" && cp "$CHAOS_EXECLOG" "$CHAOS_LOGS/executions-$src.log"
+    fi
+    local other
+    other=$(grep -o '"other":[0-9]*' "$SUM" | cut -d: -f2)
+    echo "chaos $src: jobs=$JOBS kills=$kills broker_restarts=$restarts lost=$lost" \
+        "duplicates=$((starts - dstarts)) (executions=$starts, completed twice=$((ends - dends)))" \
+        "succeeded=$SUCC dead=$DEAD replicas=$(grep -o '"replicas":[0-9]*' "$SUM" | cut -d: -f2)" \
+        "killed_seen=${other:-?} wall_s=$wall"
+}
+
+t_list() { run_source redis-list; }
+t_stream() { run_source redis-stream; }
+t_kafka() { run_source kafka; }
+
+for s in $SOURCES; do
+    case "$s" in
+    redis-list) fn=t_list ;;
+    redis-stream) fn=t_stream ;;
+    kafka) fn=t_kafka ;;
+    *)
+        echo "FAIL chaos: unknown source $s"
+        continue
+        ;;
+    esac
+    t_run "chaos $s: $JOBS jobs, random SIGKILLs, one broker restart: none lost, all final, nothing pending" "$fn"
+done
