@@ -39,9 +39,9 @@ typedef struct job {
  * the raw message as input so it can be dead-lettered. */
 int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t errlen);
 
-/* Serialise an envelope for a re-queue or a submit: id, input (as JSON when
- * it parses as JSON, else as a string), deadline_s when set, attempt.
- * Returns a malloc'd string. */
+/* Serialise an envelope for a re-queue or a submit: id, input (as it is
+ * when it is one strict JSON value other than a string, else as a JSON
+ * string), deadline_s when set, attempt. Returns a malloc'd string. */
 char *job_envelope_json(const job *j, size_t *len);
 
 const char *job_param_get(const job *j, const char *name);

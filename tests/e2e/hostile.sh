@@ -152,15 +152,19 @@ t_connection_limit() {
     # A soft descriptor limit of 1024 (a common default) is raised for the
     # 1000 connections plus what the rest of the replica needs.
     R_LOG=$(mktemp "$T_DIR/replica.XXXXXX")
-    (ulimit -S -n 1024 && exec "$ONESHOT" --port 0 --bind 127.0.0.1 --http-timeout 3 --idle-timeout 60 \
+    (ulimit -S -n 1024 2>/dev/null; exec "$ONESHOT" --port 0 --bind 127.0.0.1 --http-timeout 3 --idle-timeout 60 \
         --log-level debug 2>"$R_LOG") &
     R_PID=$!
     T_PIDS+=("$R_PID")
     wait_for 5 grep -q '"port":' "$R_LOG" || { fail "replica did not start: $(tail -2 "$R_LOG")"; return; }
     R_PORT=$(grep -o '"port":[0-9]*' "$R_LOG" | head -1 | cut -d: -f2)
-    local soft
+    local soft hard
     soft=$(awk '/^Max open files/ { print $4 }' "/proc/$R_PID/limits")
-    [ "$soft" -ge 1064 ] || fail "soft RLIMIT_NOFILE $soft, expected >= 1064"
+    hard=$(ulimit -H -n)
+    if [ "$hard" = unlimited ] || [ "$hard" -ge 1064 ]; then
+        [ "$soft" -ge 1064 ] || fail "soft RLIMIT_NOFILE $soft, expected >= 1064"
+        grep -q 'RLIMIT_NOFILE raised' "$R_LOG" || fail "no 'RLIMIT_NOFILE raised' line"
+    fi
     # 1100 idle connections: 1000 are served, the rest wait in the listen
     # backlog; the idle ones are cut after --http-timeout, freeing slots.
     hold 1100 idle 20
@@ -176,7 +180,6 @@ t_connection_limit() {
     unhold
     health_times 5
     awk -v m="$MAX_MS" 'BEGIN { exit !(m < 100) }' || fail "/health after the flood took $MAX_MS ms"
-    grep -q 'RLIMIT_NOFILE raised' "$R_LOG" || fail "no 'RLIMIT_NOFILE raised' line"
     http POST "$(U '/job?duration=0')"
     assert_eq "$H_CODE" 200 "job after the flood"
     assert_exit "$R_PID" 10 0 "exit after the flood"
