@@ -23,7 +23,7 @@ typedef struct kafka_module {
     const char *(*version)(void); /* rd_kafka_version_str */
     const source_ops *source;
     const store_ops *store;
-    /* `oneshot submit --source kafka`: produce one job; prints its id.
+    /* `oneshot submit --source kafka`: produce one job (the caller prints its id).
      * Returns the exit code. */
     int (*submit)(const config *cfg, const char *id, const char *input, size_t len);
     /* For the fleet: messages waiting in the group (high watermark minus

@@ -1,23 +1,115 @@
-/* module.c -- the table oneshot-kafka.so exports (see kafka_module.h). */
+/* module.c -- the table oneshot-kafka.so exports (see kafka_module.h), with
+ * the Kafka side of `oneshot submit` and of the fleet's backlog. */
+#include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "../../common/buf.h"
 #include "../../common/exitcodes.h"
 #include "../kafka_module.h"
+#include "kafka_common.h"
 
+#define BACKLOG_TIMEOUT_MS 5000
+
+/* Produce the envelope {"id","input","deadline_s"} with key = id to --queue
+ * and wait for the broker's acknowledgement (message.timeout.ms, 10 s
+ * unless set). The caller prints the id. 0, 69 (not delivered) or 78. */
 static int kafka_submit(const config *cfg, const char *id, const char *input, size_t len) {
-    (void)cfg;
-    (void)id;
-    (void)input;
-    (void)len;
-    fprintf(stderr, "oneshot submit: Kafka is not built yet\n");
-    return OS_EXIT_CONFIG;
+    char err[512] = "";
+    int rc = -1, code = OS_EXIT_UNAVAILABLE;
+    buf env = BUF_INIT;
+    cJSON *parsed = NULL;
+
+    /* A command line waits less than a replica for a lost broker. */
+    if (!kc_producer_acquire(cfg, "10000", &rc, err, sizeof(err))) {
+        fprintf(stderr, "oneshot submit: %s\n", err);
+        return rc == KC_ERR_CONFIG ? OS_EXIT_CONFIG : OS_EXIT_UNAVAILABLE;
+    }
+    /* The envelope of DESIGN.md section 4 (no "attempt": oneshot sets it);
+     * JSON input stays JSON. */
+    buf_puts(&env, "{\"id\":");
+    buf_json_str(&env, id, strlen(id));
+    buf_puts(&env, ",\"input\":");
+    if (len && (parsed = cJSON_ParseWithLength(input, len)) != NULL)
+        buf_append(&env, input, len);
+    else
+        buf_json_str(&env, input, len);
+    cJSON_Delete(parsed);
+    if (cfg->deadline > 0) buf_printf(&env, ",\"deadline_s\":%d", cfg->deadline);
+    buf_puts(&env, "}");
+    if (kc_produce(cfg->queue, id, strlen(id), env.data, env.len, NULL, 1, NULL, err, sizeof(err)) == 0 &&
+        kc_producer_flush(err, sizeof(err)) == 0)
+        code = 0;
+    else
+        fprintf(stderr, "oneshot submit: %s\n", err);
+    buf_free(&env);
+    kc_producer_release();
+    return code;
 }
 
+/* Messages waiting for the group: for each partition of --queue, the high
+ * watermark minus the group's committed offset (the low watermark when the
+ * group has none: auto.offset.reset=earliest). */
 static long kafka_backlog(const config *cfg, char *err, size_t errlen) {
-    (void)cfg;
-    snprintf(err, errlen, "not built yet");
-    return -1;
+    static const char *const defaults[] = {"client.id", "oneshot-backlog", NULL};
+    rd_kafka_conf_t *conf = kc_conf_new(cfg, defaults, err, errlen);
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_t *rkt = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    char why[512];
+    long total = -1;
+
+    if (!conf) return -1;
+    if (rd_kafka_conf_set(conf, "group.id", cfg->group, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "--group: %s", why);
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "Kafka consumer: %s", why);
+        return -1;
+    }
+    conf = NULL; /* now owned, and freed, by rk */
+    rkt = rd_kafka_topic_new(rk, cfg->queue, NULL);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, BACKLOG_TIMEOUT_MS);
+    if (e || md->topic_cnt != 1 || md->topics[0].err) {
+        snprintf(err, errlen, "metadata of %s: %s", cfg->queue,
+                 rd_kafka_err2str(e ? e : md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err));
+        goto end;
+    }
+    parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(parts, cfg->queue, md->topics[0].partitions[i].id);
+    if ((e = rd_kafka_committed(rk, parts, BACKLOG_TIMEOUT_MS)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "committed offsets of group %s: %s", cfg->group, rd_kafka_err2str(e));
+        goto end;
+    }
+    long sum = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t lo, hi;
+        e = rd_kafka_query_watermark_offsets(rk, cfg->queue, parts->elems[i].partition, &lo, &hi,
+                                             BACKLOG_TIMEOUT_MS);
+        if (e) {
+            snprintf(err, errlen, "offsets of %s [%d]: %s", cfg->queue, (int)parts->elems[i].partition,
+                     rd_kafka_err2str(e));
+            goto end;
+        }
+        int64_t at = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
+        if (at < lo) at = lo; /* committed offset already deleted by retention */
+        if (hi > at) sum += (long)(hi - at);
+    }
+    total = sum;
+end:
+    if (parts) rd_kafka_topic_partition_list_destroy(parts);
+    if (md) rd_kafka_metadata_destroy(md);
+    if (rkt) rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return total;
 }
 
 /* Exported: the one symbol the main binary looks up. */
