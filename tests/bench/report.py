@@ -151,8 +151,8 @@ def main():
     out.append("")
     for name, _, _ in subjects:
         parts = []
-        for metric in ("ready_ms", "resp_ms", "post_ms", "span_ms", "cycle_ms", "rss_kb",
-                       "maxrss_kb", "ms_per_job"):
+        for metric in ("ready_ms", "resp_ms", "post_ms", "span_ms", "cycle_ms", "join_ms", "claim_ms",
+                       "beyond_join_ms", "rss_kb", "maxrss_kb", "ms_per_job"):
             v = values(name, metric)
             if v:
                 d = 0 if metric.endswith("_kb") else 1

@@ -14,10 +14,13 @@
 # metric, which two subjects, the target; report.py documents the modes).
 #
 # One private redis-server (unix socket in a temp folder, removed on exit)
-# serves the queue rows (issue 4) and the fleet rows (issue 7).
+# serves the queue rows (issue 4) and the fleet rows (issue 7); one test
+# Kafka broker (build/kafka_broker, librdkafka's mock cluster) the Kafka rows
+# (issue 5).
 #
 #   BENCH_N=5 make bench      same N for every startbench subject (defaults below)
 #   BENCH_FLEET_N, BENCH_FLEET_JOBS   fleet rounds and jobs per round
+#   BENCH_KAFKA_N=7           Kafka one-shot runs per subject (~3.3 s each)
 #   ONESHOT_BUILD=dir         build folder (default build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -27,8 +30,9 @@ SB=$BUILD/startbench
 PY=/usr/bin/python3 # Debian's: it has python3-fastapi and python3-uvicorn
 
 BARE=$BUILD/bare_hiredis
-if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ]; then
-    echo "run.sh: $SB, $BARE or $BUILD/oneshot missing; run 'make bench'" >&2
+KBROKER=$BUILD/kafka_broker
+if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$KBROKER" ]; then
+    echo "run.sh: $SB, $BARE, $KBROKER or $BUILD/oneshot missing; run 'make bench'" >&2
     exit 2
 fi
 mkdir -p "$OUT"
@@ -36,7 +40,8 @@ mkdir -p "$OUT"
 # -- the private Redis, the 64 MiB payload, the per-run hooks ----------------
 fdir=$(mktemp -d /tmp/oneshot-bench.XXXXXX)
 fredis=""
-trap '{ [ -n "$fredis" ] && kill -KILL "$fredis"; wait; } 2>/dev/null; rm -rf "$fdir"' EXIT
+trap '{ [ -n "$fredis" ] && kill -KILL "$fredis"; [ -n "${KAFKA_BROKER_PID:-}" ] && kill -TERM "$KAFKA_BROKER_PID"
+        wait; } 2>/dev/null; rm -rf "$fdir"' EXIT
 redis-server --port 0 --unixsocket "$fdir/redis.sock" --unixsocketperm 700 --dir "$fdir" --save '' \
     --appendonly no --logfile "$fdir/redis.log" >/dev/null 2>&1 &
 fredis=$!
@@ -49,6 +54,14 @@ if [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" != PONG ]; then
     exit 2
 fi
 FURL=unix://$fdir/redis.sock
+# One test Kafka broker (build/kafka_broker: librdkafka's mock cluster) for the
+# Kafka rows (issue 5), stopped by the trap above.
+export TMPDIR_TEST=$fdir/kafka KAFKA_BROKER_BIN=$KBROKER
+. tests/kafka_broker_start.sh
+if ! kafka_broker_start >/dev/null; then
+    echo "run.sh: the test Kafka broker did not start: $(tail -3 "$fdir/kafka/kafka_broker.log" 2>/dev/null)" >&2
+    exit 2
+fi
 fcli() { redis-cli -s "$fdir/redis.sock" "$@"; }
 PAYLOAD=$fdir/64m
 head -c $((64 * 1048576)) /dev/urandom >"$PAYLOAD"
@@ -182,6 +195,120 @@ for ((i = 1; i <= max; i++)); do
     done
 done
 
+# -- issue 5: one Kafka one-shot, phase by phase, against kcat and Python ---
+# Each run gets its own topic k{ID} (1 partition, plus .results, .status and
+# .dead) holding one message (key and envelope id {ID}), and its own group
+# g{ID}: a fresh group is never waiting for a previous member's session, so
+# every join is the mock broker's fixed ~3 s first-join delay. kafka.hook
+# prep does that off the clock; the clock runs fork -> reaped exit (exit 0
+# required); kafka.hook check then requires g{ID}'s committed offset on
+# k{ID} [0] to be 1 (oneshot: and the result record "{ID}|state=succeeded").
+# All three use session.timeout.ms=4000, heartbeat.interval.ms=500 and
+# auto.offset.reset=earliest. Phases: oneshot's own log fields, Python's own
+# JSON line (tests/bench/kafka_oneshot.py); kcat reports none.
+KHOOK=$fdir/kafka.hook
+cat >"$KHOOK" <<SH
+#!/usr/bin/env bash
+# kafka.hook prep ID | check ID | checkone ID
+. '$PWD/tests/kafka_broker_start.sh'
+case \$1 in
+prep)
+    for t in "k\$2" "k\$2.results" "k\$2.status" "k\$2.dead"; do kafka_broker_ctl create "\$t" >/dev/null || exit 1; done
+    printf '{"id":"%s","input":{"n":1}}\n' "\$2" | kcat -P -b '$KAFKA_BROKERS' -t "k\$2" -k "\$2" ;;
+check | checkone)
+    '$PY' '$PWD/tests/bench/kafka_oneshot.py' --check --brokers '$KAFKA_BROKERS' --topic "k\$2" --group "g\$2" || exit 1
+    [ "\$1" = check ] && exit 0
+    r=\$(timeout 10 kcat -C -b '$KAFKA_BROKERS' -t "k\$2.results" -o beginning -e -q -f '%k|%h\\n')
+    [ "\$r" = "\$2|state=succeeded,exit_code=0" ] || { echo "kafka.hook: results of \$2: '\$r'" >&2; exit 1; } ;;
+*) exit 2 ;;
+esac
+SH
+chmod +x "$KHOOK"
+KAFKA_N=${BENCH_KAFKA_N:-7}
+KSUBJECTS=()
+ksubject() { # NAME HOOK-CHECK STARTBENCH-ARGS... -- CMD...
+    local name=$1 check=$2
+    shift 2
+    KSUBJECTS+=("$name")
+    SUBJ_N[$name]=$KAFKA_N
+    SUBJ_ARGS[$name]=$(shquote --exit-only --timeout 40 --pre "$KHOOK prep {ID}" --post "$KHOOK $check {ID}" \
+        --log "$fdir/$name.log" "$@")
+}
+KSESSION=(session.timeout.ms=4000 heartbeat.interval.ms=500)
+ksubject kafka-oneshot checkone -- "$BUILD/oneshot" --source kafka --kafka "$KAFKA_BROKERS" --queue 'k{ID}' \
+    --group 'g{ID}' --core echo --port 0 --idle-timeout 30 --kafka-prop "${KSESSION[0]}" --kafka-prop "${KSESSION[1]}"
+ksubject kafka-python check -- "$PY" tests/bench/kafka_oneshot.py --brokers "$KAFKA_BROKERS" --topic 'k{ID}' \
+    --group 'g{ID}' --prop "${KSESSION[0]}" --prop "${KSESSION[1]}"
+ksubject kafka-kcat check -- kcat -b "$KAFKA_BROKERS" -G 'g{ID}' -c 1 -q -X auto.offset.reset=earliest \
+    -X "${KSESSION[0]}" -X "${KSESSION[1]}" 'k{ID}'
+echo "bench: kafka one-shots, ${#KSUBJECTS[@]} subjects x $KAFKA_N interleaved runs (about 3.3 s each) ..." >&2
+mkdir -p "$fdir/klogs"
+: >"$fdir/kafka.jsonl"
+for s in "${KSUBJECTS[@]}"; do # warm-up, discarded
+    eval "$(sbcmd "$s")" >/dev/null
+done
+k=0
+for ((i = 1; i <= KAFKA_N; i++)); do
+    for s in "${KSUBJECTS[@]}"; do
+        eval "$(sbcmd "$s")" >>"$fdir/kafka.jsonl"
+        k=$((k + 1))
+        cp "$fdir/$s.log" "$fdir/klogs/$k.log" 2>/dev/null
+    done
+done
+# Phase fields into each run's line. oneshot: join_ms, claim_ms (assignment
+# -> message), flush_ms + commit_ms = publish_commit_ms, close_ms, and
+# core_ms = log ts "running job" -> ts "result and status delivered" minus
+# flush_ms (ms resolution; the echo core plus the result and status produce
+# calls). Python: its join_ms, claim_ms, commit_ms (= publish_commit_ms: it
+# publishes nothing), close_ms. beyond_join_ms = cycle_ms - join_ms, and
+# other_ms = beyond_join_ms - the phases (exec, start-up, consumer creation,
+# exit). kcat logs no join: its beyond_join_ms is its cycle_ms minus the
+# median oneshot join_ms of this run (an approximation).
+"$PY" - "$fdir/kafka.jsonl" "$fdir/klogs" >>"$raw" <<'PY'
+import datetime, json, statistics, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def ts(rec):
+    return datetime.datetime.strptime(rec["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
+for k, r in enumerate(lines, 1):
+    try:
+        recs = [json.loads(l) for l in open(f"{sys.argv[2]}/{k}.log") if l.startswith("{")]
+    except OSError:
+        recs = []
+    f = {}
+    for rec in recs:
+        for key, v in rec.items():
+            if key.endswith("_ms") and isinstance(v, (int, float)):
+                f.setdefault(key, v)
+    if r["label"] == "kafka-oneshot" and all(x in f for x in ("join_ms", "claim_ms", "flush_ms", "commit_ms", "close_ms")):
+        run = [rec for rec in recs if str(rec.get("msg", "")).startswith("running job")]
+        pub = [rec for rec in recs if "flush_ms" in rec]
+        r.update({x: f[x] for x in ("join_ms", "claim_ms", "flush_ms", "commit_ms", "close_ms")})
+        r["core_ms"] = max(0.0, ts(pub[0]) - ts(run[0]) - f["flush_ms"]) if run and pub else -1
+        r["publish_commit_ms"] = f["flush_ms"] + f["commit_ms"]
+    elif r["label"] == "kafka-python" and "join_ms" in f:
+        r.update({x: f[x] for x in ("join_ms", "claim_ms", "commit_ms", "close_ms", "import_ms")})
+        r["publish_commit_ms"] = f["commit_ms"]
+    if "join_ms" in r and r.get("cycle_ms", -1) >= 0:
+        r["beyond_join_ms"] = r["cycle_ms"] - r["join_ms"]
+        r["other_ms"] = r["beyond_join_ms"] - sum(r.get(x, 0) for x in ("claim_ms", "core_ms", "publish_commit_ms", "close_ms"))
+joins = [r["join_ms"] for r in lines if r["label"] == "kafka-oneshot" and r.get("ok") and "join_ms" in r]
+for r in lines:
+    if r["label"] == "kafka-kcat" and joins and r.get("cycle_ms", -1) >= 0:
+        r["beyond_join_ms"] = r["cycle_ms"] - statistics.median(joins)
+    print(json.dumps(r))
+PY
+KO="Kafka one-shot (1 message, fresh group)"
+row "$KO: **oneshot's time beyond the group join** (fork -> exit minus join_ms) vs Python confluent-kafka's (same definition)|beyond_join_ms|kafka-oneshot|kafka-python|ms|20||"
+row "$KO: oneshot beyond the join vs \`kcat -G -c 1\` (approx.: kcat wall minus oneshot's median join_ms)|beyond_join_ms|kafka-oneshot|kafka-kcat|ms|||"
+row "$KO: wall fork -> exit vs Python confluent-kafka|cycle_ms|kafka-oneshot|kafka-python|ms|||"
+row "$KO: wall fork -> exit vs \`kcat -G -c 1\` (auto-commit)|cycle_ms|kafka-oneshot|kafka-kcat|ms|||"
+row "$KO phase: join (subscribe -> first assignment; mock broker's 3 s first-join delay)|join_ms|kafka-oneshot|kafka-python|ms|||"
+row "$KO phase: claim (assignment -> message in hand)|claim_ms|kafka-oneshot|kafka-python|ms|||"
+row "$KO phase: core (echo, + result/status produce calls; log ts, ms resolution)|core_ms|kafka-oneshot||ms|||"
+row "$KO phase: publish + commit (oneshot: flush result + status, sync commit; Python: sync commit only)|publish_commit_ms|kafka-oneshot|kafka-python|ms|||"
+row "$KO phase: close (LeaveGroup + destroy)|close_ms|kafka-oneshot|kafka-python|ms|||"
+row "$KO: the rest (exec, start-up, consumer creation, exit; Python: interpreter + import)|other_ms|kafka-oneshot|kafka-python|ms|||"
+
 # -- issue 7: the fleet against RQ, same Redis, same count ------------------
 # FLEET_JOBS echo jobs drained by `oneshot fleet --drain --max-concurrent 4`
 # (one replica process per job) on a Redis list and on a Redis stream, and
@@ -254,7 +381,7 @@ row "CPU per job, processes + Redis (fleet redis-list)|total_cpu_ms_per_job|flee
 row "CPU per job, processes + Redis (fleet redis-stream)|total_cpu_ms_per_job|fleet-stream|rq|ms||"
 
 meta=()
-for s in "${SUBJECTS[@]}"; do
+for s in "${SUBJECTS[@]}" "${KSUBJECTS[@]}"; do
     meta+=(--subject "$s|${SUBJ_N[$s]}|$(sbcmd "$s")")
 done
 meta+=(--subject "fleet-list|$FLEET_N|$(shquote "${FLEET_CMD[@]}" -- --source redis-list --redis "$FURL" --core echo)")
@@ -263,9 +390,10 @@ meta+=(--subject "rq|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FUR
 meta+=(--subject "rq-4workers|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 4)")
 notes=(
     --note "Queue rows (issue 4): the clock runs from fork to the reaped exit; off the clock, before each run, hook.sh queues the run's own job (list: DEL + LPUSH of {\"id\":ID,\"input\":{\"n\":1}}; stream: XTRIM MAXLEN 0 + XADD input id; RQ: rq_jobs.py --enqueue-one empties the queue and enqueues echo() with job_id ID), and after it checks that very job: result key exists and status hash state = succeeded (RQ: job status = finished), exit code 0. Every run is checked, not a sample. bare_hiredis = tests/bench/bare_hiredis.c: connect, BLMOVE + SET + HSET + LREM (stream: XREADGROUP + SET + HSET + XACK), one round trip each. RQ has no stream mode: both stream rows compare with the same list-based RQ run."
+    --note "Kafka rows (issue 5): one broker (librdkafka 2.0.2's mock cluster, build/kafka_broker) for the whole bench; every run has its own topic k{ID} (1 partition, + .results/.status/.dead) holding one message, and its own group g{ID} (a fresh group: every join is the mock's fixed ~3 s first-join delay, none waits for an old member's session), created and produced off the clock. Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset on k{ID} [0] must be 1 (oneshot also: result record {ID} with state=succeeded). All three: session.timeout.ms=4000, heartbeat.interval.ms=500, auto.offset.reset=earliest. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; no core, nothing published; default (eager) assignor, oneshot uses cooperative-sticky. kcat -G -c 1 commits by auto-commit (enable.auto.commit default true; the stored offset is committed when it closes), prints the message to /dev/null and logs no phases: its 'beyond the join' is its wall minus oneshot's median join_ms of this run, an approximation. oneshot phases come from its log fields (join_ms, claim_ms, flush_ms + commit_ms, close_ms); core_ms = log ts 'running job' -> 'result and status delivered' minus flush_ms (ms resolution); 'the rest' = beyond the join minus the phases."
     --note "exec cat rows (issue 3): 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
 )
 "$PY" tests/bench/report.py --raw "$raw" --out "$OUT/results.md" \
-    --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS)" "${notes[@]}" \
+    --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_KAFKA_N=$KAFKA_N, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS)" "${notes[@]}" \
     --machine "$(nproc) CPUs, $(uname -sr), load avg before $load_before, after $load_after" \
     "${meta[@]}" "${ROWS[@]}"
