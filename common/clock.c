@@ -27,6 +27,14 @@ char *clock_iso8601(int64_t wall_ms, char *out, size_t outlen) {
     return out;
 }
 
+void clock_abs_timespec(clockid_t clk, int64_t wait_ms, struct timespec *ts) {
+    if (wait_ms < 0) wait_ms = 0;
+    clock_gettime(clk, ts);
+    int64_t ns = ts->tv_nsec + (wait_ms % 1000) * 1000000L;
+    ts->tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000L);
+    ts->tv_nsec = (long)(ns % 1000000000L);
+}
+
 void clock_sleep_ms(int64_t ms) {
     if (ms <= 0) return;
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};

@@ -90,10 +90,7 @@ static void *hb_main(void *arg) {
         int64_t next = next_src < next_store ? next_src : next_store;
         int64_t wait_ms = next - now;
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (wait_ms % 1000) * 1000000L;
-        ts.tv_sec += (time_t)(wait_ms / 1000 + ns / 1000000000L);
-        ts.tv_nsec = (long)(ns % 1000000000L);
+        clock_abs_timespec(CLOCK_MONOTONIC, wait_ms, &ts);
         pthread_cond_timedwait(&hb.cv, &hb.mu, &ts);
     }
     pthread_mutex_unlock(&hb.mu);

@@ -422,13 +422,7 @@ int httpd_port(const httpd *h) { return h->port; }
 int httpd_job_wait(httpd *h, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
     int rc = CLAIM_NONE;
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    clock_abs_timespec(CLOCK_REALTIME, timeout_ms, &ts);
     pthread_mutex_lock(&h->mu);
     while (!h->job_ready || h->job_taken) {
         if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) == ETIMEDOUT) break;
@@ -474,10 +468,7 @@ int httpd_job_wait_sent(httpd *h, int timeout_ms) {
         int64_t left = until - clock_mono_ms();
         if (left <= 0) break;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (left % 1000) * 1000000L;
-        ts.tv_sec += (time_t)(left / 1000 + ns / 1000000000L);
-        ts.tv_nsec = (long)(ns % 1000000000L);
+        clock_abs_timespec(CLOCK_REALTIME, left, &ts);
         pthread_cond_timedwait(&h->cv, &h->mu, &ts);
     }
     rc = h->slot == SLOT_SENT ? 0 : -1;
