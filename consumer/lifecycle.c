@@ -491,7 +491,8 @@ int lifecycle_run(const config *cfg) {
     }
     char known[32] = "";
     int cancelled = 0;
-    if (R.store->lookup(R.store_state, j.id, known, sizeof(known), &cancelled, err, sizeof(err)) < 0) {
+    if (R.store->lookup &&
+        R.store->lookup(R.store_state, j.id, known, sizeof(known), &cancelled, err, sizeof(err)) < 0) {
         log_error("store unreachable, leaving the job to be redelivered: %s", err);
         code = OS_EXIT_UNAVAILABLE;
         goto out;

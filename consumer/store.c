@@ -14,17 +14,6 @@ static int none_open(const config *cfg, void **state, char *err, size_t errlen) 
     return 0;
 }
 
-static int none_lookup(void *state, const char *id, char *job_state, size_t n, int *cancelled,
-                       char *err, size_t errlen) {
-    (void)state;
-    (void)id;
-    (void)err;
-    (void)errlen;
-    if (n) job_state[0] = '\0';
-    *cancelled = 0;
-    return 0;
-}
-
 static int none_put_status(void *state, const status_rec *st, char *err, size_t errlen) {
     (void)state;
     (void)st;
@@ -52,7 +41,7 @@ static int none_cancelled(void *state, const char *id) {
 
 static void none_close(void *state) { (void)state; }
 
-const store_ops store_none = {"none",          none_open,      none_lookup, none_put_status,
+const store_ops store_none = {"none",          none_open,      NULL, none_put_status,
                               none_put_result, none_cancelled, NULL,        none_close};
 
 const store_ops *store_find(const char *name, char *err, size_t errlen) {

@@ -17,7 +17,8 @@ typedef struct store_ops {
     const char *name;
     int (*open)(const config *cfg, void **state, char *err, size_t errlen);
     /* Before running: the job's current state ("" when unknown) and whether
-     * a cancel mark is set. */
+     * a cancel mark is set. NULL for stores that keep nothing to look up
+     * (none; kafka, see README): every job is then new and not cancelled. */
     int (*lookup)(void *state, const char *id, char *job_state, size_t n, int *cancelled, char *err,
                   size_t errlen);
     /* Write the status record (claim, heartbeat and final). */

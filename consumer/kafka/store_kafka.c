@@ -50,17 +50,6 @@ static int kstore_open(const config *cfg, void **state, char *err, size_t errlen
     return 0;
 }
 
-static int kstore_lookup(void *state, const char *id, char *job_state, size_t n, int *cancelled, char *err,
-                         size_t errlen) {
-    (void)state;
-    (void)id;
-    (void)err;
-    (void)errlen;
-    if (n) job_state[0] = '\0';
-    *cancelled = 0;
-    return 0;
-}
-
 static int kstore_put_status(void *state, const status_rec *st, char *err, size_t errlen) {
     kstore *s = state;
     size_t len;
@@ -118,5 +107,5 @@ static void kstore_close(void *state) {
     kc_producer_release();
 }
 
-const store_ops store_kafka = {"kafka",          kstore_open,      kstore_lookup, kstore_put_status,
+const store_ops store_kafka = {"kafka",          kstore_open,      NULL, kstore_put_status,
                                kstore_put_result, kstore_cancelled, kstore_flush,  kstore_close};
