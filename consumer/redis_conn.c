@@ -22,7 +22,16 @@ struct rconn {
     int unread;        /* replies to read and drop first (CLIENT SETNAME) */
     char who[160];
     char where[300];
+    /* rconn_share: the URL it was opened with (holds the password) and the
+     * number of holders; guarded by share_mu. refs 0: not shared. */
+    char *share_url;
+    int refs;
+    struct rconn *share_next;
 };
+
+/* The shared connections of this process (rconn_share). */
+static pthread_mutex_t share_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rconn *shared;
 
 /* Process-wide: when Redis was first found unreachable (monotonic ms,
  * 0 = reachable). Every connection's retries count against the same
@@ -182,8 +191,47 @@ fail:
     return NULL;
 }
 
+rconn *rconn_share(const char *url, const char *who, char *err, size_t errlen) {
+    rconn *c;
+    pthread_mutex_lock(&share_mu);
+    for (c = shared; c; c = c->share_next)
+        if (strcmp(c->share_url, url) == 0) break;
+    if (c) {
+        c->refs++;
+    } else if ((c = rconn_open(url, who, err, errlen))) {
+        c->share_url = xstrdup(url);
+        c->refs = 1;
+        c->share_next = shared;
+        shared = c;
+    }
+    pthread_mutex_unlock(&share_mu);
+    return c;
+}
+
+/* Drop one holder of a shared connection: 1 when others still hold it. */
+static int share_release(rconn *c) {
+    int held = 0;
+    pthread_mutex_lock(&share_mu);
+    if (--c->refs > 0) {
+        held = 1;
+    } else {
+        for (rconn **p = &shared; *p; p = &(*p)->share_next)
+            if (*p == c) {
+                *p = c->share_next;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&share_mu);
+    return held;
+}
+
 void rconn_close(rconn *c) {
     if (!c) return;
+    if (c->share_url) {
+        if (share_release(c)) return;
+        memset(c->share_url, 0, strlen(c->share_url)); /* it may hold the password */
+        free(c->share_url);
+    }
     drop_connection(c);
     pthread_mutex_destroy(&c->mu);
     memset(&c->url, 0, sizeof(c->url)); /* no password left in freed memory */
@@ -447,20 +495,35 @@ long long rreply_int(const redisReply *r, long long dflt) {
 
 /* --- status records --- */
 
-/* KEYS[1] hash; ARGV: ttl, final (0/1), guard (0/1), channel, json, then
- * field/value pairs. Replace the hash in one step so no reader ever sees a
- * half-written or empty record. */
+/* The record's write, shared by the scripts below. KEYS[1] hash; ARGV:
+ * ttl, final (0/1), guard (0/1), channel, json, then field/value pairs.
+ * Replace the hash in one step so no reader ever sees a half-written or
+ * empty record. */
+#define STATUS_WRITE_LUA                                                \
+    "redis.call('DEL', KEYS[1])\n"                                      \
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 6))\n"                    \
+    "if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n" \
+    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+
+/* With guard, a final record is left alone. 1 written, 0 skipped. */
 static const char STATUS_PUT_LUA[] =
     "if ARGV[3] == '1' then\n"
     "  local s = redis.call('HGET', KEYS[1], 'state')\n"
     "  if s == 'succeeded' or s == 'failed' or s == 'rejected' or s == 'timed_out' or\n"
     "     s == 'dead' or s == 'cancelled' then return 0 end\n"
     "end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 6))\n"
-    "if ARGV[2] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end\n"
-    "redis.call('PUBLISH', ARGV[4], ARGV[5])\n"
+    STATUS_WRITE_LUA
     "return 1\n";
+
+/* KEYS[2] the cancel mark; otherwise as STATUS_PUT_LUA (no guard). The
+ * record is written unless the job already succeeded or is marked
+ * cancelled. {state before ("" none), cancelled (0/1), written (0/1)}. */
+static const char STATUS_BEGIN_LUA[] =
+    "local s = redis.call('HGET', KEYS[1], 'state') or ''\n"
+    "local c = redis.call('EXISTS', KEYS[2])\n"
+    "if c == 1 or s == 'succeeded' then return {s, c, 0} end\n"
+    STATUS_WRITE_LUA
+    "return {s, 0, 1}\n";
 
 #define STATUS_ARGS 48
 
@@ -485,20 +548,25 @@ static void collect_field(const char *name, const char *value, void *arg) {
     argv_add(a, value, strlen(value), 1);
 }
 
-void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, int guard) {
+/* EVAL script with the record's keys (the hash, and the cancel mark with
+ * begin) and arguments (see STATUS_WRITE_LUA). */
+static void status_add(rbatch *b, const char *script, size_t script_len, int begin, const char *prefix, int ttl,
+                       const status_rec *st, int guard) {
     argvec a;
-    char key[512], ttl_s[24], channel[300];
+    char key[512], cancel_key[512], ttl_s[24], channel[300];
     size_t json_len;
     char *json = status_to_json(st, &json_len);
 
     memset(&a, 0, sizeof(a));
     snprintf(key, sizeof(key), "%s:job:%s", prefix, st->id);
+    snprintf(cancel_key, sizeof(cancel_key), "%s:cancel:%s", prefix, st->id);
     snprintf(channel, sizeof(channel), "%s:events", prefix);
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
     argv_add(&a, "EVAL", 4, 0);
-    argv_add(&a, STATUS_PUT_LUA, sizeof(STATUS_PUT_LUA) - 1, 0);
-    argv_add(&a, "1", 1, 0);
+    argv_add(&a, script, script_len, 0);
+    argv_add(&a, begin ? "2" : "1", 1, 0);
     argv_add(&a, key, strlen(key), 0);
+    if (begin) argv_add(&a, cancel_key, strlen(cancel_key), 0);
     argv_add(&a, ttl_s, strlen(ttl_s), 0);
     argv_add(&a, status_is_final(st->state) ? "1" : "0", 1, 0);
     argv_add(&a, guard ? "1" : "0", 1, 0);
@@ -508,6 +576,25 @@ void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, i
     rbatch_addv(b, a.n, a.v, a.len);
     for (int i = 0; i < a.n; i++) free(a.owned[i]);
     free(json);
+}
+
+void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, int guard) {
+    status_add(b, STATUS_PUT_LUA, sizeof(STATUS_PUT_LUA) - 1, 0, prefix, ttl, st, guard);
+}
+
+void rstatus_add_begin(rbatch *b, const char *prefix, int ttl, const status_rec *st) {
+    status_add(b, STATUS_BEGIN_LUA, sizeof(STATUS_BEGIN_LUA) - 1, 1, prefix, ttl, st, 0);
+}
+
+int rstatus_begin_reply(const redisReply *r, char *state, size_t n, int *cancelled, char *err, size_t errlen) {
+    if (rreply_check(r, "status record", err, errlen) < 0) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || r->element[0]->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "status record: unexpected reply");
+        return -1;
+    }
+    if (n) snprintf(state, n, "%s", r->element[0]->str);
+    *cancelled = rreply_int(r->element[1], 0) == 1;
+    return rreply_int(r->element[2], 0) == 1;
 }
 
 int rstatus_put(rconn *c, const char *prefix, int ttl, const status_rec *st, int guard, char *err,

@@ -18,8 +18,11 @@
  * a reconnect only when the caller says it is idempotent (RC_RETRY);
  * otherwise the call fails and the next one reconnects.
  *
- * A context is used by one thread at a time; each rconn has its own lock so
- * a stray concurrent call is serialised rather than corrupting it. */
+ * A context is used by one thread at a time: each rconn has its own lock,
+ * held for a whole call (a batch, with its retries), so calls from several
+ * threads are serialised rather than interleaved. A shared connection
+ * (rconn_share) relies on it: a blocking read holds the lock while it
+ * waits. */
 #ifndef ONESHOT_REDIS_CONN_H
 #define ONESHOT_REDIS_CONN_H
 
@@ -46,6 +49,15 @@ typedef struct rconn rconn;
  * and CLIENT SETNAME ("src", "store", "client"...). NULL with a reason
  * when Redis stays unreachable or refuses the credentials. */
 rconn *rconn_open(const char *url, const char *who, char *err, size_t errlen);
+/* The process's shared connection to url: opened (named after who) by the
+ * first caller, then the same one for every caller with the same url,
+ * until each has closed it. The sources and the store share one this way
+ * in the main thread (one connect and one handshake per replica); the
+ * lock serialises the heartbeat thread's source calls with it. Callers
+ * must not leave it inside a blocking command while another thread may
+ * need it for longer than RC_BLOCK_MAX_MS. */
+rconn *rconn_share(const char *url, const char *who, char *err, size_t errlen);
+/* Close the connection (a shared one: once its last holder closes it). */
 void rconn_close(rconn *c);
 
 #define RBATCH_MAX 12
@@ -102,6 +114,13 @@ int rstatus_put(rconn *c, const char *prefix, int ttl, const status_rec *st, int
                 size_t errlen);
 /* The same write appended to a batch (its reply: 1 written, 0 skipped). */
 void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, int guard);
+/* Before running a job, in one script: the job's state and its cancel
+ * mark (<prefix>:cancel:<id>) and, unless it already succeeded or is
+ * marked cancelled, st (the "running" record) written as rstatus_put does
+ * without guard. Appended to a batch; rstatus_begin_reply reads its reply:
+ * 1 written, 0 not written (state and *cancelled say why), -1 error. */
+void rstatus_add_begin(rbatch *b, const char *prefix, int ttl, const status_rec *st);
+int rstatus_begin_reply(const redisReply *r, char *state, size_t n, int *cancelled, char *err, size_t errlen);
 /* The job's current state into state ("" when there is no record). */
 int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, size_t n, char *err,
                   size_t errlen);

@@ -169,7 +169,7 @@ static int list_open(const config *cfg, void **state, char *err, size_t errlen) 
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
     s->use_status = strcmp(cfg->store, "redis") == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
-    s->c = rconn_open(cfg->redis_url, who, err, errlen);
+    s->c = rconn_share(cfg->redis_url, who, err, errlen);
     if (!s->c) {
         free(s);
         *state = NULL;

@@ -4,12 +4,17 @@
  * Entries carry fields: input (required), id (default: the entry id),
  * deadline_s, and attempt (set by oneshot on a retry). The group is created
  * at the start of the stream (XGROUP CREATE Q G 0 MKSTREAM) so entries
- * added before the first replica ran are served. The consumer is this
- * replica's id.
+ * added before the first replica ran are served; it is created when a
+ * claim finds it missing (the first replica, or after someone deleted it),
+ * not at every start. The consumer is this replica's id.
  *
- * Claim: first an entry this consumer already holds (a read whose reply
- * was lost), then XAUTOCLAIM of entries idle longer than --lease (their
- * replica died), else XREADGROUP COUNT 1 BLOCK. The attempt is the entry's
+ * Claim, one script: first an entry this consumer already holds (a read
+ * whose reply was lost), then XAUTOCLAIM of entries idle longer than
+ * --lease (their replica died), then a new entry (XREADGROUP COUNT 1
+ * without BLOCK), so a replica with work waiting claims in one round trip
+ * (with the connection's name and, at the first claim, the clean-up of dead
+ * consumers in the same one). Only when all that finds nothing does it
+ * wait with XREADGROUP COUNT 1 BLOCK. The attempt is the entry's
  * attempt field plus its delivery count minus one; beyond --max-attempts
  * the entry goes to the dead-letter stream and is acked without running.
  * The heartbeat re-claims the entry (XCLAIM ... JUSTID, which resets its
@@ -53,11 +58,15 @@ typedef struct ssrc {
     char lease_ms[24];
     int use_status;
     int read;    /* a read or claim was attempted: the consumer exists */
+    int started; /* the first claim ran: the clean-up is done, the group was there */
     sjob *cur;   /* the claimed entry */
 } ssrc;
 
 /* KEYS: stream. ARGV: group, consumer, min idle ms. {entry id, fields,
- * deliveries} of our own pending entry or of one taken over, or nil. */
+ * deliveries} of our own pending entry, of one taken over, or of a new
+ * one read (XREADGROUP without BLOCK: the common case is one round trip),
+ * or nil. Safe to re-send: an entry read by a run whose reply was lost is
+ * our own pending entry for the next. */
 static const char CLAIM_LUA[] =
     "local own = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])\n"
     "if own[1] then\n"
@@ -76,8 +85,11 @@ static const char CLAIM_LUA[] =
     "    return {e[1], e[2], p[1][4]}\n"
     "  end\n"
     "  cursor = r[1]\n"
-    "  if cursor == '0-0' then return false end\n"
+    "  if cursor == '0-0' then break end\n"
     "end\n"
+    "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')\n"
+    "local e = r and r[1][2][1]\n"
+    "if e then return {e[1], e[2], 1} end\n"
     "return false\n";
 
 /* KEYS: stream. ARGV: group, consumer, entry id. 1 renewed, 0 gone
@@ -150,42 +162,25 @@ static int field_int(const redisReply *v, int min, int max, int *out) {
     return 0;
 }
 
+/* No round trip of its own: the group is created when the first claim
+ * finds it missing, and the clean-up of dead consumers goes out with the
+ * first claim. */
 static int stream_open(const config *cfg, void **state, char *err, size_t errlen) {
     ssrc *s = xcalloc(1, sizeof(*s));
-    char who[200], gc_idle[24];
-    rbatch b;
-    int rc = -1;
+    char who[200];
 
     s->cfg = cfg;
     snprintf(s->me, sizeof(s->me), "%s", replica_id());
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
     s->use_status = strcmp(cfg->store, "redis") == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
-    rbatch_init(&b);
-    s->c = rconn_open(cfg->redis_url, who, err, errlen);
-    if (!s->c) goto end;
-    snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
-    rbatch_add(&b, "XGROUP CREATE %s %s 0 MKSTREAM", cfg->queue, cfg->group);
-    rbatch_add(&b, "EVAL %s 1 %s %s %s", GC_LUA, cfg->queue, cfg->group, gc_idle);
-    if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) goto end;
-    if (rreply_is_err(b.rep[0]) && strncmp(b.rep[0]->str, "BUSYGROUP", 9) != 0) {
-        rreply_check(b.rep[0], "XGROUP CREATE", err, errlen);
-        goto end;
-    }
-    if (rreply_is_err(b.rep[1]))
-        log_debug("consumer clean-up skipped: %s", b.rep[1]->str);
-    else if (b.rep[1]->integer > 0)
-        log_info("deleted %lld idle consumer(s) of killed replicas from group %s", b.rep[1]->integer, cfg->group);
-    rc = 0;
-end:
-    rbatch_free(&b);
-    if (rc < 0) {
-        rconn_close(s->c);
+    s->c = rconn_share(cfg->redis_url, who, err, errlen);
+    if (!s->c) {
         free(s);
         s = NULL;
     }
     *state = s;
-    return rc;
+    return s ? 0 : -1;
 }
 
 /* argv for XADD field/value pairs: the entry's fields except id and
@@ -380,15 +375,30 @@ static redisReply *steal(redisReply *arr, size_t i) {
     return e;
 }
 
+/* The group is missing: create it at the start of the stream (entries
+ * added before the first replica ran are served). */
 static int ensure_group(ssrc *s, char *err, size_t errlen) {
     redisReply *r = rconn_cmd(s->c, RC_RETRY, err, errlen, "XGROUP CREATE %s %s 0 MKSTREAM", s->cfg->queue,
                               s->cfg->group);
     if (!r) return -1;
     int rc = 0;
-    if (rreply_is_err(r) && strncmp(r->str, "BUSYGROUP", 9) != 0) rc = rreply_check(r, "XGROUP CREATE", err, errlen);
-    else log_warn("consumer group %s on %s was missing: created it again", s->cfg->group, s->cfg->queue);
+    if (rreply_is_err(r) && strncmp(r->str, "BUSYGROUP", 9) != 0)
+        rc = rreply_check(r, "XGROUP CREATE", err, errlen);
+    else if (!s->started)
+        log_info("created consumer group %s on %s", s->cfg->group, s->cfg->queue);
+    else
+        log_warn("consumer group %s on %s was missing: created it again", s->cfg->group, s->cfg->queue);
     freeReplyObject(r);
     return rc;
+}
+
+/* The first claim's companion: delete the consumers of killed replicas
+ * (idle, nothing pending). Its reply, logged. */
+static void gc_reply(const ssrc *s, const redisReply *r) {
+    if (rreply_is_err(r))
+        log_debug("consumer clean-up skipped: %s", r ? r->str : "no reply");
+    else if (r->integer > 0)
+        log_info("deleted %lld idle consumer(s) of killed replicas from group %s", r->integer, s->cfg->group);
 }
 
 static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
@@ -398,15 +408,30 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
 
     s->read = 1;
     for (int i = 0; i < DEAD_MAX; i++) {
-        r = rconn_cmd(s->c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", CLAIM_LUA, s->cfg->queue, s->cfg->group,
-                      s->me, s->lease_ms);
-        if (!r) return CLAIM_ERR;
+        rbatch b;
+        rbatch_init(&b);
+        if (!s->started) {
+            char gc_idle[24];
+            snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
+            rbatch_add(&b, "EVAL %s 1 %s %s %s", GC_LUA, s->cfg->queue, s->cfg->group, gc_idle);
+        }
+        rbatch_add(&b, "EVAL %s 1 %s %s %s %s", CLAIM_LUA, s->cfg->queue, s->cfg->group, s->me, s->lease_ms);
+        if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
+            rbatch_free(&b);
+            return CLAIM_ERR;
+        }
+        if (b.n > 1) gc_reply(s, b.rep[0]);
+        r = b.rep[b.n - 1];
+        b.rep[b.n - 1] = NULL; /* now ours */
+        rbatch_free(&b);
         if (rreply_is_err(r) && strstr(r->str, "NOGROUP")) {
             freeReplyObject(r);
             r = NULL;
             if (ensure_group(s, err, errlen) < 0) return CLAIM_ERR;
+            s->started = 1;
             continue;
         }
+        s->started = 1;
         if (rreply_check(r, "claim", err, errlen) < 0) goto end;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) break;
         long long deliveries = rreply_int(r->element[2], 1);

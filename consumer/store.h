@@ -16,11 +16,15 @@
 typedef struct store_ops {
     const char *name;
     int (*open)(const config *cfg, void **state, char *err, size_t errlen);
-    /* Before running: the job's current state ("" when unknown) and whether
-     * a cancel mark is set. NULL for stores that keep nothing to look up
-     * (none; kafka, see README): every job is then new and not cancelled. */
-    int (*lookup)(void *state, const char *id, char *job_state, size_t n, int *cancelled, char *err,
-                  size_t errlen);
+    /* Before running, in one step: the job's current state ("" when
+     * unknown) and whether a cancel mark is set, and, unless the job
+     * already succeeded or is marked cancelled, st (the "running" record)
+     * written. 1: written, run the job; 0: not written, job_state and
+     * *cancelled say why; -1 unreachable. NULL for stores that keep
+     * nothing to look up (none; kafka, see README): every job is then new
+     * and not cancelled, and the lifecycle writes st with put_status. */
+    int (*begin)(void *state, const status_rec *st, char *job_state, size_t n, int *cancelled, char *err,
+                 size_t errlen);
     /* Write the status record (claim, heartbeat and final). */
     int (*put_status)(void *state, const status_rec *st, char *err, size_t errlen);
     /* Write the result (before the final status). */

@@ -7,13 +7,23 @@
  *   <prefix>:cancel:<id>  the cancel mark `oneshot cancel` sets
  *   <prefix>:events       channel: every transition's record as JSON
  *
- * Usable with every source. The lifecycle's thread and the heartbeat thread
- * each get their own connection (a hiredis context is not thread-safe); the
- * heartbeat's is opened on its first beat. A heartbeat only touches
- * heartbeat_at and progress, and only while the record is still this
- * replica's "running" one, so a replica that lost its claim can never
+ * Usable with every source. The thread that opens the store (the
+ * lifecycle's) uses the process's shared connection to --redis
+ * (rconn_share): behind a Redis source that is the source's own
+ * connection, so a replica connects once. The main thread never uses it
+ * while a source call blocks on it (claims come before the job, the store
+ * calls after), and the heartbeat thread's source calls on it are short and
+ * serialised by its lock. Any other thread (the heartbeat) gets a
+ * connection of its own, opened on its first beat, so a store write from
+ * the heartbeat never waits behind the main thread. A heartbeat only
+ * touches heartbeat_at and progress, and only while the record is still
+ * this replica's "running" one, so a replica that lost its claim can never
  * overwrite the record of the replica that took the job over. Heartbeats
  * are not published: they are not transitions.
+ *
+ * begin is one script: the state and the cancel mark are read and, unless
+ * the job already succeeded or is marked cancelled, the "running" record
+ * is written, in one round trip and atomically.
  *
  * The result is sent together with the status record that follows it (one
  * round trip, the SET first): the lifecycle writes the final record right
@@ -32,7 +42,7 @@
 
 typedef struct rstore {
     const config *cfg;
-    rconn *main;      /* the thread that opened the store */
+    rconn *main;      /* the thread that opened the store: the shared connection */
     rconn *hb;        /* any other thread (the heartbeat) */
     pthread_t owner;
     char worker[128];
@@ -62,7 +72,7 @@ static int redis_open(const config *cfg, void **state, char *err, size_t errlen)
     s->owner = pthread_self();
     snprintf(s->worker, sizeof(s->worker), "%s", replica_id() ? replica_id() : "client");
     snprintf(who, sizeof(who), "store:%s", s->worker);
-    s->main = rconn_open(cfg->redis_url, who, err, errlen);
+    s->main = rconn_share(cfg->redis_url, who, err, errlen);
     if (!s->main) {
         free(s);
         *state = NULL;
@@ -72,28 +82,21 @@ static int redis_open(const config *cfg, void **state, char *err, size_t errlen)
     return 0;
 }
 
-static int redis_lookup(void *state, const char *id, char *job_state, size_t n, int *cancelled, char *err,
-                        size_t errlen) {
+static int redis_begin(void *state, const status_rec *st, char *job_state, size_t n, int *cancelled, char *err,
+                       size_t errlen) {
     rstore *s = state;
-    char jk[512], ck[512];
     rbatch b;
     int rc = -1;
 
     if (n) job_state[0] = '\0';
     *cancelled = 0;
-    if (!id[0]) return 0;
-    key_of(jk, sizeof(jk), s, "job", id);
-    key_of(ck, sizeof(ck), s, "cancel", id);
+    if (!st->id[0]) return 1; /* nothing to name the record by: nothing to look up or write */
+    rconn *c = conn_for_thread(s, err, errlen);
+    if (!c) return -1;
     rbatch_init(&b);
-    rbatch_add(&b, "HGET %s state", jk);
-    rbatch_add(&b, "EXISTS %s", ck);
-    if (rconn_run(s->main, &b, RC_RETRY, err, errlen) < 0) goto end;
-    if (rreply_check(b.rep[0], "HGET", err, errlen) < 0 || rreply_check(b.rep[1], "EXISTS", err, errlen) < 0)
-        goto end;
-    if (n && b.rep[0]->type == REDIS_REPLY_STRING) snprintf(job_state, n, "%s", b.rep[0]->str);
-    *cancelled = rreply_int(b.rep[1], 0) > 0;
-    rc = 0;
-end:
+    rstatus_add_begin(&b, s->cfg->prefix, s->cfg->result_ttl, st);
+    if (rconn_run(c, &b, RC_RETRY, err, errlen) == 0)
+        rc = rstatus_begin_reply(b.rep[0], job_state, n, cancelled, err, errlen);
     rbatch_free(&b);
     return rc;
 }
@@ -192,5 +195,5 @@ static void redis_close(void *state) {
     free(s);
 }
 
-const store_ops store_redis = {"redis",          redis_open,      redis_lookup, redis_put_status,
+const store_ops store_redis = {"redis",          redis_open,      redis_begin,  redis_put_status,
                                redis_put_result, redis_cancelled, NULL,         redis_close};

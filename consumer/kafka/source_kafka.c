@@ -48,19 +48,21 @@
 #define CLOSE_MAX_MS 5000  /* leaving the group; beyond it the handle is dropped */
 #define COMMIT_MAX_MS 30000 /* committing, retries included */
 #define POLL_DRAIN_MAX 1000
-#define KICK_AFTER_MS 20   /* see kick_fetcher */
-#define KICK_MAX_PARTITIONS 8
+#define START_MAX_MS 2000  /* each of the two lookups of start_offsets */
 
 typedef struct ksrc {
     const config *cfg;
     rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;  /* --queue's handle, see ksrc_open */
     int session_ms;         /* session.timeout.ms as configured */
+    int64_t reset_to;       /* auto.offset.reset as a ListOffsets timestamp
+                             * (-2 earliest, -1 latest); 0: "error", left
+                             * to librdkafka */
     int coop;               /* the group's rebalance protocol is COOPERATIVE */
     int64_t subscribed_at;  /* monotonic ms */
     int64_t assigned_at;    /* last assignment */
     int64_t join_ms;        /* subscribe -> first assignment, -1 before */
     unsigned assigns;       /* assign callbacks so far (each ends a rebalance) */
-    int64_t kick_at;        /* see kick_fetcher; 0 = not due */
     int64_t down_since;     /* all brokers down since (monotonic ms), 0 = not */
     int down_reported;
     int topic_missing_logged;
@@ -86,10 +88,65 @@ static int tp_in(const rd_kafka_topic_partition_list_t *l, const char *topic, in
     return 0;
 }
 
+/* Explicit start offsets for newly assigned partitions, or NULL to let
+ * librdkafka find them. librdkafka 2.0.2 resets a partition the group has
+ * never committed only after a fixed 100 ms back-off ("backoff: (re)starting
+ * offset query timer"): every replica of a new group, or of a new
+ * partition, paid it on its claim. Here one OffsetFetch (what librdkafka
+ * sends anyway) finds the committed offsets and one ListOffsets per leader
+ * (auto.offset.reset's earliest or latest) the start of the others; the
+ * partitions are then assigned at those offsets and fetching starts at
+ * once. On any error the caller assigns the list as it came and librdkafka
+ * resolves it as before: this only ever saves time. An offset that is out
+ * of range by the time it is fetched is reset by librdkafka as usual. */
+static rd_kafka_topic_partition_list_t *start_offsets(ksrc *s, const rd_kafka_topic_partition_list_t *parts) {
+    rd_kafka_topic_partition_list_t *l = NULL, *q = NULL;
+    rd_kafka_resp_err_t e;
+    if (!s->reset_to || !parts->cnt) return NULL;
+    l = rd_kafka_topic_partition_list_copy(parts);
+    if ((e = rd_kafka_committed(s->rk, l, START_MAX_MS)) != RD_KAFKA_RESP_ERR_NO_ERROR) goto fallback;
+    for (int i = 0; i < l->cnt; i++) {
+        if ((e = l->elems[i].err) != RD_KAFKA_RESP_ERR_NO_ERROR) goto fallback;
+        if (l->elems[i].offset >= 0) continue;
+        if (!q) q = rd_kafka_topic_partition_list_new(l->cnt);
+        rd_kafka_topic_partition_list_add(q, l->elems[i].topic, l->elems[i].partition)->offset = s->reset_to;
+    }
+    if (q) {
+        /* A ListOffsets timestamp of -2 / -1 asks for the earliest / latest
+         * offset: the request librdkafka's own reset sends. */
+        if ((e = rd_kafka_offsets_for_times(s->rk, q, START_MAX_MS)) != RD_KAFKA_RESP_ERR_NO_ERROR) goto fallback;
+        for (int i = 0; i < q->cnt; i++) {
+            rd_kafka_topic_partition_t *r = &q->elems[i];
+            if ((e = r->err) != RD_KAFKA_RESP_ERR_NO_ERROR) goto fallback;
+            if (r->offset < 0) {
+                e = RD_KAFKA_RESP_ERR__NO_OFFSET;
+                goto fallback;
+            }
+            rd_kafka_topic_partition_list_find(l, r->topic, r->partition)->offset = r->offset;
+        }
+        rd_kafka_topic_partition_list_destroy(q);
+    }
+    if (log_enabled(LL_DEBUG)) {
+        buf b = BUF_INIT;
+        for (int i = 0; i < l->cnt; i++)
+            buf_printf(&b, "%s%s [%d] %lld", i ? ", " : "", l->elems[i].topic, (int)l->elems[i].partition,
+                       (long long)l->elems[i].offset);
+        log_debug("start offsets: %s", b.data);
+        buf_free(&b);
+    }
+    return l;
+fallback:
+    log_debug("start offsets left to librdkafka: %s", rd_kafka_err2str(e));
+    if (q) rd_kafka_topic_partition_list_destroy(q);
+    rd_kafka_topic_partition_list_destroy(l);
+    return NULL;
+}
+
 /* Serves assignment changes (from whichever thread polls). */
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why, rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
     ksrc *s = opaque;
+    int64_t now = clock_mono_ms(); /* what follows is this replica's time, not the join's */
     const char *proto = rd_kafka_rebalance_protocol(rk);
     if (proto) s->coop = strcmp(proto, "COOPERATIVE") == 0; /* NULL: keep what it was */
     int coop = s->coop;
@@ -98,10 +155,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why, rd_kafka_topic
     rd_kafka_resp_err_t ae = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     if (why == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        /* Holding a job (or leaving), nothing will be fetched: no start. */
+        rd_kafka_topic_partition_list_t *at = s->holding || s->closing ? NULL : start_offsets(s, parts);
         if (coop)
-            e = rd_kafka_incremental_assign(rk, parts);
+            e = rd_kafka_incremental_assign(rk, at ? at : parts);
         else
-            ae = rd_kafka_assign(rk, parts);
+            ae = rd_kafka_assign(rk, at ? at : parts);
+        if (at) rd_kafka_topic_partition_list_destroy(at);
         if (s->holding) {
             /* One job per replica: what is assigned now waits for the next. */
             if (parts->cnt) rd_kafka_pause_partitions(rk, parts);
@@ -110,10 +170,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why, rd_kafka_topic
                 log_info("partition %s [%d] is assigned to this replica again", s->topic, (int)s->partition);
             }
         }
-        int64_t now = clock_mono_ms();
         s->assigned_at = now;
         s->assigns++;
-        if (!s->holding && parts->cnt) s->kick_at = now + KICK_AFTER_MS;
         if (s->join_ms < 0) {
             char f[64];
             s->join_ms = now - s->subscribed_at;
@@ -161,6 +219,17 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     }
 }
 
+/* auto.offset.reset as a ListOffsets timestamp, 0 for "error" (or a value
+ * this code does not know: left to librdkafka). */
+static int64_t reset_timestamp(rd_kafka_t *rk) {
+    char v[32];
+    size_t n = sizeof(v);
+    if (rd_kafka_conf_get(rd_kafka_conf(rk), "auto.offset.reset", v, &n) != RD_KAFKA_CONF_OK) return 0;
+    if (!strcmp(v, "smallest") || !strcmp(v, "earliest") || !strcmp(v, "beginning")) return RD_KAFKA_OFFSET_BEGINNING;
+    if (!strcmp(v, "largest") || !strcmp(v, "latest") || !strcmp(v, "end")) return RD_KAFKA_OFFSET_END;
+    return 0;
+}
+
 static int ksrc_open(const config *cfg, void **state, char *err, size_t errlen) {
     static const char *const defaults[] = {
         "client.id", "oneshot",
@@ -175,8 +244,18 @@ static int ksrc_open(const config *cfg, void **state, char *err, size_t errlen) 
         /* A busy member hears of a new member's join at its next heartbeat;
          * the joiner waits for it. */
         "heartbeat.interval.ms", "1000",
-        /* One message is needed: do not prefetch a queue of them. */
-        "queued.min.messages", "1",
+        /* Not queued.min.messages=1: librdkafka compares it with the length
+         * of the consumer queue, which also holds events (rebalance, errors,
+         * stats); with 1, one pending event kept the first fetch back until
+         * the broker thread's next idle wake-up, up to a second later (one
+         * claim in five). The pause after the first message bounds what is
+         * prefetched. */
+        /* The first fetch may leave out partitions that became fetchable a
+         * moment later (librdkafka starts them one by one); a broker holds
+         * a fetch on empty partitions this long, and the others wait for
+         * it. 100 ms rather than 500: a waiting replica fetches 10 times a
+         * second instead of twice. */
+        "fetch.wait.max.ms", "100",
         NULL,
     };
     ksrc *s = xcalloc(1, sizeof(*s));
@@ -204,6 +283,7 @@ static int ksrc_open(const config *cfg, void **state, char *err, size_t errlen) 
     }
     conf = NULL; /* now owned, and freed, by s->rk */
     s->session_ms = kc_conf_int(s->rk, "session.timeout.ms", 10000);
+    s->reset_to = reset_timestamp(s->rk);
     rd_kafka_poll_set_consumer(s->rk); /* callbacks are served by consumer_poll */
     topics = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(topics, cfg->queue, RD_KAFKA_PARTITION_UA);
@@ -215,6 +295,14 @@ static int ksrc_open(const config *cfg, void **state, char *err, size_t errlen) 
         rc = -1;
         goto error;
     }
+    /* A handle on the topic makes librdkafka learn its partitions and hand
+     * each to its leader's broker thread while the group join runs. Without
+     * it that happens only when the assignment arrives, and librdkafka
+     * 2.0.2 may then start the fetch before the broker thread has taken the
+     * partition: nothing wakes the thread, and the first fetch waits for
+     * its next idle wake-up, up to a second later (one claim in five on
+     * the test broker). */
+    s->rkt = rd_kafka_topic_new(s->rk, cfg->queue, NULL);
     log_debug("subscribed to %s as group %s (librdkafka %s)", cfg->queue, cfg->group, rd_kafka_version_str());
     *state = s;
     return 0;
@@ -252,21 +340,6 @@ static int consumer_error(ksrc *s, const rd_kafka_message_t *m, char *err, size_
         log_debug("Kafka consumer: %s", rd_kafka_message_errstr(m));
         return 0;
     }
-}
-
-/* librdkafka 2.0.2 sometimes starts fetching a newly assigned partition
- * only at its broker thread's next idle wake-up, a second later (one claim
- * in five to seven on the test broker): the fetch start is decided before
- * the partition is active and nothing wakes the thread again. A request
- * to the partition's leader (its watermarks: one round trip) wakes it. */
-static void kick_fetcher(ksrc *s) {
-    rd_kafka_topic_partition_list_t *a = NULL;
-    if (rd_kafka_assignment(s->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR || !a) return;
-    for (int i = 0; i < a->cnt && i < KICK_MAX_PARTITIONS; i++) {
-        int64_t lo, hi;
-        rd_kafka_query_watermark_offsets(s->rk, a->elems[i].topic, a->elems[i].partition, &lo, &hi, 200);
-    }
-    rd_kafka_topic_partition_list_destroy(a);
 }
 
 /* Are the brokers back? A metadata round trip says so. */
@@ -380,16 +453,7 @@ static int ksrc_claim(void *state, int timeout_ms, job *j, int *http_status, cha
             now = clock_mono_ms();
         }
         if (now >= until) return CLAIM_NONE;
-        int wait = (int)(until - now);
-        if (s->kick_at) {
-            if (now >= s->kick_at) {
-                kick_fetcher(s);
-                s->kick_at = 0;
-            } else if (s->kick_at - now < wait) {
-                wait = (int)(s->kick_at - now);
-            }
-        }
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, wait);
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, (int)(until - now));
         if (!m) continue;
         if (m->err) {
             int rc = consumer_error(s, m, err, errlen);
@@ -640,6 +704,7 @@ static void ksrc_close(void *state) {
         }
     }
     rd_kafka_queue_destroy(q);
+    if (s->rkt) rd_kafka_topic_destroy(s->rkt);
     if (s->join_ms < 0 && !no_assignor) {
         /* librdkafka < 2.3.0 with cooperative-sticky asserts in destroy
          * when the member joined but never got an assignment (its #4312):

@@ -15,7 +15,7 @@
  *
  * No lookup: finding an id's last state means reading the status topic
  * from its start (or keeping a local table of it), far too slow for a
- * one-shot replica, so lookup() answers "unknown" and a redelivered job
+ * one-shot replica, so there is no begin() (every job is new) and a redelivered job
  * runs again. Operators who need "already succeeded -> skip" use
  * --store redis with the Kafka source; readers of <queue>.results should
  * keep the last record per key. `oneshot cancel` works through the Redis

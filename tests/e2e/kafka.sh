@@ -211,6 +211,38 @@ t_idle() {
     check_sanitizers "$blog"
 }
 
+# Start offsets are resolved by oneshot (see README "Kafka"): a new group
+# starts at the earliest offset of each partition (auto.offset.reset
+# earliest, the default) or after the last message (latest), a group that
+# committed at its committed offset.
+t_start_offsets() {
+    topic so:3
+    local p line
+    for p in 0 1 2; do produce so "" "{\"id\":\"so$p\",\"input\":$p}" -p "$p"; done
+    run_k 30 --queue so --group g-so-late --idle-timeout 4 --kafka-prop auto.offset.reset=latest --log-level debug
+    assert_eq "$RC" 75 "latest, new group: exit code"
+    assert_eq "$(claimed "$LOG")" "" "latest, new group: nothing claimed"
+    line=$(grep -o '"msg":"start offsets: [^"]*' "$LOG")
+    for p in 0 1 2; do assert_contains "$line" "so [$p] 1" "latest, new group"; done
+    run_k 30 --queue so --group g-so --core echo --idle-timeout 15 --log-level debug
+    assert_eq "$RC" 0 "earliest, new group: exit code"
+    line=$(grep -o '"msg":"start offsets: [^"]*' "$LOG")
+    for p in 0 1 2; do assert_contains "$line" "so [$p] 0" "earliest, new group"; done
+    local first
+    first=$(claimed "$LOG")
+    run_k 30 --queue so --group g-so --core echo --idle-timeout 15 --log-level debug
+    assert_eq "$RC" 0 "earliest, committed group: exit code"
+    line=$(grep -o '"msg":"start offsets: [^"]*' "$LOG")
+    for p in 0 1 2; do
+        if [ "so$p" = "$first" ]; then
+            assert_contains "$line" "so [$p] 1" "committed group"
+        else
+            assert_contains "$line" "so [$p] 0" "committed group"
+        fi
+    done
+    assert_not_contains "$(claimed "$LOG")" "$first" "the committed message again"
+}
+
 t_sigkill() {
     topic kill
     produce kill sk1 '{"input":{"duration":4}}'
@@ -395,6 +427,7 @@ t_run "kafka: failed -> copy with attempt 2, then dead letter" t_retry_dead
 t_run "kafka: malformed and oversized -> 65, dead-lettered, committed" t_malformed
 t_run "kafka: a result too big for the producer is recorded as such" t_big_result
 t_run "kafka: no message or no partition -> 75, nothing committed" t_idle
+t_run "kafka: start offsets: earliest, latest, committed" t_start_offsets
 t_run "kafka: SIGKILL mid-job -> the next replica gets the message" t_sigkill
 t_run "kafka: SIGTERM -> 143, not committed, taken again" t_sigterm
 t_run "kafka: 12 s job with max.poll.interval.ms=7000 commits" t_long_job
