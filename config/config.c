@@ -198,35 +198,37 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
                      size_t errlen) {
     char setting[300];
     int64_t x;
-
-    name_setting(setting, sizeof(setting), o, from);
+    int user = strcmp(from->kind, "default") != 0;
+/* The setting's name as the user gave it, for an error (named only then:
+ * every default goes through here at every start). */
+#define SETTING (name_setting(setting, sizeof(setting), o, from), setting)
     if (strcmp(o->name, "exec") == 0) {
         size_t argc = 0;
         char why[200];
         char **argv = config_split_words(v, &argc, why, sizeof(why));
         if (!argv) {
-            snprintf(err, errlen, "%s: %s", setting, why);
+            snprintf(err, errlen, "%s: %s", SETTING, why);
             return -1;
         }
         if (argc == 0) {
             config_free_argv(argv);
-            snprintf(err, errlen, "%s: empty command", setting);
+            snprintf(err, errlen, "%s: empty command", SETTING);
             return -1;
         }
         config_free_argv(cfg->exec_argv);
         cfg->exec_argv = argv;
         cfg->exec_argc = argc;
-        mark_set(cfg, o->name);
+        if (user) mark_set(cfg, o->name);
         return 0;
     }
     switch (o->type) {
     case T_STR:
         if (!*v && strcmp(o->name, "termination-log") != 0) {
-            snprintf(err, errlen, "%s: must not be empty", setting);
+            snprintf(err, errlen, "%s: must not be empty", SETTING);
             return -1;
         }
         if (strlen(v) > 4096) {
-            snprintf(err, errlen, "%s: longer than 4096 bytes", setting);
+            snprintf(err, errlen, "%s: longer than 4096 bytes", SETTING);
             return -1;
         }
         free(*(char **)field(cfg, o));
@@ -234,7 +236,7 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
         break;
     case T_CHOICE:
         if (!choice_ok(o->choices, v)) {
-            snprintf(err, errlen, "%s: '%.64s' is not one of %s", setting, v, o->choices);
+            snprintf(err, errlen, "%s: '%.64s' is not one of %s", SETTING, v, o->choices);
             return -1;
         }
         free(*(char **)field(cfg, o));
@@ -243,7 +245,7 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
     case T_INT:
     case T_SIZE:
         if (parse_int(v, o->type == T_SIZE, &x) < 0 || x < o->min || x > o->max) {
-            snprintf(err, errlen, "%s: '%.64s' is not a whole number in %lld..%lld", setting, v,
+            snprintf(err, errlen, "%s: '%.64s' is not a whole number in %lld..%lld", SETTING, v,
                      (long long)o->min, (long long)o->max);
             return -1;
         }
@@ -256,7 +258,7 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
         if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) *(int *)field(cfg, o) = 1;
         else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0) *(int *)field(cfg, o) = 0;
         else {
-            snprintf(err, errlen, "%s: '%.64s' is not true or false", setting, v);
+            snprintf(err, errlen, "%s: '%.64s' is not true or false", SETTING, v);
             return -1;
         }
         break;
@@ -273,7 +275,7 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
             nitem++;
             if (!eq || eq == p) {
                 /* Not quoted: it may be the tail of a password holding a ','. */
-                snprintf(err, errlen, "%s: item %d is not KEY=VALUE", setting, nitem);
+                snprintf(err, errlen, "%s: item %d is not KEY=VALUE", SETTING, nitem);
                 return -1;
             }
             char *item = xstrndup(p, len);
@@ -285,8 +287,9 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
         break;
     }
     }
-    mark_set(cfg, o->name);
+    if (user) mark_set(cfg, o->name); /* defaults are not "explicitly set" */
     return 0;
+#undef SETTING
 }
 
 static int apply_defaults(config *cfg) {
@@ -294,9 +297,6 @@ static int apply_defaults(config *cfg) {
     char err[256];
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].def && opt_apply(cfg, &opts[i], opts[i].def, &def, err, sizeof(err)) < 0) return -1;
-    /* Defaults are not "explicitly set". */
-    free(cfg->explicit_set);
-    cfg->explicit_set = NULL;
     return 0;
 }
 

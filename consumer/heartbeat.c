@@ -9,13 +9,16 @@
 #include "../common/log.h"
 #include "core.h"
 #include "replica.h"
+#include "watchdog.h"
 
 static struct {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int running;
+    int active;          /* between heartbeat_start and heartbeat_stop */
+    int running;         /* the thread was started */
     int quit;
+    int64_t t0;          /* monotonic: heartbeat_start */
     int store_failures;
     int64_t renewed_ms;  /* monotonic: the start of the last renewal that held */
     int64_t src_every;   /* the source's heartbeat period, ms */
@@ -68,8 +71,8 @@ static void *hb_main(void *arg) {
     (void)arg;
     int64_t store_every = (int64_t)hb.a.cfg->lease * 1000 / 3;
     int64_t src_every = hb.src_every;
-    int64_t next_src = clock_mono_ms() + src_every;
-    int64_t next_store = clock_mono_ms() + store_every;
+    int64_t next_src = hb.t0 + src_every;
+    int64_t next_store = hb.t0 + store_every;
 
     pthread_mutex_lock(&hb.mu);
     while (!hb.quit) {
@@ -97,39 +100,70 @@ static void *hb_main(void *arg) {
     return NULL;
 }
 
+/* Start the thread (from the watchdog thread at the first beat, or at
+ * once), unless heartbeat_stop came first. */
+static void spawn(void) {
+    pthread_mutex_lock(&hb.mu);
+    if (!hb.quit && !hb.running) {
+        if (pthread_create(&hb.thread, NULL, hb_main, NULL) == 0) {
+            hb.running = 1;
+        } else {
+            /* Unrenewed, the claim would lapse under the running job: stop
+             * it and leave the job to be redelivered (exit 69). */
+            log_error("heartbeat: cannot start its thread: stopping the job without acknowledging it");
+            int none = CANCEL_NONE;
+            atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+        }
+    }
+    pthread_mutex_unlock(&hb.mu);
+}
+
+/* The thread is started only when the first beat is due (a third of
+ * --lease, or the source's period): most jobs of a one-shot replica end
+ * before, and a thread costs its start and its join. */
 int heartbeat_start(const heartbeat_args *args) {
     pthread_condattr_t ca;
     hb.a = *args;
     hb.quit = 0;
+    hb.running = 0;
     hb.store_failures = 0;
-    hb.renewed_ms = clock_mono_ms(); /* the claim was just taken */
+    hb.t0 = clock_mono_ms();
+    hb.renewed_ms = hb.t0; /* the claim was just taken */
     hb.src_every = args->src->heartbeat_ms > 0 ? args->src->heartbeat_ms : (int64_t)args->cfg->lease * 1000 / 3;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&hb.cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&hb.thread, NULL, hb_main, NULL) != 0) {
-        pthread_cond_destroy(&hb.cv);
-        return -1;
+    int64_t store_every = (int64_t)args->cfg->lease * 1000 / 3;
+    int64_t first = hb.src_every < store_every ? hb.src_every : store_every;
+    if (watchdog_defer(hb.t0 + first, spawn) < 0) {
+        spawn();
+        if (!hb.running) {
+            pthread_cond_destroy(&hb.cv);
+            return -1;
+        }
     }
-    hb.running = 1;
+    hb.active = 1;
     return 0;
 }
 
 int heartbeat_stop(void) {
-    if (!hb.running) return 0;
+    if (!hb.active) return 0;
+    hb.active = 0;
+    watchdog_defer_cancel(); /* after it, spawn() is over or never runs */
     pthread_mutex_lock(&hb.mu);
     hb.quit = 1;
+    int started = hb.running;
     pthread_cond_broadcast(&hb.cv);
     pthread_mutex_unlock(&hb.mu);
-    pthread_join(hb.thread, NULL);
+    if (started) pthread_join(hb.thread, NULL);
     pthread_cond_destroy(&hb.cv);
     hb.running = 0;
     return hb.store_failures;
 }
 
 void heartbeat_check_claim(void) {
-    if (hb.running || !hb.a.src || !hb.a.src->heartbeat) return;
+    if (hb.active || !hb.a.src || !hb.a.src->heartbeat) return;
     if (atomic_load(hb.a.cancel) != CANCEL_NONE) return;
     if (clock_mono_ms() - hb.renewed_ms < hb.src_every) return;
     beat_source();

@@ -4,7 +4,9 @@
  * XCLAIM, Kafka poll) at the source's period and, every third of --lease,
  * writes heartbeat_at and progress to the store and checks the store's
  * cancel mark. A lost claim cancels the core with CANCEL_LOST, a cancel
- * mark with CANCEL_USER. */
+ * mark with CANCEL_USER. The thread is started by the watchdog thread when
+ * the first beat is due (watchdog_defer), so a job that ends before costs
+ * no thread. */
 #ifndef ONESHOT_HEARTBEAT_H
 #define ONESHOT_HEARTBEAT_H
 

@@ -20,8 +20,7 @@
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t timer, sig;
+    pthread_t thread;
     int running;
     const config *cfg;
     atomic_int *cancel;
@@ -37,15 +36,22 @@ static struct {
     int fired_code;       /* exit code of the hard backstop */
     int aborted;
     int stop_reason;      /* for an idle replica */
+    int64_t defer_at;     /* watchdog_defer: when, and what */
+    void (*defer_fn)(void);
     int quit;
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* The signals the thread takes; SIGUSR1 is internal: a state change. */
+static void watched_signals(sigset_t *set) {
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+}
+
 void watchdog_block_signals(void) {
     sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1); /* internal: wakes the signal thread to quit */
+    watched_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -66,8 +72,34 @@ static void fire(int reason, int code, int64_t now) {
     atomic_store(wd.cancel, reason);
 }
 
-static void *timer_main(void *arg) {
+/* A signal came (under wd.mu). SIGINT or a second SIGTERM leave at once. */
+static void take_signal(int sig) {
+    if (sig == SIGINT || (sig == SIGTERM && wd.term_at)) {
+        pthread_mutex_unlock(&wd.mu);
+        log_warn("%s: exiting at once, nothing acknowledged", sig == SIGINT ? "SIGINT" : "second SIGTERM");
+        wd.hooks.abort_core();
+        wd.hooks.hard_exit(sig == SIGINT ? OS_EXIT_SIGINT : OS_EXIT_TERM);
+        pthread_mutex_lock(&wd.mu); /* not reached */
+        return;
+    }
+    if (sig != SIGTERM) return; /* SIGUSR1: the state changed, look again */
+    wd.term_at = clock_mono_ms();
+    if (wd.job_active) {
+        log_info("SIGTERM: the job may finish within --term-grace %ds", wd.cfg->term_grace);
+    } else if (!wd.stop_reason) {
+        log_info("SIGTERM: no job running, stopping");
+        wd.stop_reason = OS_EXIT_TERM;
+    }
+}
+
+/* The one watchdog thread: acts on what is due, then sleeps in
+ * sigtimedwait until the next deadline, a signal, or SIGUSR1 from a state
+ * change (wake). A signal that comes while it is busy stays pending and
+ * ends the next wait at once, so none is lost. */
+static void *wd_main(void *arg) {
+    sigset_t set;
     (void)arg;
+    watched_signals(&set);
     pthread_mutex_lock(&wd.mu);
     while (!wd.quit) {
         int64_t now = clock_mono_ms();
@@ -107,9 +139,14 @@ static void *timer_main(void *arg) {
             wd.hooks.hard_exit(wd.fired_code);
             pthread_mutex_lock(&wd.mu);
         }
+        if (wd.defer_fn && now >= wd.defer_at) {
+            void (*fn)(void) = wd.defer_fn;
+            wd.defer_fn = NULL;
+            fn(); /* under wd.mu: watchdog_defer_cancel waits for it */
+        }
 
         /* Sleep until the next thing that can happen. */
-        int64_t next = 0;
+        int64_t next = wd.defer_fn ? wd.defer_at : 0;
         if (!wd.fired_at) {
             if (!wd.stop_reason) next = min_pos(next, wd.soft_at);
             if (wd.job_active) {
@@ -120,80 +157,30 @@ static void *timer_main(void *arg) {
             if (!wd.aborted && wd.job_active) next = min_pos(next, wd.abort_at);
             next = min_pos(next, wd.exit_at);
         }
-        if (next == 0) {
-            pthread_cond_wait(&wd.cv, &wd.mu);
-            continue;
-        }
-        int64_t wait_ms = next - clock_mono_ms();
-        if (wait_ms <= 0) continue;
-        struct timespec ts;
-        clock_abs_timespec(CLOCK_MONOTONIC, wait_ms, &ts);
-        pthread_cond_timedwait(&wd.cv, &wd.mu, &ts);
+        int64_t wait_ms = next ? next - clock_mono_ms() : -1;
+        if (next && wait_ms <= 0) continue;
+        pthread_mutex_unlock(&wd.mu);
+        struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L};
+        int sig = next ? sigtimedwait(&set, NULL, &ts) : sigwaitinfo(&set, NULL);
+        pthread_mutex_lock(&wd.mu);
+        if (sig > 0 && !wd.quit) take_signal(sig);
     }
     pthread_mutex_unlock(&wd.mu);
     return NULL;
 }
 
-static void *signal_main(void *arg) {
-    sigset_t set;
-    (void)arg;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGUSR1);
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0) continue;
-        pthread_mutex_lock(&wd.mu);
-        if (wd.quit) {
-            pthread_mutex_unlock(&wd.mu);
-            return NULL;
-        }
-        if (sig == SIGUSR1) {
-            pthread_mutex_unlock(&wd.mu);
-            continue;
-        }
-        if (sig == SIGINT || wd.term_at) {
-            pthread_mutex_unlock(&wd.mu);
-            log_warn("%s: exiting at once, nothing acknowledged",
-                     sig == SIGINT ? "SIGINT" : "second SIGTERM");
-            wd.hooks.abort_core();
-            wd.hooks.hard_exit(sig == SIGINT ? OS_EXIT_SIGINT : OS_EXIT_TERM);
-            continue; /* not reached */
-        }
-        wd.term_at = clock_mono_ms();
-        if (wd.job_active) {
-            log_info("SIGTERM: the job may finish within --term-grace %ds", wd.cfg->term_grace);
-        } else if (!wd.stop_reason) {
-            log_info("SIGTERM: no job running, stopping");
-            wd.stop_reason = OS_EXIT_TERM;
-        }
-        pthread_cond_broadcast(&wd.cv);
-        pthread_mutex_unlock(&wd.mu);
-    }
+/* A state change (under wd.mu or not): make the thread look again. */
+static void wake(void) {
+    if (wd.running) pthread_kill(wd.thread, SIGUSR1);
 }
 
 int watchdog_start(const config *cfg, int64_t start_mono_ms, atomic_int *cancel, const watchdog_hooks *hooks) {
     wd.cfg = cfg;
     wd.cancel = cancel;
     wd.hooks = *hooks;
-    /* The timer sleeps on the monotonic clock, immune to wall-clock steps. */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wd.cv, &ca);
-    pthread_condattr_destroy(&ca);
     if (cfg->deadline > 0)
         wd.soft_at = start_mono_ms + (int64_t)(cfg->deadline - cfg->deadline_margin) * 1000;
-    if (pthread_create(&wd.timer, NULL, timer_main, NULL) != 0) return -1;
-    if (pthread_create(&wd.sig, NULL, signal_main, NULL) != 0) {
-        pthread_mutex_lock(&wd.mu);
-        wd.quit = 1;
-        pthread_cond_broadcast(&wd.cv);
-        pthread_mutex_unlock(&wd.mu);
-        pthread_join(wd.timer, NULL);
-        return -1;
-    }
+    if (pthread_create(&wd.thread, NULL, wd_main, NULL) != 0) return -1;
     wd.running = 1;
     return 0;
 }
@@ -205,16 +192,16 @@ void watchdog_job_begin(int64_t deadline_mono_ms) {
     wd.job_at = deadline_mono_ms;
     /* SIGTERM may have come while the job was being claimed. */
     if (wd.term_at) log_info("SIGTERM came during the claim: the job gets --term-grace %ds", wd.cfg->term_grace);
-    pthread_cond_broadcast(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
+    wake();
 }
 
 void watchdog_job_end(void) {
     pthread_mutex_lock(&wd.mu);
     wd.job_active = 0;
     wd.job_at = 0;
-    pthread_cond_broadcast(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
+    wake();
 }
 
 int watchdog_stop_reason(void) {
@@ -224,15 +211,28 @@ int watchdog_stop_reason(void) {
     return r;
 }
 
+int watchdog_defer(int64_t at_mono_ms, void (*fn)(void)) {
+    if (!wd.running) return -1;
+    pthread_mutex_lock(&wd.mu);
+    wd.defer_at = at_mono_ms;
+    wd.defer_fn = fn;
+    pthread_mutex_unlock(&wd.mu);
+    wake();
+    return 0;
+}
+
+void watchdog_defer_cancel(void) {
+    pthread_mutex_lock(&wd.mu);
+    wd.defer_fn = NULL;
+    pthread_mutex_unlock(&wd.mu);
+}
+
 void watchdog_stop(void) {
     if (!wd.running) return;
     pthread_mutex_lock(&wd.mu);
     wd.quit = 1;
-    pthread_cond_broadcast(&wd.cv);
     pthread_mutex_unlock(&wd.mu);
-    pthread_kill(wd.sig, SIGUSR1);
-    pthread_join(wd.timer, NULL);
-    pthread_join(wd.sig, NULL);
-    pthread_cond_destroy(&wd.cv);
+    wake();
+    pthread_join(wd.thread, NULL);
     wd.running = 0;
 }

@@ -1,8 +1,11 @@
-/* json_test.c -- JSON helpers, the envelope and the status record. */
+/* json_test.c -- JSON helpers, the envelope, the status record and its times. */
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "../../common/buf.h"
+#include "../../common/clock.h"
 #include "../../common/job.h"
 #include "../../common/status.h"
 #include "test.h"
@@ -167,6 +170,32 @@ static void t_status_final(void) {
     ASSERT_TRUE(!status_is_final(ST_INTERRUPTED));
 }
 
+/* clock_iso8601 computes the date itself (not gmtime_r): it must agree
+ * with gmtime_r everywhere, leap days and centuries included. */
+static void t_iso8601(void) {
+    char a[64], b[64];
+    clock_iso8601(0, a, sizeof(a));
+    ASSERT_EQ_STR(a, "1970-01-01T00:00:00.000Z");
+    clock_iso8601(951782400123LL, a, sizeof(a)); /* 2000-02-29 */
+    ASSERT_EQ_STR(a, "2000-02-29T00:00:00.123Z");
+    clock_iso8601(4107542399999LL, a, sizeof(a));
+    ASSERT_EQ_STR(a, "2100-02-28T23:59:59.999Z");
+    clock_iso8601(-1500, a, sizeof(a)); /* before 1970: gmtime_r's way */
+    ASSERT_CONTAINS(a, "1969-12-31T23:59:59");
+    uint64_t x = 88172645463325252ULL; /* xorshift: reproducible values */
+    for (int i = 0; i < 200000 && !t_failed_now; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int64_t ms = (int64_t)(x % 253402300800000ULL); /* to 9999-12-31 */
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(b, sizeof(b), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+        clock_iso8601(ms, a, sizeof(a));
+        ASSERT_EQ_STR(a, b);
+    }
+}
+
 const test_case json_tests[] = {
     {"json: string escapes and UTF-8", t_json_str_escapes},
     {"envelope: full", t_envelope_full},
@@ -176,5 +205,6 @@ const test_case json_tests[] = {
     {"envelope: serialise and parse back", t_envelope_roundtrip},
     {"status: JSON round trip", t_status_roundtrip},
     {"status: final states", t_status_final},
+    {"clock: ISO 8601 UTC agrees with gmtime_r", t_iso8601},
     {NULL, NULL},
 };
