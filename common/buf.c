@@ -126,6 +126,52 @@ void buf_json_str(buf *b, const char *s, size_t n) {
     buf_append(b, "\"", 1);
 }
 
+int buf_utf8_clean(const char *s, size_t n) {
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '\0') return 0;
+        size_t k = buf_utf8_seq_len(s + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void buf_base64(buf *b, const void *p, size_t n, int url_safe) {
+    const unsigned char *s = p;
+    const char *tab = url_safe ? B64URL : B64;
+    buf_reserve(b, (n + 2) / 3 * 4);
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
+        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        buf_append(b, q, 4);
+    }
+}
+
+int buf_unbase64(buf *b, const char *s, size_t n) {
+    if (n % 4) return -1;
+    size_t pad = n && s[n - 1] == '=' ? (n > 1 && s[n - 2] == '=' ? 2 : 1) : 0;
+    buf_reserve(b, n / 4 * 3);
+    for (size_t i = 0; i < n; i += 4) {
+        unsigned v = 0;
+        for (size_t k = 0; k < 4; k++) {
+            const char *c = s[i + k] ? strchr(B64, s[i + k]) : NULL;
+            int is_pad = i + k >= n - pad;
+            if (!c && !is_pad) return -1;
+            v = v << 6 | (c && !is_pad ? (unsigned)(c - B64) : 0);
+        }
+        unsigned char o[3] = {(unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
+        size_t keep = i + 4 == n ? 3 - pad : 3;
+        /* The bits under the padding must be 0: one encoding per input. */
+        if (i + 4 == n && ((pad == 1 && o[2]) || (pad == 2 && (o[1] || o[2])))) return -1;
+        buf_append(b, o, keep);
+    }
+    return 0;
+}
+
 char *buf_steal(buf *b, size_t *len) {
     char *p = b->data ? b->data : xstrdup("");
     if (len) *len = b->len;

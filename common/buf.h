@@ -24,6 +24,14 @@ void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void buf_json_str(buf *b, const char *s, size_t n);
 /* Length of the valid UTF-8 sequence at s[0..n) (1..4), or 0 when invalid. */
 size_t buf_utf8_seq_len(const char *s, size_t n);
+/* 1 when s[0..n) is valid UTF-8 without NUL: bytes a JSON string carries
+ * unchanged. */
+int buf_utf8_clean(const char *s, size_t n);
+/* Append p[0..n) in base64 (RFC 4648, padded; url_safe: the URL alphabet). */
+void buf_base64(buf *b, const void *p, size_t n, int url_safe);
+/* Append the bytes of the padded standard base64 s[0..n); -1 (b holds a
+ * partial result) when s is not exactly that. */
+int buf_unbase64(buf *b, const char *s, size_t n);
 /* Hand the bytes to the caller (who frees them); b is left empty. */
 char *buf_steal(buf *b, size_t *len);
 void buf_reset(buf *b);

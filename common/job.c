@@ -101,10 +101,12 @@ int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t 
     int rc = -1;
 
     if (out->attempt <= 0) out->attempt = 1;
-    /* Raw input unless it is an object with an "input" member. */
+    /* Raw input unless it is an object with an "input" (or "input_base64")
+     * member. */
     root = json_parse_whole(msg, len);
     const cJSON *in = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "input") : NULL;
-    if (!in) {
+    const cJSON *in64 = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "input_base64") : NULL;
+    if (!in && !in64) {
         job_set_input(out, msg, len);
         rc = 0;
         goto end;
@@ -127,6 +129,20 @@ int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t 
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(root, "attempt");
     if (at && !cJSON_IsNull(at) && json_int(at, 1, 1000000, &out->attempt) < 0) {
         snprintf(err, errlen, "envelope: \"attempt\" must be a positive whole number");
+        goto end;
+    }
+    if (in64) {
+        /* Bytes a JSON string cannot carry (invalid UTF-8, NUL). */
+        buf bytes = BUF_INIT;
+        if (in || !cJSON_IsString(in64) ||
+            buf_unbase64(&bytes, in64->valuestring, strlen(in64->valuestring)) < 0) {
+            buf_free(&bytes);
+            snprintf(err, errlen, "envelope: \"input_base64\" must be a padded base64 string, without \"input\"");
+            goto end;
+        }
+        job_set_input(out, bytes.data ? bytes.data : "", bytes.len);
+        buf_free(&bytes);
+        rc = 0;
         goto end;
     }
     /* A string input is passed as its text, anything else as the JSON the
@@ -195,20 +211,38 @@ static int json_embeddable(const char *s, size_t n) {
     return ok;
 }
 
+void job_json_bytes(buf *b, const char *name, const char *p, size_t n) {
+    if (buf_utf8_clean(p, n)) {
+        buf_printf(b, "\"%s\":", name);
+        buf_json_str(b, p ? p : "", n);
+    } else {
+        buf_printf(b, "\"%s_base64\":\"", name);
+        buf_base64(b, p, n, 0);
+        buf_puts(b, "\"");
+    }
+}
+
+void job_json_input(buf *b, const job *j) {
+    /* Input that is itself JSON stays JSON, so a re-queued envelope reads
+     * as the producer wrote it. */
+    if (json_embeddable(j->input, j->input_len)) {
+        buf_puts(b, "\"input\":");
+        buf_append(b, j->input, j->input_len);
+    } else {
+        job_json_bytes(b, "input", j->input, j->input_len);
+    }
+}
+
 char *job_envelope_json(const job *j, size_t *len) {
     buf b = BUF_INIT;
 
     buf_puts(&b, "{\"id\":");
     buf_json_str(&b, j->id, strlen(j->id));
-    buf_puts(&b, ",\"input\":");
-    /* Input that is itself JSON stays JSON, so a re-queued envelope reads
-     * as the producer wrote it; other bytes travel as a string. */
-    if (json_embeddable(j->input, j->input_len))
-        buf_append(&b, j->input, j->input_len);
-    else
-        buf_json_str(&b, j->input ? j->input : "", j->input_len);
+    buf_puts(&b, ",");
+    job_json_input(&b, j);
     if (j->deadline_s > 0) buf_printf(&b, ",\"deadline_s\":%d", j->deadline_s);
-    buf_printf(&b, ",\"attempt\":%d}", j->attempt > 0 ? j->attempt : 1);
+    if (j->attempt > 0) buf_printf(&b, ",\"attempt\":%d", j->attempt);
+    buf_puts(&b, "}");
     return buf_steal(&b, len);
 }
 

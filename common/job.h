@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "ids.h"
 
 typedef struct job_param {
@@ -32,17 +33,26 @@ typedef struct job {
 } job;
 
 /* Parse a message from a Redis list or Kafka: a JSON object with an
- * "input" member is an envelope; anything else is taken whole as the raw
- * input. On success fills *out (id only when the envelope has one; attempt
+ * "input" member (or "input_base64": the input's bytes in padded base64,
+ * for bytes a JSON string cannot carry) is an envelope; anything else is
+ * taken whole as the raw input. On success fills *out (id only when the envelope has one; attempt
  * from the envelope, else 1) and returns 0. A malformed envelope (wrong
  * types, bad id) returns -1 with the reason in err; out then still holds
  * the raw message as input so it can be dead-lettered. */
 int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t errlen);
 
-/* Serialise an envelope for a re-queue or a submit: id, input (as it is
- * when it is one strict JSON value other than a string, else as a JSON
- * string), deadline_s when set, attempt. Returns a malloc'd string. */
+/* Serialise an envelope for a re-queue or a submit: id, the input (see
+ * job_json_input), deadline_s when set, attempt when > 0 (a submit leaves
+ * it out). Returns a malloc'd string. Parsed back, it gives the same id,
+ * deadline, attempt and input bytes (JSON input: the same JSON value). */
 char *job_envelope_json(const job *j, size_t *len);
+/* Append the "input" member: as it is when it is one strict JSON value
+ * other than a string, else as a JSON string when the bytes are valid UTF-8
+ * without NUL, else as "input_base64". */
+void job_json_input(buf *b, const job *j);
+/* Append "name":"<p as a JSON string>", or "name_base64":"..." when the
+ * bytes are not valid UTF-8 without NUL (a JSON string would change them). */
+void job_json_bytes(buf *b, const char *name, const char *p, size_t n);
 
 const char *job_param_get(const job *j, const char *name);
 void job_param_add(job *j, const char *name, const char *value);

@@ -67,29 +67,29 @@ typedef struct submission {
 /* Enqueue; the job id into out_id. 0, or an exit code. */
 typedef int (*submit_fn)(const config *cfg, const submission *sub, char *out_id, size_t n);
 
+/* The envelope of DESIGN.md section 4 for a submit: no "attempt" (oneshot
+ * sets it on a re-queue); JSON input stays JSON. */
+static char *submit_envelope(const char *id, const submission *sub, size_t *len) {
+    job j;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "%s", id);
+    j.input = (char *)sub->input;
+    j.input_len = sub->len;
+    j.deadline_s = sub->deadline_s;
+    return job_envelope_json(&j, len);
+}
+
 static int submit_redis_list(const config *cfg, const submission *sub, char *out_id, size_t n) {
     char err[512], uuid[40];
-    buf env = BUF_INIT;
-    cJSON *parsed = NULL;
+    size_t len;
     int code = OS_EXIT_UNAVAILABLE;
 
     if (!sub->id) id_uuid4(uuid);
     snprintf(out_id, n, "%s", sub->id ? sub->id : uuid);
-    /* The envelope of DESIGN.md section 4; JSON input stays JSON. */
-    buf_puts(&env, "{\"id\":");
-    buf_json_str(&env, out_id, strlen(out_id));
-    buf_puts(&env, ",\"input\":");
-    if (sub->len && (parsed = cJSON_ParseWithLength(sub->input, sub->len)) != NULL)
-        buf_append(&env, sub->input, sub->len);
-    else
-        buf_json_str(&env, sub->input, sub->len);
-    cJSON_Delete(parsed);
-    if (sub->deadline_s > 0) buf_printf(&env, ",\"deadline_s\":%d", sub->deadline_s);
-    buf_puts(&env, "}");
-
+    char *env = submit_envelope(out_id, sub, &len);
     rconn *c = client_connect(cfg, "submit");
     if (!c) goto end;
-    redisReply *r = rconn_cmd(c, 0, err, sizeof(err), "LPUSH %s %b", cfg->queue, env.data, env.len);
+    redisReply *r = rconn_cmd(c, 0, err, sizeof(err), "LPUSH %s %b", cfg->queue, env, len);
     if (!r || rreply_check(r, "LPUSH", err, sizeof(err)) < 0)
         fprintf(stderr, "oneshot submit: %s\n", err);
     else
@@ -97,7 +97,7 @@ static int submit_redis_list(const config *cfg, const submission *sub, char *out
     if (r) freeReplyObject(r);
 end:
     rconn_close(c);
-    buf_free(&env);
+    free(env);
     return code;
 }
 
@@ -148,7 +148,11 @@ static int submit_kafka(const config *cfg, const submission *sub, char *out_id, 
     }
     if (!sub->id) id_uuid4(uuid);
     snprintf(out_id, n, "%s", sub->id ? sub->id : uuid);
-    return m->submit(cfg, out_id, sub->input, sub->len);
+    size_t len;
+    char *env = submit_envelope(out_id, sub, &len);
+    int code = m->submit(cfg, out_id, env, len);
+    free(env);
+    return code;
 }
 
 static const struct submitter {

@@ -15,7 +15,7 @@
 #include "source.h"
 #include "store.h"
 
-#define KAFKA_MODULE_ABI 1
+#define KAFKA_MODULE_ABI 2
 #define KAFKA_MODULE_FILE "oneshot-kafka.so"
 
 typedef struct kafka_module {
@@ -23,9 +23,9 @@ typedef struct kafka_module {
     const char *(*version)(void); /* rd_kafka_version_str */
     const source_ops *source;
     const store_ops *store;
-    /* `oneshot submit --source kafka`: produce one job (the caller prints its id).
-     * Returns the exit code. */
-    int (*submit)(const config *cfg, const char *id, const char *input, size_t len);
+    /* `oneshot submit --source kafka`: produce env (the envelope, built
+     * by the caller) with key id. Returns the exit code. */
+    int (*submit)(const config *cfg, const char *id, const char *env, size_t len);
     /* For the fleet: messages waiting in the group (high watermark minus
      * committed offset, summed over partitions), or -1 with err. */
     long (*backlog)(const config *cfg, char *err, size_t errlen);

@@ -129,17 +129,6 @@ badport:
     return url_err(err, errlen, "bad port (1..65535)");
 }
 
-static void b64(buf *b, const unsigned char *s, size_t n, int url_safe) {
-    const char *tab = url_safe ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-                               : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) | (i + 2 < n ? s[i + 2] : 0);
-        char q[4] = {tab[v >> 18 & 63], tab[v >> 12 & 63], i + 1 < n ? tab[v >> 6 & 63] : '=',
-                     i + 2 < n ? tab[v & 63] : '='};
-        buf_append(b, q, 4);
-    }
-}
-
 /* "/NAME/VALUE" of the grouping key; a value with characters beyond
  * [A-Za-z0-9._~-] (or empty) goes as NAME@base64/<base64url>, the
  * Pushgateway's escape for any label value. */
@@ -155,7 +144,7 @@ static void grouping_pair(buf *b, const char *name, const char *value) {
         buf_printf(b, "/%s/%s", name, value);
     } else {
         buf_printf(b, "/%s@base64/", name);
-        b64(b, (const unsigned char *)value, n, 1);
+        buf_base64(b, value, n, 1);
     }
 }
 
@@ -225,7 +214,7 @@ int pushgw_put(const pushgw_url *u, const char *job, const char *instance, const
                ipv6 ? "]" : "", u->port);
     if (u->auth[0]) {
         buf_puts(&req, "Authorization: Basic ");
-        b64(&req, (const unsigned char *)u->auth, strlen(u->auth), 0);
+        buf_base64(&req, u->auth, strlen(u->auth), 0);
         buf_puts(&req, "\r\n");
     }
     buf_printf(&req, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: %zu\r\n"

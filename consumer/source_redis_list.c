@@ -115,20 +115,6 @@ static const char TIDY_LUA[] =
     "redis.call('SREM', KEYS[3], ARGV[1])\n"
     "return 1\n";
 
-/* Append the input as JSON when it is JSON, else as a JSON string. */
-static void put_input(buf *b, const char *in, size_t n) {
-    int ok = 0;
-    if (n) {
-        cJSON *p = cJSON_ParseWithLength(in, n);
-        ok = p != NULL;
-        cJSON_Delete(p);
-    }
-    if (ok)
-        buf_append(b, in, n);
-    else
-        buf_json_str(b, in ? in : "", n);
-}
-
 /* The dead letter: the job (its input, or the raw message when it could
  * not be parsed) plus why it died. "attempts" (not "attempt") so that an
  * operator who pushes it back onto the queue gives it fresh attempts. */
@@ -138,12 +124,11 @@ static char *dead_letter_json(const lsrc *s, const job *j, int raw, const char *
     char at[40];
     buf_puts(&b, "{\"id\":");
     buf_json_str(&b, j->id, strlen(j->id));
+    buf_puts(&b, ",");
     if (raw) {
-        buf_puts(&b, ",\"raw\":");
-        buf_json_str(&b, j->input ? j->input : "", j->input_len);
+        job_json_bytes(&b, "raw", j->input, j->input_len);
     } else {
-        buf_puts(&b, ",\"input\":");
-        put_input(&b, j->input, j->input_len);
+        job_json_input(&b, j);
         if (j->deadline_s > 0) buf_printf(&b, ",\"deadline_s\":%d", j->deadline_s);
     }
     buf_puts(&b, ",\"state\":");

@@ -1,6 +1,5 @@
 /* module.c -- the table oneshot-kafka.so exports (see kafka_module.h), with
  * the Kafka side of `oneshot submit` and of the fleet's backlog. */
-#include <cjson/cJSON.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,38 +12,23 @@
 
 #define BACKLOG_TIMEOUT_MS 5000
 
-/* Produce the envelope {"id","input","deadline_s"} with key = id to --queue
- * and wait for the broker's acknowledgement (message.timeout.ms, 10 s
- * unless set). The caller prints the id. 0, 69 (not delivered) or 78. */
-static int kafka_submit(const config *cfg, const char *id, const char *input, size_t len) {
+/* Produce env (the envelope `submit` built) with key = id to --queue and
+ * wait for the broker's acknowledgement (message.timeout.ms, 10 s unless
+ * set). The caller prints the id. 0, 69 (not delivered) or 78. */
+static int kafka_submit(const config *cfg, const char *id, const char *env, size_t len) {
     char err[512] = "";
     int rc = -1, code = OS_EXIT_UNAVAILABLE;
-    buf env = BUF_INIT;
-    cJSON *parsed = NULL;
 
     /* A command line waits less than a replica for a lost broker. */
     if (!kc_producer_acquire(cfg, "10000", &rc, err, sizeof(err))) {
         fprintf(stderr, "oneshot submit: %s\n", err);
         return rc == KC_ERR_CONFIG ? OS_EXIT_CONFIG : OS_EXIT_UNAVAILABLE;
     }
-    /* The envelope of DESIGN.md section 4 (no "attempt": oneshot sets it);
-     * JSON input stays JSON. */
-    buf_puts(&env, "{\"id\":");
-    buf_json_str(&env, id, strlen(id));
-    buf_puts(&env, ",\"input\":");
-    if (len && (parsed = cJSON_ParseWithLength(input, len)) != NULL)
-        buf_append(&env, input, len);
-    else
-        buf_json_str(&env, input, len);
-    cJSON_Delete(parsed);
-    if (cfg->deadline > 0) buf_printf(&env, ",\"deadline_s\":%d", cfg->deadline);
-    buf_puts(&env, "}");
-    if (kc_produce(cfg->queue, id, strlen(id), env.data, env.len, NULL, 1, NULL, err, sizeof(err)) == 0 &&
+    if (kc_produce(cfg->queue, id, strlen(id), env, len, NULL, 1, NULL, err, sizeof(err)) == 0 &&
         kc_producer_flush(err, sizeof(err)) == 0)
         code = 0;
     else
         fprintf(stderr, "oneshot submit: %s\n", err);
-    buf_free(&env);
     kc_producer_release();
     return code;
 }

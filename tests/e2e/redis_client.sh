@@ -43,6 +43,24 @@ t_submit_status_wait_list() {
         fail "status JSON: $OUT"
 }
 
+# What submit enqueues is a valid envelope that gives the replica the
+# submitted bytes back: JSON with trailing bytes is text, not JSON; bytes a
+# JSON string cannot carry go as "input_base64".
+t_submit_any_bytes() {
+    rcli FLUSHALL >/dev/null
+    cli submit --redis "$RS_URL" --id t1 '{"a":1}xyz'
+    assert_eq "$(rcli LINDEX jobs 0)" '{"id":"t1","input":"{\"a\":1}xyz"}' "JSON with trailing bytes"
+    local f=$T_DIR/submit.bin
+    printf '\377\000\376' >"$f"
+    "$ONESHOT" submit --redis "$RS_URL" --id t2 - <"$f" >/dev/null || fail "submit binary stdin"
+    assert_eq "$(rcli LINDEX jobs 0)" '{"id":"t2","input_base64":"/wD+"}' "binary input"
+    run_sub() { timeout -s KILL 20 "$ONESHOT" --port 0 --bind 127.0.0.1 --redis "$RS_URL" --source redis-list --core echo --idle-timeout 5 2>/dev/null; }
+    run_sub || fail "replica for t1"
+    run_sub || fail "replica for t2"
+    assert_eq "$(rcli GET oneshot:result:t1)" '{"a":1}xyz' "t1 result"
+    assert_eq "$(rcli GET oneshot:result:t2 | head -c 3 | od -An -tx1 | tr -d ' \n')" ff00fe "t2 result bytes"
+}
+
 t_submit_stream() {
     rcli FLUSHALL >/dev/null
     cli submit --redis "$RS_URL" --source redis-stream --queue work 'stream text'
@@ -228,6 +246,7 @@ t_redis_restart_while_waiting() {
 }
 
 t_run "client: submit, status, wait (list)" t_submit_status_wait_list
+t_run "client: submit enqueues any bytes as a valid envelope" t_submit_any_bytes
 t_run "client: submit and wait (stream)" t_submit_stream
 t_run "client: wait exits with the job's code, waits through retries" t_wait_failed_and_retrying
 t_run "client: wait --timeout, bad id" t_wait_timeout_unknown

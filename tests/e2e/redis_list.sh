@@ -104,6 +104,33 @@ t_retry_then_dead() {
     no_claim_keys
 }
 
+# A raw message that is not valid UTF-8 and holds NULs: every attempt's
+# core gets the producer's bytes (the re-queued envelope carries them as
+# "input_base64"), and so does the dead letter.
+t_binary_retry() {
+    rcli FLUSHALL >/dev/null
+    local f=$T_DIR/binary.in
+    printf 'a\377\000b\303(\355\240\200\nz' >"$f"
+    rcli -x LPUSH jobs <"$f" >/dev/null
+    local want
+    want=$(sha256sum <"$f" | cut -d' ' -f1)
+    local core=(-- sh -c 'sha256sum | cut -d" " -f1 >"$0.$ONESHOT_ATTEMPT"; exit 3' "$T_DIR/sum")
+    run_replica 20 --source redis-list --max-attempts 2 --idle-timeout 5 "${core[@]}"
+    assert_eq "$RC" 3 "attempt 1: exit code"
+    assert_contains "$(rcli LINDEX jobs 0)" '"input_base64":"'
+    run_replica 20 --source redis-list --max-attempts 2 --idle-timeout 5 "${core[@]}"
+    assert_eq "$RC" 3 "attempt 2: exit code"
+    assert_eq "$(cat "$T_DIR/sum.1" 2>/dev/null)" "$want" "attempt 1 input"
+    assert_eq "$(cat "$T_DIR/sum.2" 2>/dev/null)" "$want" "attempt 2 input"
+    local d
+    d=$(rcli LINDEX jobs.dead 0)
+    assert_contains "$d" '"input_base64":"'
+    local got
+    got=$(printf '%s' "$d" | python3 -c 'import base64, json, sys; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["input_base64"]))' | sha256sum | cut -d' ' -f1)
+    assert_eq "$got" "$want" "dead letter input"
+    no_claim_keys
+}
+
 t_deadline_retry() {
     rcli FLUSHALL >/dev/null
     rcli LPUSH jobs '{"id":"t1","input":{"duration":30},"deadline_s":1}' >/dev/null
@@ -275,6 +302,7 @@ t_run "redis-list: envelope, result, status, TTLs, events" t_envelope_result_sta
 t_run "redis-list: raw message gets a UUID" t_raw_message
 t_run "redis-list: malformed envelope -> 65, dead letter" t_malformed_dead_letter
 t_run "redis-list: failed -> retrying, then dead" t_retry_then_dead
+t_run "redis-list: binary raw input survives retries and the dead letter" t_binary_retry
 t_run "redis-list: deadline -> 124, re-queued" t_deadline_retry
 t_run "redis-list: already succeeded -> acked unrun" t_idempotent
 t_run "redis-list: orphan sweep counts attempts" t_sweep_orphans

@@ -122,6 +122,68 @@ static void t_envelope_roundtrip(void) {
     job_free(&j);
 }
 
+/* Bytes a JSON string cannot carry (invalid UTF-8, NUL) travel as
+ * "input_base64" and come back byte-identical; base64 is checked. */
+static void t_envelope_binary(void) {
+    static const char bin[] = "\xff\xfe\x00" "a\xc3(\xed\xa0\x80z";
+    job j = {0}, k = {0};
+    char err[256];
+    size_t len;
+    snprintf(j.id, sizeof(j.id), "bin-1");
+    job_set_input(&j, bin, sizeof(bin) - 1);
+    j.attempt = 2;
+    char *s = job_envelope_json(&j, &len);
+    ASSERT_CONTAINS(s, "\"input_base64\":\"//4AYcMo7aCAeg==\"");
+    ASSERT_EQ_INT(job_parse_envelope(s, len, &k, err, sizeof(err)), 0);
+    ASSERT_EQ_INT(k.input_len, sizeof(bin) - 1);
+    ASSERT_TRUE(memcmp(k.input, bin, sizeof(bin) - 1) == 0);
+    ASSERT_EQ_INT(k.attempt, 2);
+    free(s);
+    job_free(&k);
+    job_free(&j);
+    /* every length mod 3, padding included */
+    for (size_t n = 0; n < 7; n++) {
+        memset(&j, 0, sizeof(j));
+        memset(&k, 0, sizeof(k));
+        snprintf(j.id, sizeof(j.id), "bin-2");
+        job_set_input(&j, "\x80\x81\x82\x83\x84\x85\x86", n);
+        s = job_envelope_json(&j, &len);
+        ASSERT_EQ_INT(job_parse_envelope(s, len, &k, err, sizeof(err)), 0);
+        ASSERT_EQ_INT(k.input_len, n);
+        ASSERT_TRUE(n == 0 || memcmp(k.input, j.input, n) == 0);
+        free(s);
+        job_free(&k);
+        job_free(&j);
+    }
+    /* a submit leaves "attempt" out */
+    memset(&j, 0, sizeof(j));
+    snprintf(j.id, sizeof(j.id), "sub-1");
+    job_set_input(&j, "abc", 3);
+    s = job_envelope_json(&j, &len);
+    ASSERT_EQ_STR(s, "{\"id\":\"sub-1\",\"input\":\"abc\"}");
+    free(s);
+    job_free(&j);
+    static const char *const bad[] = {
+        "{\"input_base64\":\"YWJj\",\"input\":1}", /* both */
+        "{\"input_base64\":5}",
+        "{\"input_base64\":\"YWJ\"}",   /* not a multiple of 4 */
+        "{\"input_base64\":\"YW=j\"}",  /* padding inside */
+        "{\"input_base64\":\"YR==\"}",  /* bits under the padding */
+        "{\"input_base64\":\"YW Jj\"}", /* not the alphabet */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&k, 0, sizeof(k));
+        if (job_parse_envelope(bad[i], strlen(bad[i]), &k, err, sizeof(err)) != -1) T_FAIL("accepted %s", bad[i]);
+        else ASSERT_CONTAINS(err, "input_base64");
+        job_free(&k);
+    }
+    memset(&k, 0, sizeof(k));
+    static const char ok[] = "{\"input_base64\":\"YWJj\"}";
+    ASSERT_EQ_INT(job_parse_envelope(ok, sizeof(ok) - 1, &k, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(k.input, "abc");
+    job_free(&k);
+}
+
 static void t_status_roundtrip(void) {
     status_rec a, b;
     char err[256];
@@ -203,6 +265,7 @@ const test_case json_tests[] = {
     {"envelope: string input", t_envelope_string_input},
     {"envelope: malformed forms are rejected", t_envelope_malformed},
     {"envelope: serialise and parse back", t_envelope_roundtrip},
+    {"envelope: binary input as input_base64", t_envelope_binary},
     {"status: JSON round trip", t_status_roundtrip},
     {"status: final states", t_status_final},
     {"clock: ISO 8601 UTC agrees with gmtime_r", t_iso8601},
