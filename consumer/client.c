@@ -265,7 +265,7 @@ static int event_is_for(const char *payload, size_t len, const char *id) {
 
 int client_wait(const config *cfg) {
     const char *id;
-    char err[512], channel[300], rkey[512];
+    char err[512], channel[300], result_key[512];
     status_rec st;
     rconn *c = NULL, *sub = NULL;
     int code = OS_EXIT_UNAVAILABLE;
@@ -324,8 +324,8 @@ int client_wait(const config *cfg) {
         }
     }
     /* Final: the result (when there is one) on stdout, the record on stderr. */
-    snprintf(rkey, sizeof(rkey), "%s:result:%s", cfg->prefix, id);
-    redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "GET %s", rkey);
+    rkey(result_key, sizeof(result_key), cfg->prefix, "result", id);
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "GET %s", result_key);
     if (!r) {
         fprintf(stderr, "oneshot wait: %s\n", err);
         goto end;
@@ -372,8 +372,8 @@ int client_cancel(const config *cfg) {
 
     client_log_init(cfg);
     if (id_arg(cfg, "cancel", &id) < 0) return OS_EXIT_CONFIG;
-    snprintf(mark, sizeof(mark), "%s:cancel:%s", cfg->prefix, id);
-    snprintf(rec, sizeof(rec), "%s:job:%s", cfg->prefix, id);
+    rkey(mark, sizeof(mark), cfg->prefix, "cancel", id);
+    rkey(rec, sizeof(rec), cfg->prefix, "job", id);
     snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
     snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));

@@ -495,6 +495,10 @@ long long rreply_int(const redisReply *r, long long dflt) {
 
 /* --- status records --- */
 
+void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id) {
+    snprintf(out, n, "%s:%s:%s", prefix, kind, id);
+}
+
 /* The record's write, shared by the scripts below. KEYS[1] hash; ARGV:
  * ttl, final (0/1), guard (0/1), channel, json, then field/value pairs.
  * Replace the hash in one step so no reader ever sees a half-written or
@@ -558,8 +562,8 @@ static void status_add(rbatch *b, const char *script, size_t script_len, int beg
     char *json = status_to_json(st, &json_len);
 
     memset(&a, 0, sizeof(a));
-    snprintf(key, sizeof(key), "%s:job:%s", prefix, st->id);
-    snprintf(cancel_key, sizeof(cancel_key), "%s:cancel:%s", prefix, st->id);
+    rkey(key, sizeof(key), prefix, "job", st->id);
+    rkey(cancel_key, sizeof(cancel_key), prefix, "cancel", st->id);
     snprintf(channel, sizeof(channel), "%s:events", prefix);
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
     argv_add(&a, "EVAL", 4, 0);
@@ -612,7 +616,7 @@ int rstatus_put(rconn *c, const char *prefix, int ttl, const status_rec *st, int
 int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, size_t n, char *err,
                   size_t errlen) {
     char key[512];
-    snprintf(key, sizeof(key), "%s:job:%s", prefix, id);
+    rkey(key, sizeof(key), prefix, "job", id);
     redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "HGET %s state", key);
     if (!r) return -1;
     int rc = rreply_check(r, "HGET state", err, errlen);
@@ -623,7 +627,7 @@ int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, siz
 
 int rstatus_get(rconn *c, const char *prefix, const char *id, status_rec *st, char *err, size_t errlen) {
     char key[512];
-    snprintf(key, sizeof(key), "%s:job:%s", prefix, id);
+    rkey(key, sizeof(key), prefix, "job", id);
     redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "HGETALL %s", key);
     if (!r) return -1;
     int rc = -1;

@@ -121,6 +121,9 @@ void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, i
  * 1 written, 0 not written (state and *cancelled say why), -1 error. */
 void rstatus_add_begin(rbatch *b, const char *prefix, int ttl, const status_rec *st);
 int rstatus_begin_reply(const redisReply *r, char *state, size_t n, int *cancelled, char *err, size_t errlen);
+/* The store's key names: <prefix>:<kind>:<id>, kind "job" (the status
+ * hash), "result" or "cancel" (README "Keys"). */
+void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id);
 /* The job's current state into state ("" when there is no record). */
 int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, size_t n, char *err,
                   size_t errlen);

@@ -50,10 +50,6 @@ typedef struct rstore {
     size_t result_len;
 } rstore;
 
-static void key_of(char *out, size_t n, const rstore *s, const char *kind, const char *id) {
-    snprintf(out, n, "%s:%s:%s", s->cfg->prefix, kind, id);
-}
-
 /* The connection for the calling thread, or NULL when Redis is unreachable. */
 static rconn *conn_for_thread(rstore *s, char *err, size_t errlen) {
     if (pthread_equal(pthread_self(), s->owner)) return s->main;
@@ -130,7 +126,7 @@ static int redis_put_status(void *state, const status_rec *st, char *err, size_t
     }
 
     char key[512], at[40];
-    key_of(key, sizeof(key), s, "job", st->id);
+    rkey(key, sizeof(key), s->cfg->prefix, "job", st->id);
     clock_iso8601(st->heartbeat_at, at, sizeof(at));
     redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %d", HEARTBEAT_LUA, key, st->worker,
                               at, st->progress < 0 ? 0 : st->progress);
@@ -146,7 +142,7 @@ static int redis_put_result(void *state, const status_rec *st, const char *data,
     rstore *s = state;
     char key[512];
     if (!st->id[0]) return 0;
-    key_of(key, sizeof(key), s, "result", st->id);
+    rkey(key, sizeof(key), s->cfg->prefix, "result", st->id);
     if (pthread_equal(pthread_self(), s->owner)) {
         char *cmd = NULL;
         int n = redisFormatCommand(&cmd, "SET %s %b EX %d", key, data ? data : "", data ? len : 0, s->cfg->result_ttl);
@@ -174,7 +170,7 @@ static int redis_cancelled(void *state, const char *id) {
     char key[512], err[256];
     rconn *c = conn_for_thread(s, err, sizeof(err));
     if (!c) return -1;
-    key_of(key, sizeof(key), s, "cancel", id);
+    rkey(key, sizeof(key), s->cfg->prefix, "cancel", id);
     redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "EXISTS %s", key);
     if (!r) {
         log_warn("cancel check: %s", err);
