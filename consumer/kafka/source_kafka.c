@@ -296,12 +296,10 @@ static int ksrc_open(const config *cfg, void **state, char *err, size_t errlen) 
         goto error;
     }
     /* A handle on the topic makes librdkafka learn its partitions and hand
-     * each to its leader's broker thread while the group join runs. Without
-     * it that happens only when the assignment arrives, and librdkafka
-     * 2.0.2 may then start the fetch before the broker thread has taken the
-     * partition: nothing wakes the thread, and the first fetch waits for
-     * its next idle wake-up, up to a second later (one claim in five on
-     * the test broker). */
+     * each to its leader's broker thread while the group join runs (its
+     * debug log shows them "joining broker" at start), rather than when the
+     * assignment arrives: start_offsets and the first fetch then find them
+     * in place. */
     s->rkt = rd_kafka_topic_new(s->rk, cfg->queue, NULL);
     log_debug("subscribed to %s as group %s (librdkafka %s)", cfg->queue, cfg->group, rd_kafka_version_str());
     *state = s;
