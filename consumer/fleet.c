@@ -136,6 +136,28 @@ static int fleet_flag(const char *name, size_t n, int *takes_value) {
     return 0;
 }
 
+/* Drop --name V and --name=V from v[0..*n), up to a "--" (what follows
+ * it is a command, not options). */
+static void drop_option(char **v, size_t *n, const char *name) {
+    size_t len = strlen(name), k = 0;
+    for (size_t i = 0; i < *n; i++) {
+        const char *a = v[i];
+        if (strcmp(a, "--") == 0) {
+            for (; i < *n; i++) v[k++] = v[i];
+            break;
+        }
+        if (strncmp(a, "--", 2) == 0 && strncmp(a + 2, name, len) == 0 && (a[2 + len] == '\0' || a[2 + len] == '=')) {
+            int has_value = a[2 + len] == '=';
+            free(v[i]);
+            if (!has_value && i + 1 < *n) free(v[++i]);
+            continue;
+        }
+        v[k++] = v[i];
+    }
+    *n = k;
+    if (v) v[k] = NULL;
+}
+
 /* Build F->rargv = exe run <settings before --, minus the fleet's>
  * <defaults the fleet adds> <replica options after -->, and load the
  * replicas' effective configuration into F->rcfg. -1 with a reason. */
@@ -187,8 +209,20 @@ static int build_command(fleet *F, int argc, char **argv, char *err, size_t errl
         argv_add(&F->rargv, &F->rargc, strcmp(probe.source, "kafka") == 0 ? FLEET_IDLE_KAFKA : FLEET_IDLE_REDIS);
     }
     /* The platform's deadline is the replica's too, so its own watchdog
-     * normally ends the job (exit 124, re-queued) before the fleet must. */
-    if (F->cfg->deadline > 0 && !config_is_set(&probe, "deadline")) {
+     * normally ends the job (exit 124, re-queued with the attempt counted)
+     * before the fleet must. A replica --deadline of 0 (none) or beyond the
+     * fleet's is replaced: the fleet would stop such a replica with
+     * SIGTERM, which gives the job back uncounted, so a job that always
+     * outlasts the deadline would be retried forever. */
+    int own = config_is_set(&probe, "deadline");
+    if (F->cfg->deadline > 0 && own && (probe.deadline == 0 || probe.deadline > F->cfg->deadline)) {
+        log_warn("replica --deadline %d%s is beyond the fleet's --deadline %d: replicas get %d", probe.deadline,
+                 probe.deadline ? "" : " (none)", F->cfg->deadline, F->cfg->deadline);
+        drop_option(fwd, &nfwd, "deadline");
+        drop_option(post, &npost, "deadline");
+        own = 0;
+    }
+    if (F->cfg->deadline > 0 && !own) {
         char d[24];
         snprintf(d, sizeof(d), "%d", F->cfg->deadline);
         argv_add(&F->rargv, &F->rargc, "--deadline");

@@ -138,6 +138,21 @@ t_deadline_requeued_then_dead() {
     assert_eq "$(grep -c '"msg":"exit 124 (deadline)"' "$FLOG")" 2 "replica exits 124"
 }
 
+# A replica --deadline of 0 (none) under a fleet --deadline is replaced by
+# the fleet's: otherwise the fleet's SIGTERM gives the job back uncounted and
+# a job that always outlasts the deadline is retried forever (this fleet
+# would never drain).
+t_deadline_replica_none() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"slow0","input":{"duration":30}}' >/dev/null
+    run_fleet 40 --deadline 3 --drain -- "${LIST[@]}" --max-attempts 2 --deadline 0
+    assert_eq "$RC" 1 "fleet exit code"
+    assert_eq "$(rcli HGET oneshot:job:slow0 state)" dead "state"
+    assert_eq "$(rcli HGET oneshot:job:slow0 attempt)" 2 "attempt"
+    assert_contains "$(cat "$FLOG")" 'replica --deadline 0 (none) is beyond the fleet' "warning"
+    assert_eq "$(grep -c '"msg":"exit 124 (deadline)"' "$FLOG")" 2 "replica exits 124"
+}
+
 # A replica that does not answer SIGTERM (stopped) is SIGKILLed after the
 # grace; its job comes back when its lease runs out and another replica
 # finishes it.
@@ -286,6 +301,7 @@ t_run "fleet: 500 list jobs drained with N=4, one result each, JSON lines with p
 t_run "fleet: 100 stream jobs drained" t_stream_drain
 t_run "fleet: never more replicas than jobs (list, stream, empty)" t_no_more_replicas_than_jobs
 t_run "fleet: --deadline -> timed out, re-queued, then dead-lettered" t_deadline_requeued_then_dead
+t_run "fleet: replica --deadline 0 gets the fleet's (no endless retry)" t_deadline_replica_none
 t_run "fleet: --deadline SIGTERM then SIGKILL; the job comes back and succeeds" t_deadline_kill
 t_run "fleet: SIGINT lets running jobs finish, one summary" t_sigint
 t_run "fleet: exit 69 backs off, then drains" t_backoff_69
