@@ -177,17 +177,15 @@ end:
  * without raw control bytes (cJSON takes them, strict parsers do not: in a
  * string none, elsewhere only the four JSON whitespace bytes). */
 static int json_embeddable(const char *s, size_t n) {
-    const char *end = NULL;
     if (!n) return 0;
-    cJSON *v = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    cJSON *v = json_parse_whole(s, n);
     int ok = v && !cJSON_IsString(v);
     cJSON_Delete(v);
     int in_str = 0;
     for (size_t i = 0; ok && i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
-        if (s + i >= end && !ws) ok = 0; /* trailing bytes */
-        else if (in_str) {
+        if (in_str) {
             if (c < 0x20) ok = 0;
             else if (c == '"') in_str = 0;
             else if (c == '\\') { /* cJSON takes "\uq\<NUL>x" as U+0000: only JSON's escapes */

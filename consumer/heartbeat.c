@@ -22,6 +22,7 @@ static struct {
     int store_failures;
     int64_t renewed_ms;  /* monotonic: the start of the last renewal that held */
     int64_t src_every;   /* the source's heartbeat period, ms */
+    int64_t store_every; /* the store's: a third of --lease, ms */
     atomic_int progress;
     heartbeat_args a;
 } hb = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -69,8 +70,7 @@ static void beat_store(void) {
 
 static void *hb_main(void *arg) {
     (void)arg;
-    int64_t store_every = (int64_t)hb.a.cfg->lease * 1000 / 3;
-    int64_t src_every = hb.src_every;
+    int64_t src_every = hb.src_every, store_every = hb.store_every;
     int64_t next_src = hb.t0 + src_every;
     int64_t next_store = hb.t0 + store_every;
 
@@ -129,13 +129,13 @@ int heartbeat_start(const heartbeat_args *args) {
     hb.store_failures = 0;
     hb.t0 = clock_mono_ms();
     hb.renewed_ms = hb.t0; /* the claim was just taken */
-    hb.src_every = args->src->heartbeat_ms > 0 ? args->src->heartbeat_ms : (int64_t)args->cfg->lease * 1000 / 3;
+    hb.store_every = (int64_t)args->cfg->lease * 1000 / 3;
+    hb.src_every = args->src->heartbeat_ms > 0 ? args->src->heartbeat_ms : hb.store_every;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&hb.cv, &ca);
     pthread_condattr_destroy(&ca);
-    int64_t store_every = (int64_t)args->cfg->lease * 1000 / 3;
-    int64_t first = hb.src_every < store_every ? hb.src_every : store_every;
+    int64_t first = hb.src_every < hb.store_every ? hb.src_every : hb.store_every;
     if (watchdog_defer(hb.t0 + first, spawn) < 0) {
         spawn();
         if (!hb.running) {

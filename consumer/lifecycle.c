@@ -321,25 +321,29 @@ static int64_t rusage_cpu_ms(const struct rusage *ru) {
            (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
 }
 
-/* Run the core on the claimed job and settle it. running: the store's
- * begin already wrote the "running" record (R.status). */
-static int run_job(job *j, int running) {
+/* Write the job's "running" record. With a store that has begin, the same
+ * step reads the job's state and cancel mark (known, *cancelled) and
+ * writes nothing for a job that already succeeded or is cancelled. 1: run
+ * it; 0: settle it as known; -1: the store is unreachable. */
+static int begin_job(char *known, size_t n, int *cancelled, char *err, size_t errlen) {
+    R.status.started_at = clock_wall_ms();
+    R.status.heartbeat_at = R.status.started_at;
+    int rc = R.store->begin ? R.store->begin(R.store_state, &R.status, known, n, cancelled, err, errlen)
+                            : (R.store->put_status(R.store_state, &R.status, err, errlen) < 0 ? -1 : 1);
+    if (rc == 0) R.status.started_at = R.status.heartbeat_at = 0; /* it does not run */
+    return rc;
+}
+
+/* Run the core on the claimed job (its "running" record written) and
+ * settle it. */
+static int run_job(job *j) {
     core_result res;
     outcome o;
     buf body = BUF_INIT;
-    char err[512] = "";
     struct rusage ru0, ru1;
     int code;
 
     core_result_init(&res);
-    if (!running) {
-        R.status.started_at = clock_wall_ms();
-        R.status.heartbeat_at = R.status.started_at;
-        if (R.store->put_status(R.store_state, &R.status, err, sizeof(err)) < 0) {
-            log_error("cannot write the running status, leaving the job to be redelivered: %s", err);
-            return OS_EXIT_UNAVAILABLE;
-        }
-    }
     heartbeat_args ha = {R.cfg, R.src, R.src_state, R.store, R.store_state, j, &R.status, &R.cancel};
     if (heartbeat_start(&ha) < 0) {
         log_error("cannot start the heartbeat thread");
@@ -492,26 +496,19 @@ int lifecycle_run(const config *cfg) {
         code = reject_job(&j, http_status, err);
         goto out;
     }
-    /* One step with a store that can (begin): skip a job that already
-     * succeeded or was cancelled, else write its "running" record. */
     char known[32] = "";
-    int cancelled = 0, running = 0;
-    if (R.store->begin) {
-        R.status.started_at = clock_wall_ms();
-        R.status.heartbeat_at = R.status.started_at;
-        running = R.store->begin(R.store_state, &R.status, known, sizeof(known), &cancelled, err, sizeof(err));
-        if (running < 0) {
-            log_error("store unreachable, leaving the job to be redelivered: %s", err);
-            code = OS_EXIT_UNAVAILABLE;
-            goto out;
-        }
-        if (!running) R.status.started_at = R.status.heartbeat_at = 0; /* it does not run */
+    int cancelled = 0;
+    int run = begin_job(known, sizeof(known), &cancelled, err, sizeof(err));
+    if (run < 0) {
+        log_error("cannot write the running status, leaving the job to be redelivered: %s", err);
+        code = OS_EXIT_UNAVAILABLE;
+        goto out;
     }
-    if (!running && settle_known(&j, known, cancelled, &code)) {
+    if (!run && settle_known(&j, known, cancelled, &code)) {
         watchdog_job_end();
         goto out;
     }
-    code = run_job(&j, running);
+    code = run_job(&j);
 out:
     if (R.status.id[0] && strcmp(R.status.state, ST_RUNNING) == 0) {
         /* Left before the job ended (store or broker lost). */
