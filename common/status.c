@@ -72,13 +72,14 @@ void status_each_field(const status_rec *st,
     EMIT_INT("result_bytes", st->result_bytes, -1);
     EMIT_INT("cpu_ms", st->cpu_ms, -1);
     EMIT_INT("max_rss_kb", st->max_rss_kb, -1);
+    EMIT_INT("fence", st->fence, 0);
 #undef EMIT_INT
 #undef EMIT_TIME
 }
 
 static int is_numeric_field(const char *name) {
     static const char *const nums[] = {"attempt", "duration_ms", "progress", "exit_code",
-                                       "result_bytes", "cpu_ms", "max_rss_kb", NULL};
+                                       "result_bytes", "cpu_ms", "max_rss_kb", "fence", NULL};
     for (int i = 0; nums[i]; i++)
         if (strcmp(nums[i], name) == 0) return 1;
     return 0;
@@ -143,6 +144,7 @@ void status_set_field(status_rec *st, const char *name, const char *value) {
     else if (strcmp(name, "result_bytes") == 0) st->result_bytes = strtoll(value, NULL, 10);
     else if (strcmp(name, "cpu_ms") == 0) st->cpu_ms = strtoll(value, NULL, 10);
     else if (strcmp(name, "max_rss_kb") == 0) st->max_rss_kb = strtoll(value, NULL, 10);
+    else if (strcmp(name, "fence") == 0) st->fence = strtoll(value, NULL, 10);
 #undef SET_STR
 }
 

@@ -39,6 +39,7 @@ typedef struct status_rec {
     int64_t result_bytes; /* -1 = unset */
     int64_t cpu_ms;       /* -1 = unset */
     int64_t max_rss_kb;   /* -1 = unset */
+    int64_t fence;        /* the owner's fence (consumer/README.md), 0 = unset */
 } status_rec;
 
 /* A record with every optional field unset. */

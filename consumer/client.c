@@ -26,6 +26,7 @@
 #include "../common/status.h"
 #include "kafka_module.h"
 #include "redis_conn.h"
+#include "redis_record.h"
 
 #define WAIT_POLL_MS 1000      /* re-read the record this often even when subscribed */
 #define WAIT_POLL_NOSUB_MS 250 /* ...and this often when the subscription is lost */
@@ -236,7 +237,7 @@ int client_status(const config *cfg) {
     if (id_arg(cfg, "status", &id) < 0) return OS_EXIT_CONFIG;
     rconn *c = client_connect(cfg, "status");
     if (!c) return OS_EXIT_UNAVAILABLE;
-    int found = rstatus_get(c, cfg->prefix, id, &st, err, sizeof(err));
+    int found = rrec_get(c, cfg->prefix, id, &st, err, sizeof(err));
     rconn_close(c);
     if (found < 0) {
         fprintf(stderr, "oneshot status: %s\n", err);
@@ -284,7 +285,7 @@ int client_wait(const config *cfg) {
     }
     if (!sub) log_warn("events channel unavailable (%s): polling the record instead", err);
     for (;;) {
-        int found = rstatus_get(c, cfg->prefix, id, &st, err, sizeof(err));
+        int found = rrec_get(c, cfg->prefix, id, &st, err, sizeof(err));
         if (found < 0) {
             fprintf(stderr, "oneshot wait: %s\n", err);
             goto end;
@@ -348,27 +349,33 @@ end:
 
 /* --- cancel --- */
 
-/* KEYS: cancel mark, record. ARGV: ttl, channel, event JSON, id, now.
- * A final job is left alone (its state is returned). Otherwise the mark is
- * set; a job nobody runs right now (queued, retrying, interrupted) is
- * recorded as cancelled at once, so `wait` returns; a running one is
- * stopped by its replica at the next heartbeat. */
+/* KEYS: cancel mark, record. ARGV: ttl, channel, id, now. A final job is
+ * left alone (its state is returned). Otherwise the mark is set; a job
+ * nobody runs right now (queued, retrying, interrupted) is recorded as
+ * cancelled at once, under a new fence (so a replica that wakes with the
+ * old one writes nothing), keeping what the record said of it, so `wait`
+ * returns; a running one is stopped by its replica at the next heartbeat.
+ * A record key of the wrong type is reported, never written. Safe to
+ * re-send: the second run finds the job cancelled. */
 static const char CANCEL_LUA[] =
-    "local s = redis.call('HGET', KEYS[2], 'state')\n"
-    "if s == 'succeeded' or s == 'failed' or s == 'rejected' or s == 'timed_out' or\n"
-    "   s == 'dead' or s == 'cancelled' then return s end\n"
+    RREC_LUA_PRELUDE
+    "local ok, t = typeok(KEYS[2], 'hash')\n"
+    "if not ok then return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' holds a ' .. t .. ', not a hash') end\n"
+    "local r = redis.call('HMGET', KEYS[2], 'state', 'fence')\n"
+    "local s = r[1] or ''\n"
+    "if FINAL[s] then return s end\n"
     "redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
     "if s == 'running' then return s end\n"
-    "redis.call('HSET', KEYS[2], 'id', ARGV[4], 'state', 'cancelled', 'exit_code', 0,\n"
-    "           'error', 'cancelled before it ran', 'finished_at', ARGV[5])\n"
+    "redis.call('HSET', KEYS[2], 'id', ARGV[3], 'state', 'cancelled', 'exit_code', 0,\n"
+    "           'error', 'cancelled before it ran', 'finished_at', ARGV[4],\n"
+    "           'fence', (tonumber(r[2] or '0') or 0) + 1)\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[1])\n"
-    "redis.call('PUBLISH', ARGV[2], ARGV[3])\n"
+    "publish(KEYS[2], ARGV[2])\n"
     "return 'cancelled'\n";
 
 int client_cancel(const config *cfg) {
     const char *id;
     char err[512], mark[512], rec[512], channel[300], ttl[24], now[40];
-    buf ev = BUF_INIT;
 
     client_log_init(cfg);
     if (id_arg(cfg, "cancel", &id) < 0) return OS_EXIT_CONFIG;
@@ -377,19 +384,11 @@ int client_cancel(const config *cfg) {
     snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
     snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
-    buf_puts(&ev, "{\"id\":");
-    buf_json_str(&ev, id, strlen(id));
-    buf_printf(&ev, ",\"state\":\"cancelled\",\"finished_at\":\"%s\",\"exit_code\":0,"
-                    "\"error\":\"cancelled before it ran\"}", now);
     rconn *c = client_connect(cfg, "cancel");
-    if (!c) {
-        buf_free(&ev);
-        return OS_EXIT_UNAVAILABLE;
-    }
-    redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "EVAL %s 2 %s %s %s %s %s %s %s", CANCEL_LUA, mark, rec,
-                              ttl, channel, ev.data, id, now);
+    if (!c) return OS_EXIT_UNAVAILABLE;
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "EVAL %s 2 %s %s %s %s %s %s", CANCEL_LUA, mark, rec,
+                              ttl, channel, id, now);
     rconn_close(c);
-    buf_free(&ev);
     if (!r || rreply_check(r, "cancel", err, sizeof(err)) < 0) {
         fprintf(stderr, "oneshot cancel: %s\n", err);
         if (r) freeReplyObject(r);

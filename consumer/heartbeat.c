@@ -54,11 +54,18 @@ static void beat_store(void) {
     status_rec st = *hb.a.status;
     st.heartbeat_at = clock_wall_ms();
     st.progress = heartbeat_progress();
-    if (hb.a.store->put_status(hb.a.store_state, &st, err, sizeof(err)) < 0) {
+    int rc = hb.a.store->put_status(hb.a.store_state, &st, err, sizeof(err));
+    if (rc < 0) {
         hb.store_failures++;
         log_warn("heartbeat: status not written: %s", err);
     } else {
         hb.store_failures = 0;
+    }
+    if (rc == STORE_STALE) { /* another replica owns the job now: stop, write nothing */
+        log_error("stale: %s; stopping the job without acknowledging it", err);
+        int none = CANCEL_NONE;
+        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+        return;
     }
     int c = hb.a.store->cancelled(hb.a.store_state, hb.a.job->id);
     if (c == 1) {

@@ -15,7 +15,7 @@
 #include "source.h"
 #include "store.h"
 
-#define KAFKA_MODULE_ABI 2
+#define KAFKA_MODULE_ABI 3 /* 3: source_ops.proof, store_ops.begin takes a claim_proof */
 #define KAFKA_MODULE_FILE "oneshot-kafka.so"
 
 typedef struct kafka_module {

@@ -241,8 +241,8 @@ static int claim_one(job *j, int *rc_out, int *http_status, char *err, size_t er
 
 /* Write the final record (result first), make it durable, then settle the
  * message. Returns the exit code: o->exit_code, or 69 when any step fails
- * (the message is then left to be redelivered). */
-static int publish_and_settle(job *j, const outcome *o) {
+ * or the fence is stale (the message is then left to be redelivered). */
+static int publish_and_settle(job *j, outcome *o) {
     char err[512] = "";
     status_rec *st = &R.status;
 
@@ -264,7 +264,15 @@ static int publish_and_settle(job *j, const outcome *o) {
         st->result_bytes = (int64_t)o->body_len;
         if (R.store->put_result(R.store_state, st, o->body, o->body_len, err, sizeof(err)) < 0) goto unavailable;
     }
-    if (R.store->put_status(R.store_state, st, err, sizeof(err)) < 0) goto unavailable;
+    int put = R.store->put_status(R.store_state, st, err, sizeof(err));
+    if (put < 0) goto unavailable;
+    if (put == STORE_STALE) {
+        log_error("stale: %s; writing nothing and leaving the message to its owner", err);
+        goto unavailable;
+    }
+    /* What settle checks the record for: what was just written (nothing
+     * when the store skipped it, or keeps no fences). */
+    o->fence = put == STORE_SKIPPED ? 0 : st->fence;
     if (R.store->flush && R.store->flush(R.store_state, err, sizeof(err)) < 0) goto unavailable;
     if (R.src->finish(R.src_state, j, o, err, sizeof(err)) < 0) goto unavailable;
     return o->exit_code;
@@ -278,42 +286,66 @@ unavailable:
     return OS_EXIT_UNAVAILABLE;
 }
 
-/* A job the store already knows as done or cancelled is settled unrun. */
-static int settle_known(job *j, const char *known, int cancelled, int *code) {
+static int reject_job(job *j, int http_status, const char *why, const char *state, int code);
+
+/* A job begin did not start (enum begin_rc): settled unrun, or left. */
+static int settle_unrun(job *j, int begun, const char *info) {
     outcome o;
     buf body = BUF_INIT;
+    char err[512] = "", why[400];
+    int code = OS_EXIT_OK;
+    const char *state = ST_SUCCEEDED;
+
     memset(&o, 0, sizeof(o));
-    if (cancelled) {
-        log_info("job %s was cancelled before it ran: acknowledging it without running", j->id);
-        o.state = ST_CANCELLED;
+    switch (begun) {
+    case BEGIN_LOST:
+        log_error("job %s: this replica no longer holds it (its lease lapsed and another replica took it back): "
+                  "not running it", j->id);
+        snprintf(R.status.state, sizeof(R.status.state), "%s", ST_INTERRUPTED);
+        R.status.exit_code = OS_EXIT_UNAVAILABLE;
+        return OS_EXIT_UNAVAILABLE;
+    case BEGIN_POISON:
+        snprintf(why, sizeof(why), "the job's status record is unusable: %s", info);
+        R.status.started_at = R.status.heartbeat_at = 0;
+        return reject_job(j, 500, why, ST_DEAD, OS_EXIT_UNAVAILABLE);
+    case BEGIN_CANCELLED:
+        log_info("job %s was cancelled before it ran: recorded cancelled, acknowledging it without running", j->id);
+        state = ST_CANCELLED;
         o.http_status = 409;
-        o.error = "cancelled before it ran";
-    } else if (strcmp(known, ST_SUCCEEDED) == 0) {
-        log_info("job %s already succeeded: acknowledging it without running it again", j->id);
-        o.state = ST_SUCCEEDED;
-        o.http_status = 200;
-        o.error = "";
-    } else {
-        return 0;
+        break;
+    case BEGIN_DUPLICATE:
+        log_info("job %s is being run by replica %s: this delivery is a duplicate, acknowledged without running",
+                 j->id, info);
+        state = "duplicate";
+        o.http_status = 409;
+        break;
+    default: /* BEGIN_DONE */
+        if (strcmp(info, ST_CANCELLED) == 0)
+            log_info("job %s was cancelled before it ran: acknowledging it without running", j->id);
+        else
+            log_info("job %s is already %s: acknowledging this delivery without running it again", j->id, info);
+        state = status_is_final(info) ? info : ST_SUCCEEDED;
+        o.http_status = strcmp(info, ST_SUCCEEDED) == 0 ? 200 : 409;
+        break;
     }
     o.disp = DISP_ACK;
+    o.state = state;
     o.exit_code = OS_EXIT_OK;
-    detail_body(&body, cancelled ? "job cancelled" : "job already succeeded");
+    detail_body(&body, strcmp(state, ST_CANCELLED) == 0 ? "job cancelled"
+                       : strcmp(state, "duplicate") == 0 ? "job already running elsewhere"
+                                                        : "job already done");
     o.body = body.data;
     o.body_len = body.len;
     o.content_type = "application/json";
-    if (cancelled) {
-        *code = publish_and_settle(j, &o);
-    } else {
-        char err[512] = "";
-        replica_set_phase(PHASE_FINISHING);
-        *code = R.src->finish(R.src_state, j, &o, err, sizeof(err)) < 0 ? OS_EXIT_UNAVAILABLE : OS_EXIT_OK;
-        if (*code) log_error("cannot acknowledge: %s", err);
-        snprintf(R.status.state, sizeof(R.status.state), "%s", ST_SUCCEEDED);
-        R.status.exit_code = 0;
+    replica_set_phase(PHASE_FINISHING);
+    if (R.src->finish(R.src_state, j, &o, err, sizeof(err)) < 0) {
+        log_error("cannot acknowledge: %s", err);
+        code = OS_EXIT_UNAVAILABLE;
     }
+    snprintf(R.status.state, sizeof(R.status.state), "%s", code ? ST_INTERRUPTED : state);
+    R.status.exit_code = code;
     buf_free(&body);
-    return 1;
+    return code;
 }
 
 static int64_t rusage_cpu_ms(const struct rusage *ru) {
@@ -321,17 +353,17 @@ static int64_t rusage_cpu_ms(const struct rusage *ru) {
            (ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1000;
 }
 
-/* Write the job's "running" record. With a store that has begin, the same
- * step reads the job's state and cancel mark (known, *cancelled) and
- * writes nothing for a job that already succeeded or is cancelled. 1: run
- * it; 0: settle it as known; -1: the store is unreachable. */
-static int begin_job(char *known, size_t n, int *cancelled, char *err, size_t errlen) {
+/* Write the job's "running" record (enum begin_rc). With a store that has
+ * begin, the same step checks that the copy is still held, reads the
+ * record and the cancel mark and takes the job's new fence (info: see
+ * store.h); otherwise the record is written with put_status. */
+static int begin_job(const job *j, char *info, size_t n, char *err, size_t errlen) {
+    claim_proof p = {0};
     R.status.started_at = clock_wall_ms();
     R.status.heartbeat_at = R.status.started_at;
-    int rc = R.store->begin ? R.store->begin(R.store_state, &R.status, known, n, cancelled, err, errlen)
-                            : (R.store->put_status(R.store_state, &R.status, err, errlen) < 0 ? -1 : 1);
-    if (rc == 0) R.status.started_at = R.status.heartbeat_at = 0; /* it does not run */
-    return rc;
+    if (R.src->proof) R.src->proof(R.src_state, j, &p);
+    if (R.store->begin) return R.store->begin(R.store_state, &R.status, &p, info, n, err, errlen);
+    return R.store->put_status(R.store_state, &R.status, err, errlen) < 0 ? BEGIN_ERR : BEGIN_RUN;
 }
 
 /* Run the core on the claimed job (its "running" record written) and
@@ -377,15 +409,16 @@ static int run_job(job *j) {
     return code;
 }
 
-/* A message the source could not parse: dead-letter it, exit 65. */
-static int reject_job(job *j, int http_status, const char *why) {
+/* A message the source could not parse: dead-letter it, exit 65 (or, for
+ * a job whose own keys are unusable, the given state and code). */
+static int reject_job(job *j, int http_status, const char *why, const char *state, int code) {
     outcome o;
     buf body = BUF_INIT;
-    log_warn("job rejected: %s", why);
+    log_warn("job %s: %s", strcmp(state, ST_REJECTED) == 0 ? "rejected" : "dead-lettered", why);
     memset(&o, 0, sizeof(o));
     o.disp = DISP_DEAD;
-    o.state = ST_REJECTED;
-    o.exit_code = OS_EXIT_REJECTED;
+    o.state = state;
+    o.exit_code = code;
     o.http_status = http_status ? http_status : 400;
     o.error = why;
     detail_body(&body, why);
@@ -393,9 +426,9 @@ static int reject_job(job *j, int http_status, const char *why) {
     o.body_len = body.len;
     o.content_type = "application/json";
     R.status.started_at = clock_wall_ms();
-    int code = publish_and_settle(j, &o);
+    int rc = publish_and_settle(j, &o);
     buf_free(&body);
-    return code;
+    return rc;
 }
 
 static int open_everything(char *err, size_t errlen, int *code) {
@@ -493,19 +526,19 @@ int lifecycle_run(const config *cfg) {
 
     if (claim_rc == CLAIM_REJECT) {
         watchdog_job_end();
-        code = reject_job(&j, http_status, err);
+        code = reject_job(&j, http_status, err, ST_REJECTED, OS_EXIT_REJECTED);
         goto out;
     }
-    char known[32] = "";
-    int cancelled = 0;
-    int run = begin_job(known, sizeof(known), &cancelled, err, sizeof(err));
-    if (run < 0) {
+    char info[400] = "";
+    int begun = begin_job(&j, info, sizeof(info), err, sizeof(err));
+    if (begun == BEGIN_ERR) {
         log_error("cannot write the running status, leaving the job to be redelivered: %s", err);
         code = OS_EXIT_UNAVAILABLE;
         goto out;
     }
-    if (!run && settle_known(&j, known, cancelled, &code)) {
+    if (begun != BEGIN_RUN) {
         watchdog_job_end();
+        code = settle_unrun(&j, begun, info);
         goto out;
     }
     code = run_job(&j);

@@ -29,7 +29,6 @@
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
-#include "../common/status.h"
 
 #define RC_CONNECT_TIMEOUT_MS 2000
 #define RC_COMMAND_TIMEOUT_MS 5000
@@ -101,33 +100,5 @@ int rreply_is_err(const redisReply *r);
 int rreply_check(const redisReply *r, const char *what, char *err, size_t errlen);
 /* Integer value of an integer (or numeric string) reply, else dflt. */
 long long rreply_int(const redisReply *r, long long dflt);
-
-/* --- keys and records shared by the store, the sources and the client --- */
-
-/* The status record as the Redis store keeps it (DESIGN.md section 5):
- * hash <prefix>:job:<id> replaced atomically, expiring after ttl seconds
- * when the state is final, the record's JSON published on <prefix>:events.
- * With guard, a record already in a final state is left alone (the sweeps
- * use it so they never overwrite what a replica finished). 1 written,
- * 0 skipped by the guard, -1 unreachable. */
-int rstatus_put(rconn *c, const char *prefix, int ttl, const status_rec *st, int guard, char *err,
-                size_t errlen);
-/* The same write appended to a batch (its reply: 1 written, 0 skipped). */
-void rstatus_add(rbatch *b, const char *prefix, int ttl, const status_rec *st, int guard);
-/* Before running a job, in one script: the job's state and its cancel
- * mark (<prefix>:cancel:<id>) and, unless it already succeeded or is
- * marked cancelled, st (the "running" record) written as rstatus_put does
- * without guard. Appended to a batch; rstatus_begin_reply reads its reply:
- * 1 written, 0 not written (state and *cancelled say why), -1 error. */
-void rstatus_add_begin(rbatch *b, const char *prefix, int ttl, const status_rec *st);
-int rstatus_begin_reply(const redisReply *r, char *state, size_t n, int *cancelled, char *err, size_t errlen);
-/* The store's key names: <prefix>:<kind>:<id>, kind "job" (the status
- * hash), "result" or "cancel" (README "Keys"). */
-void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id);
-/* The job's current state into state ("" when there is no record). */
-int rstatus_state(rconn *c, const char *prefix, const char *id, char *state, size_t n, char *err,
-                  size_t errlen);
-/* Read the whole record. 1 found, 0 none, -1 unreachable. */
-int rstatus_get(rconn *c, const char *prefix, const char *id, status_rec *st, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #define ONESHOT_SOURCE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../common/job.h"
 #include "../config/config.h"
@@ -29,6 +30,18 @@ enum disposition {
     DISP_RELEASE, /* give it back untouched for another replica (SIGTERM) */
 };
 
+/* What proves, inside a Redis script, that this replica still holds its
+ * copy of the job (consumer/README.md "Ownership and the fence"): kind
+ * "list" (key: the processing list), "stream" (key: the stream, group,
+ * entry; the consumer is the replica), or NULL for a source whose copies
+ * Redis cannot see (http, kafka). */
+typedef struct claim_proof {
+    const char *kind;
+    const char *key;
+    const char *group;
+    const char *entry;
+} claim_proof;
+
 /* The end of a job as the source sees it. */
 typedef struct outcome {
     enum disposition disp;
@@ -39,6 +52,8 @@ typedef struct outcome {
     size_t body_len;
     const char *content_type;
     const char *error;        /* "" when none; for dead letters */
+    int64_t fence;            /* >0: the record was written under this fence with
+                                 state; settle only while it still says so */
 } outcome;
 
 typedef struct source_ops {
@@ -60,6 +75,8 @@ typedef struct source_ops {
     /* Settle the job as o says. -1 with a reason: could not (exit 69, the
      * message stays to be redelivered). */
     int (*finish)(void *state, job *j, const outcome *o, char *err, size_t errlen);
+    /* The claim proof of the job held (see claim_proof). May be NULL. */
+    void (*proof)(void *state, const job *j, claim_proof *p);
     /* Release everything, including j->src_data of a claimed job. */
     void (*close)(void *state);
 } source_ops;

@@ -44,4 +44,10 @@ static int http_finish(void *state, job *j, const outcome *o, char *err, size_t 
 
 static void http_close(void *state) { (void)state; }
 
-const source_ops source_http = {"http", 0, 0, http_open, http_claim, NULL, http_finish, http_close};
+const source_ops source_http = {
+    .name = "http",
+    .open = http_open,
+    .claim = http_claim,
+    .finish = http_finish,
+    .close = http_close,
+};

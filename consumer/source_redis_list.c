@@ -9,24 +9,30 @@
  *   --dead-letter        list of dead jobs (LPUSH, JSON with the error)
  *
  * Before every BLMOVE the lease is set and W registered by a script sent in
- * the same round trip, so a processing list is never without a live lease
- * or unregistered. The same script is the orphan sweep: a registered W'
- * with no lease has its item moved into our processing list (protected by
- * our lease), and this replica then puts it back at the head of the queue
- * (RPUSH: it is taken next) as an envelope with attempt + 1, or
- * dead-letters it beyond --max-attempts.
+ * the same round trip (LIST_CLAIM_LUA), so a processing list is never without a
+ * live lease or unregistered. The same script finds one orphan: the item of
+ * a registered W' whose lease is gone, with what the job's record says. The
+ * sweep (SWEEP_LUA) then moves it in one compare-and-set script, straight from
+ * W''s processing list: back to the head of the queue with attempt + 1, to
+ * the dead letters past --max-attempts, or nowhere when its record is
+ * final (or another live replica runs the job: a duplicate); it acts only
+ * if W' still has no lease, the item is still the bytes seen and the
+ * record's fence has not moved, so a re-sent or concurrent sweep does
+ * nothing twice.
  * The Q:workers set keeps the sweep O(replicas) where SCAN would be
  * O(keyspace). A raw message (or an envelope without an id) gets its UUID
  * written back into the processing list (LSET), so a re-delivery after a
  * crash keeps the same job id.
  *
- * Settling is one script each, idempotent (safe to re-send after a lost
- * reply): ack deletes the processing list (it holds exactly that item: the
- * same as LREM + DEL without sending the item back); retry also LPUSHes the
- * envelope with attempt + 1 (the back of the queue: other jobs go first);
- * dead LPUSHes the dead letter; release (SIGTERM) RPUSHes the item back
- * untouched. If the processing list is already empty the claim was lost
- * (the lease expired and another replica swept it): nothing is pushed. */
+ * Settling is one script (SETTLE_LUA), idempotent: with --store redis it first
+ * checks that the record says what the final write put there under our
+ * fence (a refused final write settles nothing); ack deletes the
+ * processing list; retry also LPUSHes the envelope with attempt + 1 (the
+ * back of the queue); dead LPUSHes the dead letter; release (SIGTERM)
+ * RPUSHes the item back untouched. An empty processing list means the
+ * claim was lost, or a re-sent settle already ran: nothing is pushed. A
+ * target of the wrong type leaves the item where it is and moves W to
+ * Q:quarantine (consumer/README.md "Poison"). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +42,9 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "redis_conn.h"
+#include "redis_record.h"
 #include "replica.h"
 #include "source.h"
-
-#define SWEEP_MAX 100 /* orphans handled per claim call, to keep it bounded */
 
 typedef struct lsrc {
     const config *cfg;
@@ -48,49 +53,116 @@ typedef struct lsrc {
     char proc[512];  /* Q:processing:W */
     char lease[512]; /* P:lease:W */
     char reg[512];   /* Q:workers */
+    char quar[512];  /* Q:quarantine */
     char lease_ms[24];
     int claimed;      /* an item sits in our processing list */
     int rejected;     /* ...and it was malformed: dead-letter it raw */
     int settled;      /* finish ran: lease and registration are gone */
     int suspect;      /* a BLMOVE reply was lost: check our processing list */
-    int use_status;   /* --store redis: sweeps update the records too */
+    int use_status;   /* --store redis: sweeps read and update the records too */
 } lsrc;
 
-/* KEYS: lease, workers set, our processing list. ARGV: W, lease ms, P, Q.
- * Returns {W, item} for an item of ours (left by a lost BLMOVE reply),
- * {W', item} for an orphan now moved into our list, or nil. */
-static const char SWEEP_LUA[] =
+/* KEYS: lease, workers set, our processing list. ARGV: W, lease ms, P, Q,
+ * use records (0/1). {'mine', item} for an item of ours (left by a lost
+ * BLMOVE reply); {'orphan', item, W', record type, state, worker, fence,
+ * worker alive (0/1)} for the item of a registered W' whose lease is gone
+ * (read only: SWEEP moves it); or nil. */
+static const char LIST_CLAIM_LUA[] =
+    "local t = redis.call('TYPE', KEYS[2]).ok\n"
+    "if t ~= 'set' and t ~= 'none' then\n"
+    "  return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' holds a ' .. t .. ', not a set')\n"
+    "end\n"
     "redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])\n"
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
     "local mine = redis.call('LINDEX', KEYS[3], -1)\n"
-    "if mine then return {ARGV[1], mine} end\n"
+    "if mine then return {'mine', mine} end\n"
     "for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
     "  if w ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. ':lease:' .. w) == 0 then\n"
-    "    local it = redis.call('LMOVE', ARGV[4] .. ':processing:' .. w, KEYS[3], 'RIGHT', 'LEFT')\n"
-    "    if it then return {w, it} end\n"
+    "    local proc = ARGV[4] .. ':processing:' .. w\n"
+    "    local it = redis.call('TYPE', proc).ok == 'list' and redis.call('LINDEX', proc, -1)\n"
+    "    if it then\n"
+    "      local rt, rs, rw, rf, alive = 'none', '', '', '', '0'\n"
+    "      local ok, e = pcall(cjson.decode, it)\n"
+    "      if ARGV[5] == '1' and ok and type(e) == 'table' and type(e.id) == 'string' then\n"
+    "        local rk = ARGV[3] .. ':job:' .. e.id\n"
+    "        rt = redis.call('TYPE', rk).ok\n"
+    "        if rt == 'hash' then\n"
+    "          local r = redis.call('HMGET', rk, 'state', 'worker', 'fence')\n"
+    "          rs, rw, rf = r[1] or '', r[2] or '', r[3] or ''\n"
+    "          if rw ~= '' and redis.call('EXISTS', ARGV[3] .. ':lease:' .. rw) == 1 then alive = '1' end\n"
+    "        end\n"
+    "      end\n"
+    "      return {'orphan', it, w, rt, rs, rw, rf, alive}\n"
+    "    end\n"
     "    redis.call('SREM', KEYS[2], w)\n"
     "  end\n"
     "end\n"
     "return false\n";
 
-/* KEYS: our processing list, target list. ARGV: rpush|lpush|drop, message.
- * Moves the swept orphan out of our processing list. */
-static const char REQUEUE_LUA[] =
-    "if redis.call('LLEN', KEYS[1]) == 0 then return 0 end\n"
+/* KEYS: the orphan's processing list, its lease, workers set, target,
+ * record, quarantine set. ARGV: W', the item seen, the record's fence seen
+ * ('' none), requeue|dead|drop, message, write the record (0/1), ttl,
+ * channel, new state, then the record's field/value pairs. Compare and
+ * set: 1 moved; 0 nothing done (W' is back, the item is gone or changed,
+ * or the record moved on: a re-send or another sweeper; look again); -2
+ * the target is not a list: W' moved to the quarantine set. */
+static const char SWEEP_LUA[] =
+    RREC_LUA_PRELUDE
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
+    "if redis.call('LINDEX', KEYS[1], -1) ~= ARGV[2] then return 0 end\n"
+    "if ARGV[6] == '1' then\n"
+    "  if not typeok(KEYS[5], 'hash') then return 0 end\n"
+    "  if (redis.call('HGET', KEYS[5], 'fence') or '') ~= ARGV[3] then return 0 end\n"
+    "end\n"
+    "if ARGV[4] ~= 'drop' and not typeok(KEYS[4], 'list') then\n"
+    "  if not typeok(KEYS[6], 'set') then return -3 end\n"
+    "  redis.call('SREM', KEYS[3], ARGV[1])\n"
+    "  redis.call('SADD', KEYS[6], ARGV[1])\n"
+    "  return -2\n"
+    "end\n"
+    "if ARGV[4] == 'requeue' then redis.call('RPUSH', KEYS[4], ARGV[5])\n"
+    "elseif ARGV[4] == 'dead' then redis.call('LPUSH', KEYS[4], ARGV[5]) end\n"
     "redis.call('RPOP', KEYS[1])\n"
-    "if ARGV[1] == 'rpush' then redis.call('RPUSH', KEYS[2], ARGV[2])\n"
-    "elseif ARGV[1] == 'lpush' then redis.call('LPUSH', KEYS[2], ARGV[2]) end\n"
+    "if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end\n"
+    "if ARGV[6] == '1' then\n"
+    "  redis.call('HSET', KEYS[5], 'fence', (tonumber(ARGV[3]) or 0) + 1, unpack(ARGV, 10))\n"
+    "  if FINAL[ARGV[9]] then redis.call('EXPIRE', KEYS[5], ARGV[7]) end\n"
+    "  publish(KEYS[5], ARGV[8])\n"
+    "end\n"
     "return 1\n";
 
-/* KEYS: processing list, lease, workers set, target. ARGV: ack|lpush|release, message, W.
- * Returns how many items the processing list held (0: the claim was lost). */
-static const char FINISH_LUA[] =
+/* KEYS: processing list, lease, workers set, target, record, quarantine
+ * set. ARGV: ack|lpush|release, message, W, fence ('0': no record check),
+ * the state the record must hold. The processing list's length (0: the
+ * claim was lost, or a re-send finds it settled); -1 the record does not
+ * hold what we wrote (nothing done); -2 the target is not a list (the item
+ * stays, W moves to the quarantine set). */
+static const char SETTLE_LUA[] =
     "local had = redis.call('LLEN', KEYS[1])\n"
-    "if had > 0 then\n"
-    "  if ARGV[1] == 'release' then redis.call('RPUSH', KEYS[4], redis.call('RPOP', KEYS[1]))\n"
-    "  elseif ARGV[1] == 'lpush' then redis.call('LPUSH', KEYS[4], ARGV[2]) end\n"
-    "  redis.call('DEL', KEYS[1])\n"
+    "if had == 0 then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "  redis.call('SREM', KEYS[3], ARGV[3])\n"
+    "  return 0\n"
     "end\n"
+    "if ARGV[4] ~= '0' then\n"
+    "  if redis.call('TYPE', KEYS[5]).ok ~= 'hash' then return -1 end\n"
+    "  local r = redis.call('HMGET', KEYS[5], 'fence', 'state')\n"
+    "  if r[1] ~= ARGV[4] or r[2] ~= ARGV[5] then return -1 end\n"
+    "end\n"
+    "if ARGV[1] ~= 'ack' then\n"
+    "  local t = redis.call('TYPE', KEYS[4]).ok\n"
+    "  if t ~= 'list' and t ~= 'none' then\n"
+    "    local q = redis.call('TYPE', KEYS[6]).ok\n"
+    "    if q == 'set' or q == 'none' then\n"
+    "      redis.call('SREM', KEYS[3], ARGV[3])\n"
+    "      redis.call('SADD', KEYS[6], ARGV[3])\n"
+    "    end\n"
+    "    return -2\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[1] == 'release' then redis.call('RPUSH', KEYS[4], redis.call('LINDEX', KEYS[1], -1))\n"
+    "elseif ARGV[1] == 'lpush' then redis.call('LPUSH', KEYS[4], ARGV[2]) end\n"
+    "redis.call('DEL', KEYS[1])\n"
     "redis.call('DEL', KEYS[2])\n"
     "redis.call('SREM', KEYS[3], ARGV[3])\n"
     "return had\n";
@@ -149,8 +221,9 @@ static int list_open(const config *cfg, void **state, char *err, size_t errlen) 
     s->cfg = cfg;
     snprintf(s->me, sizeof(s->me), "%s", replica_id());
     snprintf(s->proc, sizeof(s->proc), "%s:processing:%s", cfg->queue, s->me);
-    snprintf(s->lease, sizeof(s->lease), "%s:lease:%s", cfg->prefix, s->me);
+    rkey(s->lease, sizeof(s->lease), cfg->prefix, "lease", s->me);
     snprintf(s->reg, sizeof(s->reg), "%s:workers", cfg->queue);
+    snprintf(s->quar, sizeof(s->quar), "%s:quarantine", cfg->queue);
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
     s->use_status = strcmp(cfg->store, "redis") == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
@@ -164,76 +237,153 @@ static int list_open(const config *cfg, void **state, char *err, size_t errlen) 
     return 0;
 }
 
-/* Record what the sweep did to an orphan, unless its record is already
- * final. Best effort: the queue is what matters. */
-static void sweep_status(lsrc *s, const job *o, const char *worker, const char *state, const char *error) {
-    status_rec st;
-    char err[256];
-    if (!s->use_status) return;
-    status_init(&st);
-    snprintf(st.id, sizeof(st.id), "%s", o->id);
-    snprintf(st.state, sizeof(st.state), "%s", state);
-    st.attempt = o->attempt;
-    snprintf(st.worker, sizeof(st.worker), "%s", worker);
-    snprintf(st.source, sizeof(st.source), "redis-list");
-    snprintf(st.queue, sizeof(st.queue), "%s", s->cfg->queue);
-    snprintf(st.error, sizeof(st.error), "%s", error);
-    if (status_is_final(state)) st.finished_at = clock_wall_ms();
-    if (rstatus_put(s->c, s->cfg->prefix, s->cfg->result_ttl, &st, 1, err, sizeof(err)) < 0)
-        log_warn("sweep: status of job %s not written: %s", o->id, err);
+/* What the claim script saw of an orphan and of its job's record. */
+typedef struct orphan {
+    const redisReply *item;
+    const char *owner;    /* W' */
+    const char *rec_type; /* "none", "hash", or the wrong type */
+    const char *state;    /* "" when no record */
+    const char *worker;
+    const char *fence;    /* "" when none */
+    int worker_alive;     /* the record's worker still has its lease */
+} orphan;
+
+/* The record fields a sweep sets (HSET over what is there). */
+typedef struct sweep_rec {
+    char *v[20];
+    int n;
+} sweep_rec;
+
+static void rec_add(sweep_rec *r, const char *name, const char *value) {
+    if (r->n + 2 > 20) return;
+    r->v[r->n++] = xstrdup(name);
+    r->v[r->n++] = xstrdup(value);
 }
 
-/* An orphan of replica w now sits in our processing list: put it back
- * with the attempt counted, or dead-letter it. */
-static int requeue_orphan(lsrc *s, const char *w, const char *item, size_t len, char *err, size_t errlen) {
-    job o;
-    char perr[256] = "", why[600], state[32] = "";
+/* Decide what becomes of an orphan (consumer/README.md, the sweep row):
+ * sets *mode, *msg (malloc'd), and the record to write (rec->n 0: none). */
+static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, char **msg, size_t *msg_len,
+                         const char **target, sweep_rec *rec, char *why, size_t whylen) {
+    char perr[256] = "", num[24], at[40];
+    const char *state = NULL;
+
+    *target = s->cfg->queue;
+    if (job_parse_envelope(o->item->str, o->item->len, oj, perr, sizeof(perr)) < 0) {
+        /* Malformed: back untouched; whoever claims it rejects it. */
+        *mode = "requeue";
+        *msg = xstrndup(o->item->str, o->item->len);
+        *msg_len = o->item->len;
+        snprintf(why, whylen, "a malformed message put back for rejection");
+        return;
+    }
+    if (!oj->id[0]) id_uuid4(oj->id); /* claimed, never named: the claimer died at once */
+    int final = status_is_final(o->state);
+    if (s->use_status && strcmp(o->rec_type, "hash") != 0 && strcmp(o->rec_type, "none") != 0) {
+        snprintf(why, whylen, "its status key %s:job:%s holds a %s, not a hash: dead-lettered", s->cfg->prefix,
+                 oj->id, o->rec_type);
+        *mode = "dead";
+        *target = s->cfg->dead_letter;
+        *msg = dead_letter_json(s, oj, 0, ST_DEAD, why, o->owner, msg_len);
+        return;
+    }
+    if (final) {
+        int undelivered = (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) &&
+                          strcmp(o->worker, o->owner) == 0;
+        if (undelivered) {
+            /* Its replica recorded it dead and stopped before the push. */
+            snprintf(why, whylen, "recorded %s by replica %s, which stopped before dead-lettering it", o->state,
+                     o->owner);
+            *mode = "dead";
+            *target = s->cfg->dead_letter;
+            *msg = dead_letter_json(s, oj, 0, o->state, why, o->owner, msg_len);
+        } else {
+            snprintf(why, whylen, "its job is already %s: the leftover copy is dropped", o->state);
+            *mode = "drop";
+        }
+        return;
+    }
+    if (strcmp(o->state, ST_RUNNING) == 0 && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
+        snprintf(why, whylen, "replica %s runs the job: this copy is a duplicate, dropped", o->worker);
+        *mode = "drop";
+        return;
+    }
+    if (oj->attempt + 1 > s->cfg->max_attempts) {
+        snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease) and --max-attempts %d is reached",
+                 oj->attempt, o->owner, s->cfg->max_attempts);
+        *mode = "dead";
+        *target = s->cfg->dead_letter;
+        *msg = dead_letter_json(s, oj, 0, ST_DEAD, why, o->owner, msg_len);
+        state = ST_DEAD;
+    } else {
+        snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease); re-queued as attempt %d",
+                 oj->attempt, o->owner, oj->attempt + 1);
+        *mode = "requeue";
+        oj->attempt++;
+        *msg = job_envelope_json(oj, msg_len);
+        state = ST_INTERRUPTED;
+    }
+    if (!s->use_status) return;
+    rec_add(rec, "id", oj->id);
+    rec_add(rec, "state", state);
+    snprintf(num, sizeof(num), "%d", strcmp(state, ST_DEAD) == 0 ? oj->attempt : oj->attempt - 1);
+    rec_add(rec, "attempt", num);
+    rec_add(rec, "worker", o->owner);
+    rec_add(rec, "source", "redis-list");
+    rec_add(rec, "queue", s->cfg->queue);
+    rec_add(rec, "error", why);
+    if (strcmp(state, ST_DEAD) == 0) rec_add(rec, "finished_at", clock_iso8601(clock_wall_ms(), at, sizeof(at)));
+}
+
+/* Move an orphan out of its dead replica's processing list (SWEEP_LUA). Best
+ * effort: a sweep that cannot run now is tried again by the next claim. */
+static void sweep_orphan(lsrc *s, const redisReply *r) {
+    char why[600] = "", err[512] = "", rk[512] = "", ttl[24], channel[300];
+    char proc[512], lease[512];
+    const char *mode, *target;
     char *msg = NULL;
     size_t msg_len = 0;
-    const char *mode = "rpush", *target = s->cfg->queue;
-    int rc = -1;
+    sweep_rec rec = {{0}, 0};
+    job oj;
 
-    memset(&o, 0, sizeof(o));
-    if (job_parse_envelope(item, len, &o, perr, sizeof(perr)) < 0) {
-        /* Malformed: back untouched; whoever claims it rejects it. */
-        msg = xstrndup(item, len);
-        msg_len = len;
-        log_warn("sweep: malformed message of replica %s (lease expired) put back for rejection", w);
-    } else {
-        if (!o.id[0]) id_uuid4(o.id);
-        if (s->use_status && rstatus_state(s->c, s->cfg->prefix, o.id, state, sizeof(state), err, errlen) < 0)
-            goto end;
-        if (strcmp(state, ST_SUCCEEDED) == 0 || strcmp(state, ST_CANCELLED) == 0) {
-            mode = "drop";
-            log_info("sweep: job %s of replica %s is already %s: dropping the leftover message", o.id, w, state);
-        } else if (o.attempt + 1 > s->cfg->max_attempts) {
-            snprintf(why, sizeof(why),
-                     "attempt %d was interrupted (replica %s lost its lease) and --max-attempts %d is reached",
-                     o.attempt, w, s->cfg->max_attempts);
-            mode = "lpush";
-            target = s->cfg->dead_letter;
-            msg = dead_letter_json(s, &o, 0, ST_DEAD, why, w, &msg_len);
-            log_warn("sweep: job %s dead-lettered to %s: %s", o.id, target, why);
-            sweep_status(s, &o, w, ST_DEAD, why);
-        } else {
-            snprintf(why, sizeof(why), "attempt %d was interrupted (replica %s lost its lease); re-queued as attempt %d",
-                     o.attempt, w, o.attempt + 1);
-            sweep_status(s, &o, w, ST_INTERRUPTED, why);
-            o.attempt++;
-            msg = job_envelope_json(&o, &msg_len);
-            log_warn("sweep: job %s: %s", o.id, why);
-        }
+    if (r->elements != 8) return;
+    for (size_t i = 1; i < 8; i++)
+        if (r->element[i]->type != REDIS_REPLY_STRING) return;
+    orphan o = {r->element[1], r->element[2]->str, r->element[3]->str, r->element[4]->str,
+                r->element[5]->str, r->element[6]->str, strcmp(r->element[7]->str, "1") == 0};
+    memset(&oj, 0, sizeof(oj));
+    sweep_decide(s, &o, &oj, &mode, &msg, &msg_len, &target, &rec, why, sizeof(why));
+    snprintf(proc, sizeof(proc), "%s:processing:%s", s->cfg->queue, o.owner);
+    rkey(lease, sizeof(lease), s->cfg->prefix, "lease", o.owner);
+    if (oj.id[0]) rkey(rk, sizeof(rk), s->cfg->prefix, "job", oj.id);
+    snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
+    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+
+    const char *argv[40] = {"EVAL", SWEEP_LUA, "6", proc, lease, s->reg, target, rk[0] ? rk : proc, s->quar,
+                            o.owner, o.item->str, o.fence, mode, msg ? msg : "", rec.n ? "1" : "0", ttl,
+                            channel, rec.n ? rec.v[3] : ""};
+    size_t lens[40];
+    int argc = 18;
+    for (int k = 0; k < argc; k++) lens[k] = strlen(argv[k]);
+    lens[1] = sizeof(SWEEP_LUA) - 1;
+    lens[10] = o.item->len;
+    lens[13] = msg ? msg_len : 0;
+    for (int k = 0; k < rec.n; k++) {
+        argv[argc] = rec.v[k];
+        lens[argc++] = strlen(rec.v[k]);
     }
-    const char *argv[] = {"EVAL", REQUEUE_LUA, "2", s->proc, target, mode, msg ? msg : ""};
-    size_t lens[] = {4, sizeof(REQUEUE_LUA) - 1, 1, strlen(s->proc), strlen(target), strlen(mode), msg ? msg_len : 0};
-    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 7, argv, lens);
-    if (!r) goto end;
-    if (rreply_check(r, "sweep re-queue", err, errlen) == 0) rc = 0;
-    freeReplyObject(r);
-end:
+    redisReply *res = rconn_cmdv(s->c, RC_RETRY, err, sizeof(err), argc, argv, lens);
+    if (!res || rreply_check(res, "sweep", err, sizeof(err)) < 0)
+        log_warn("sweep of replica %s's job %s not done now: %s", o.owner, oj.id[0] ? oj.id : "?", err);
+    else if (res->integer == 1)
+        log_warn("sweep: job %s: %s", oj.id[0] ? oj.id : "?", why);
+    else if (res->integer == -2 || res->integer == -3)
+        log_error("sweep: job %s of replica %s left in %s and the replica moved to %s: %s is not a list "
+                  "(fix it, then: redis-cli SMOVE %s %s %s)",
+                  oj.id[0] ? oj.id : "?", o.owner, proc, s->quar, target, s->quar, s->reg, o.owner);
+    if (res) freeReplyObject(res);
+    for (int k = 0; k < rec.n; k++) free(rec.v[k]);
     free(msg);
-    job_free(&o);
-    return rc;
+    job_free(&oj);
 }
 
 /* Turn the item now in our processing list into the job. */
@@ -274,59 +424,62 @@ static int take_item(lsrc *s, const char *item, size_t len, job *j, int *http_st
     return CLAIM_OK;
 }
 
-/* The sweep script's arguments. */
-static void add_sweep(lsrc *s, rbatch *b) {
-    const char *argv[] = {"EVAL", SWEEP_LUA, "3", s->lease, s->reg, s->proc,
-                          s->me, s->lease_ms, s->cfg->prefix, s->cfg->queue};
-    size_t lens[10];
-    for (int k = 0; k < 10; k++) lens[k] = strlen(argv[k]);
-    rbatch_addv(b, 10, argv, lens);
+/* The claim script's arguments. */
+static void add_claim(lsrc *s, rbatch *b) {
+    const char *argv[] = {"EVAL",   LIST_CLAIM_LUA,   "3",           s->lease,      s->reg,
+                          s->proc,  s->me,       s->lease_ms,   s->cfg->prefix, s->cfg->queue,
+                          s->use_status ? "1" : "0"};
+    size_t lens[11];
+    for (int k = 0; k < 11; k++) lens[k] = strlen(argv[k]);
+    rbatch_addv(b, 11, argv, lens);
 }
 
-/* After a lost connection: sweep alone (our own processing list may hold
- * the item of a BLMOVE whose reply never came) until nothing is left. */
+/* The claim script's answer: -1 an error (err set), 0 nothing, 1 our own
+ * item (in *mine), 2 an orphan (swept here). */
+static int claim_reply(lsrc *s, const redisReply *r, const redisReply **mine, char *err, size_t errlen) {
+    if (rreply_check(r, "claim", err, errlen) < 0) return -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING)
+        return 0;
+    if (strcmp(r->element[0]->str, "mine") == 0) {
+        *mine = r->element[1];
+        return 1;
+    }
+    sweep_orphan(s, r);
+    return 2;
+}
+
+/* After a lost connection: the claim script alone (our own processing list
+ * may hold the item of a BLMOVE whose reply never came). */
 static int claim_recover(lsrc *s, job *j, int *http_status, char *err, size_t errlen) {
     rbatch b;
+    const redisReply *mine = NULL;
     int rc = CLAIM_NONE;
     rbatch_init(&b);
-    for (int i = 0; i < SWEEP_MAX; i++) {
+    add_claim(s, &b);
+    if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
         rbatch_free(&b);
-        add_sweep(s, &b);
-        if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
-            rc = CLAIM_ERR;
-            break;
-        }
-        redisReply *r = b.rep[0];
-        if (rreply_check(r, "sweep", err, errlen) < 0) {
-            rc = CLAIM_ERR;
-            break;
-        }
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) { /* nothing held, nothing orphaned */
-            s->suspect = 0;
-            break;
-        }
-        if (strcmp(r->element[0]->str, s->me) == 0) {
-            log_info("found a job already in %s: taking it", s->proc);
-            s->suspect = 0;
-            rc = take_item(s, r->element[1]->str, r->element[1]->len, j, http_status, err, errlen);
-            break;
-        }
-        if (requeue_orphan(s, r->element[0]->str, r->element[1]->str, r->element[1]->len, err, errlen) < 0) {
-            rc = CLAIM_ERR;
-            break;
-        }
+        return CLAIM_ERR;
     }
+    int got = claim_reply(s, b.rep[0], &mine, err, errlen);
+    if (got < 0) {
+        rc = CLAIM_ERR;
+    } else if (got == 1) {
+        log_info("found a job already in %s: taking it", s->proc);
+        rc = take_item(s, mine->str, mine->len, j, http_status, err, errlen);
+    }
+    if (got != 2) s->suspect = 0; /* an orphan swept: look once more */
     rbatch_free(&b);
     return rc;
 }
 
-/* One round trip: the sweep (which also renews the lease and the
- * registration) and BLMOVE together. An orphan the sweep moved into our
- * processing list sits to the right of what BLMOVE adds, so putting it back
- * (RPOP) never touches the claimed item. */
+/* One round trip: the claim script (which also renews the lease and the
+ * registration, and finds an orphan) and BLMOVE together. An orphan is
+ * swept straight from its replica's list, never through ours. */
 static int list_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
     lsrc *s = state;
     rbatch b;
+    const redisReply *mine = NULL;
     int rc = CLAIM_ERR;
 
     if (s->suspect) {
@@ -337,7 +490,7 @@ static int list_claim(void *state, int timeout_ms, job *j, int *http_status, cha
     char secs[32];
     snprintf(secs, sizeof(secs), "%d.%03d", ms / 1000, ms % 1000);
     rbatch_init(&b);
-    add_sweep(s, &b);
+    add_claim(s, &b);
     rbatch_add(&b, "BLMOVE %s %s RIGHT LEFT %s", s->cfg->queue, s->proc, secs);
     /* Not re-sent on a lost connection (BLMOVE is not idempotent): the next
      * call recovers whatever reached our processing list. */
@@ -347,26 +500,22 @@ static int list_claim(void *state, int timeout_ms, job *j, int *http_status, cha
         rbatch_free(&b);
         return CLAIM_NONE;
     }
-    redisReply *sw = b.rep[0], *mv = b.rep[1];
-    if (rreply_check(sw, "sweep", err, errlen) < 0 || rreply_check(mv, "BLMOVE", err, errlen) < 0) goto end;
-    if (sw->type == REDIS_REPLY_ARRAY && sw->elements == 2) {
-        if (strcmp(sw->element[0]->str, s->me) == 0) {
-            /* Ours already (cannot happen unless a recovery was missed):
-             * sweep alone next time to sort it out. */
-            s->suspect = 1;
-        } else if (requeue_orphan(s, sw->element[0]->str, sw->element[1]->str, sw->element[1]->len, err, errlen) < 0) {
-            goto end;
+    redisReply *mv = b.rep[1];
+    int got = claim_reply(s, b.rep[0], &mine, err, errlen);
+    if (got < 0 || rreply_check(mv, "BLMOVE", err, errlen) < 0) goto end;
+    if (got == 1) {
+        /* Ours already (a recovery was missed): give back what BLMOVE added
+         * (to the head: taken next) and take the old one. */
+        if (mv->type == REDIS_REPLY_STRING) {
+            char e2[256];
+            redisReply *r = rconn_cmd(s->c, RC_RETRY, e2, sizeof(e2), "LMOVE %s %s LEFT RIGHT", s->proc,
+                                      s->cfg->queue);
+            if (r) freeReplyObject(r);
         }
-    }
-    if (mv->type != REDIS_REPLY_STRING) {
-        rc = CLAIM_NONE;
+        rc = take_item(s, mine->str, mine->len, j, http_status, err, errlen);
         goto end;
     }
-    if (s->suspect) {
-        /* Two items held: give the new one back and recover the old. */
-        char e2[256];
-        redisReply *r = rconn_cmd(s->c, RC_RETRY, e2, sizeof(e2), "LMOVE %s %s LEFT RIGHT", s->proc, s->cfg->queue);
-        if (r) freeReplyObject(r);
+    if (mv->type != REDIS_REPLY_STRING) {
         rc = CLAIM_NONE;
         goto end;
     }
@@ -402,6 +551,7 @@ static int list_finish(void *state, job *j, const outcome *o, char *err, size_t 
     char *msg = NULL;
     size_t msg_len = 0;
     const char *mode = "ack", *target = s->cfg->queue;
+    char rk[512], fence[24];
     int rc = -1;
 
     switch (o->disp) {
@@ -423,16 +573,30 @@ static int list_finish(void *state, job *j, const outcome *o, char *err, size_t 
         mode = "release";
         break;
     }
-    const char *argv[] = {"EVAL", FINISH_LUA, "4", s->proc, s->lease, s->reg, target, mode, msg ? msg : "", s->me};
-    size_t lens[10];
-    for (int k = 0; k < 10; k++) lens[k] = strlen(argv[k]);
-    lens[8] = msg ? msg_len : 0;
-    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 10, argv, lens);
+    rkey(rk, sizeof(rk), s->cfg->prefix, "job", j->id);
+    snprintf(fence, sizeof(fence), "%lld", s->use_status ? (long long)o->fence : 0LL);
+    const char *argv[] = {"EVAL", SETTLE_LUA, "6",   s->proc, s->lease, s->reg,  target, rk,
+                          s->quar, mode,      msg ? msg : "", s->me, fence, o->state ? o->state : ""};
+    size_t lens[14];
+    for (int k = 0; k < 14; k++) lens[k] = strlen(argv[k]);
+    lens[1] = sizeof(SETTLE_LUA) - 1;
+    lens[10] = msg ? msg_len : 0;
+    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 14, argv, lens);
     if (!r) goto end;
     if (rreply_check(r, "settle", err, errlen) < 0) goto end;
+    if (r->integer == -1) {
+        snprintf(err, errlen, "the record of job %s does not hold what was written under fence %s: not settling",
+                 j->id, fence);
+        goto end;
+    }
+    if (r->integer == -2) {
+        snprintf(err, errlen, "%s is not a list: job %s left in %s, replica %s moved to %s (fix it, then: redis-cli "
+                 "SMOVE %s %s %s)", target, j->id, s->proc, s->me, s->quar, s->quar, s->reg, s->me);
+        goto end;
+    }
     s->settled = 1;
     if (r->integer == 0)
-        log_warn("the job had already been taken back from %s (lease lost): not settling it twice", s->proc);
+        log_warn("nothing left in %s to settle (the claim was lost, or a re-sent settle already ran)", s->proc);
     else if (o->disp == DISP_RETRY)
         log_info("re-queued to %s as attempt %d", s->cfg->queue, j->attempt + 1);
     else if (o->disp == DISP_DEAD)
@@ -444,6 +608,14 @@ end:
     if (r) freeReplyObject(r);
     free(msg);
     return rc;
+}
+
+static void list_proof(void *state, const job *j, claim_proof *p) {
+    lsrc *s = state;
+    (void)j;
+    p->kind = "list";
+    p->key = s->proc;
+    p->group = p->entry = NULL;
 }
 
 static void list_close(void *state) {
@@ -461,5 +633,13 @@ static void list_close(void *state) {
     free(s);
 }
 
-const source_ops source_redis_list = {"redis-list", 0, 1, list_open, list_claim, list_heartbeat, list_finish,
-                                      list_close};
+const source_ops source_redis_list = {
+    .name = "redis-list",
+    .can_retry = 1,
+    .open = list_open,
+    .claim = list_claim,
+    .heartbeat = list_heartbeat,
+    .finish = list_finish,
+    .proof = list_proof,
+    .close = list_close,
+};

@@ -8,28 +8,35 @@
  * claim finds it missing (the first replica, or after someone deleted it),
  * not at every start. The consumer is this replica's id.
  *
- * Claim, one script: first an entry this consumer already holds (a read
- * whose reply was lost), then XAUTOCLAIM of entries idle longer than
- * --lease (their replica died), then a new entry (XREADGROUP COUNT 1
- * without BLOCK), so a replica with work waiting claims in one round trip
- * (with the connection's name and, at the first claim, the clean-up of dead
- * consumers in the same one). Only when all that finds nothing does it
- * wait with XREADGROUP COUNT 1 BLOCK. The attempt is the entry's
- * attempt field plus its delivery count minus one; beyond --max-attempts
- * the entry goes to the dead-letter stream and is acked without running.
- * The heartbeat re-claims the entry (XCLAIM ... JUSTID, which resets its
- * idle time) only while this consumer still owns it; another owner means
- * the claim was lost.
+ * Claim, one script (STREAM_CLAIM_LUA): first an entry this consumer
+ * already holds (a read whose reply was lost), then an entry idle longer
+ * than --lease whose owner's lease key P:lease:W' is gone (its replica died:
+ * XCLAIM), then a new entry (XREADGROUP COUNT 1 without BLOCK), so a
+ * replica with work waiting claims in one round trip (with, at the first
+ * claim, the clean-up of dead consumers in the same one). The same script
+ * sets our lease key P:lease:W, renewed by the heartbeat only while we still
+ * own the entry: so a live owner's entry is never taken over, and the
+ * record's begin can tell a live owner from a dead one (consumer/README.md).
+ * Only when all that finds nothing does it wait with XREADGROUP COUNT 1
+ * BLOCK. The attempt is the entry's attempt field plus its delivery count
+ * minus one; beyond --max-attempts the entry goes to the dead-letter stream
+ * and is acked without running (EXHAUSTED_LUA, with its record, in one
+ * script), or only acked when its job is final or run by a live replica.
  *
- * Settling is one script each, checking first that we still own the entry:
- * ack = XACK; retry = XADD a copy with attempt + 1 (same id field), then
- * XACK; dead = XADD to the dead-letter stream (the original fields, plus
- * error, state, attempts, entry, worker, failed_at), then XACK; release
- * (SIGTERM) = XCLAIM to ourselves with a huge IDLE and the delivery count
- * lowered by one, so the next replica's XAUTOCLAIM takes it at once and the
- * interrupted delivery is not counted. After an XACK the consumer is
- * deleted when it holds nothing; consumers left by killed replicas are
- * deleted at start once idle for a minute with nothing pending. */
+ * Settling is one script (SETTLE_LUA), checking first that we still own
+ * the entry and, with --store redis, that the record holds what our final
+ * write put there under our fence: ack = XACK; retry = XADD a copy with
+ * attempt + 1 (same id field), then XACK; dead = XADD to the dead-letter
+ * stream (the original fields, plus error, state, attempts, entry, worker,
+ * failed_at), then XACK; release (SIGTERM) = XCLAIM to ourselves with a
+ * huge IDLE and the delivery count lowered by one, and our lease dropped,
+ * so the next replica takes it at once and the interrupted delivery is not
+ * counted. A dead-letter key of the wrong type leaves the entry pending
+ * with the consumer "quarantine" (XPENDING Q G - + 10 quarantine lists
+ * them). After an XACK the consumer is deleted when it holds nothing;
+ * consumers left by killed replicas are deleted at start once idle for a
+ * minute with nothing pending.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "redis_conn.h"
+#include "redis_record.h"
 #include "replica.h"
 #include "source.h"
 
@@ -56,19 +64,25 @@ typedef struct ssrc {
     rconn *c;
     char me[128];
     char lease_ms[24];
+    char lease[512]; /* P:lease:W */
+    char lease_prefix[512]; /* P:lease: */
     int use_status;
     int read;    /* a read or claim was attempted: the consumer exists */
     int started; /* the first claim ran: the clean-up is done, the group was there */
     sjob *cur;   /* the claimed entry */
 } ssrc;
 
-/* KEYS: stream. ARGV: group, consumer, min idle ms. {entry id, fields,
- * deliveries} of our own pending entry, of one taken over, or of a new
- * one read (XREADGROUP without BLOCK: the common case is one round trip),
- * or nil. Safe to re-send: an entry read by a run whose reply was lost is
- * our own pending entry for the next. */
-static const char CLAIM_LUA[] =
+#define QUARANTINE "quarantine" /* the consumer that keeps entries nobody could move */
+
+/* KEYS: stream. ARGV: group, consumer, lease ms, our lease key, the lease
+ * key prefix. {entry id, fields, deliveries} of our own pending entry, of
+ * one taken over from a dead owner, or of a new one read (XREADGROUP
+ * without BLOCK: the common case is one round trip), or nil. Safe to
+ * re-send: an entry read by a run whose reply was lost is our own pending
+ * entry for the next. */
+static const char STREAM_CLAIM_LUA[] =
     "local own = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])\n"
+    "redis.call('SET', ARGV[4], '1', 'PX', ARGV[3])\n"
     "if own[1] then\n"
     "  local id = own[1][1]\n"
     "  local e = redis.call('XRANGE', KEYS[1], id, id)\n"
@@ -76,45 +90,96 @@ static const char CLAIM_LUA[] =
     "  redis.call('XACK', KEYS[1], ARGV[1], id)\n"
     "  return false\n"
     "end\n"
-    "local cursor = '0-0'\n"
-    "for i = 1, 100 do\n"
-    "  local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], cursor, 'COUNT', 1)\n"
-    "  local e = r[2][1]\n"
-    "  if e then\n"
-    "    local p = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)\n"
-    "    return {e[1], e[2], p[1][4]}\n"
+    "for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', 50)) do\n"
+    "  if p[2] ~= ARGV[2] and p[2] ~= '" QUARANTINE "' and redis.call('EXISTS', ARGV[5] .. p[2]) == 0 then\n"
+    "    local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], p[1])[1]\n"
+    "    if e then return {e[1], e[2], p[4] + 1} end\n"
+    "    redis.call('XACK', KEYS[1], ARGV[1], p[1])\n"
     "  end\n"
-    "  cursor = r[1]\n"
-    "  if cursor == '0-0' then break end\n"
     "end\n"
     "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')\n"
     "local e = r and r[1][2][1]\n"
     "if e then return {e[1], e[2], 1} end\n"
     "return false\n";
 
-/* KEYS: stream. ARGV: group, consumer, entry id. 1 renewed, 0 gone
- * (acked or deleted), -1 another consumer owns it. */
+/* KEYS: stream. ARGV: group, consumer, entry id, lease ms, our lease key.
+ * 1 renewed, 0 gone (acked or deleted), -1 another consumer owns it. */
 static const char HEARTBEAT_LUA[] =
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
     "if not p[1] then return 0 end\n"
     "if p[1][2] ~= ARGV[2] then return -1 end\n"
     "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')\n"
+    "redis.call('SET', ARGV[5], '1', 'PX', ARGV[4])\n"
     "return 1\n";
 
-/* KEYS: stream, target stream. ARGV: group, consumer, entry id,
- * ack|xadd|release, idle ms, retry count, then XADD field/value pairs.
- * 1 settled, 0 the entry is no longer ours (nothing done). */
-static const char FINISH_LUA[] =
+/* KEYS: stream, target stream, record. ARGV: group, consumer, entry id,
+ * ack|xadd|release, idle ms, retry count, our lease key, fence ('0': no
+ * record check), the state the record must hold, then XADD field/value
+ * pairs. 1 settled; 0 the entry is no longer ours (nothing done; a re-sent
+ * settle finds this too); -1 the record does not hold what we wrote
+ * (nothing done); -2 the target is not a stream (the entry moved to the
+ * quarantine consumer). */
+static const char SETTLE_LUA[] =
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
     "if not p[1] or p[1][2] ~= ARGV[2] then return 0 end\n"
+    "if ARGV[8] ~= '0' then\n"
+    "  if redis.call('TYPE', KEYS[3]).ok ~= 'hash' then return -1 end\n"
+    "  local r = redis.call('HMGET', KEYS[3], 'fence', 'state')\n"
+    "  if r[1] ~= ARGV[8] or r[2] ~= ARGV[9] then return -1 end\n"
+    "end\n"
+    "if ARGV[4] == 'xadd' then\n"
+    "  local t = redis.call('TYPE', KEYS[2]).ok\n"
+    "  if t ~= 'stream' and t ~= 'none' then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], '" QUARANTINE "', 0, ARGV[3], 'JUSTID')\n"
+    "    return -2\n"
+    "  end\n"
+    "  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 10))\n"
+    "end\n"
     "if ARGV[4] == 'release' then\n"
     "  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[5], 'RETRYCOUNT', ARGV[6], 'JUSTID')\n"
+    "  redis.call('DEL', ARGV[7])\n"
     "  return 1\n"
     "end\n"
-    "if ARGV[4] == 'xadd' then redis.call('XADD', KEYS[2], '*', unpack(ARGV, 7)) end\n"
     "redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
+    "redis.call('DEL', ARGV[7])\n"
     "if not redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])[1] then\n"
     "  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])\n"
+    "end\n"
+    "return 1\n";
+
+/* An entry delivered more often than --max-attempts. KEYS: stream, dead
+ * stream, record. ARGV: group, consumer, entry id, lease key prefix, use
+ * the record (0/1), ttl, channel, N, then N record field/value strings,
+ * then the dead letter's XADD pairs. 1 dead-lettered (the record "dead",
+ * a new fence), 2 only acked (the job is final, or a live replica runs
+ * it), 0 no longer ours, -2 the dead-letter key is not a stream (the entry
+ * moved to the quarantine consumer). */
+static const char EXHAUSTED_LUA[] =
+    RREC_LUA_PRELUDE
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
+    "if not p[1] or p[1][2] ~= ARGV[2] then return 0 end\n"
+    "local n, rec, use = tonumber(ARGV[8]), {}, ARGV[5] == '1' and typeok(KEYS[3], 'hash')\n"
+    "for i = 9, 8 + n do rec[#rec + 1] = ARGV[i] end\n"
+    "if use then\n"
+    "  local r = redis.call('HMGET', KEYS[3], 'state', 'worker')\n"
+    "  local live = r[1] == 'running' and r[2] and r[2] ~= ARGV[2] and\n"
+    "               redis.call('EXISTS', ARGV[4] .. r[2]) == 1\n"
+    "  if FINAL[r[1] or ''] or live then\n"
+    "    redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
+    "    return 2\n"
+    "  end\n"
+    "end\n"
+    "if not typeok(KEYS[2], 'stream') then\n"
+    "  redis.call('XCLAIM', KEYS[1], ARGV[1], '" QUARANTINE "', 0, ARGV[3], 'JUSTID')\n"
+    "  return -2\n"
+    "end\n"
+    "redis.call('XADD', KEYS[2], '*', unpack(ARGV, 9 + n))\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
+    "if use then\n"
+    "  local f = (tonumber(redis.call('HGET', KEYS[3], 'fence') or '0') or 0) + 1\n"
+    "  redis.call('HSET', KEYS[3], 'fence', f, unpack(rec))\n"
+    "  redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
+    "  publish(KEYS[3], ARGV[7])\n"
     "end\n"
     "return 1\n";
 
@@ -172,6 +237,8 @@ static int stream_open(const config *cfg, void **state, char *err, size_t errlen
     s->cfg = cfg;
     snprintf(s->me, sizeof(s->me), "%s", replica_id());
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
+    rkey(s->lease, sizeof(s->lease), cfg->prefix, "lease", s->me);
+    rkey(s->lease_prefix, sizeof(s->lease_prefix), cfg->prefix, "lease", "");
     s->use_status = strcmp(cfg->store, "redis") == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
     s->c = rconn_share(cfg->redis_url, who, err, errlen);
@@ -248,71 +315,118 @@ static void pairs_dead(pairs *p, const ssrc *s, const sjob *sj, const char *stat
     pairs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
-/* Run FINISH_LUA. mode ack|xadd|release; fields for xadd. 1 settled, 0 not ours, -1 unreachable. */
-static int settle(ssrc *s, const sjob *sj, const char *mode, const char *target, pairs *fields, char *err,
-                  size_t errlen) {
+/* Run SETTLE_LUA. mode ack|xadd|release; fields for xadd; fence > 0:
+ * the record must hold state under it. 1 settled, 0 not ours, -1 the
+ * record does not say what we wrote, -2 the target is not a stream, -3
+ * unreachable. */
+static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode, const char *target, pairs *fields,
+                  int64_t fence, const char *state, char *err, size_t errlen) {
     pairs a;
-    char retry[24];
+    char retry[24], rk[512], fence_s[24];
     memset(&a, 0, sizeof(a));
     snprintf(retry, sizeof(retry), "%lld", sj->deliveries > 0 ? sj->deliveries - 1 : 0);
+    snprintf(fence_s, sizeof(fence_s), "%lld", s->use_status ? (long long)fence : 0LL);
+    rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
     pairs_str(&a, "EVAL");
-    pairs_add(&a, FINISH_LUA, sizeof(FINISH_LUA) - 1, 0);
-    pairs_str(&a, "2");
+    pairs_add(&a, SETTLE_LUA, sizeof(SETTLE_LUA) - 1, 0);
+    pairs_str(&a, "3");
     pairs_str(&a, s->cfg->queue);
     pairs_str(&a, target);
+    pairs_str(&a, rk);
     pairs_str(&a, s->cfg->group);
     pairs_str(&a, s->me);
     pairs_str(&a, sj->entry);
     pairs_str(&a, mode);
     pairs_str(&a, RELEASE_IDLE_MS);
     pairs_str(&a, retry);
+    pairs_str(&a, s->lease);
+    pairs_str(&a, fence_s);
+    pairs_str(&a, state ? state : "");
     for (int i = 0; fields && i < fields->n; i++) pairs_add(&a, fields->v[i], fields->len[i], 0);
     redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
     pairs_free(&a);
-    if (!r) return -1;
-    int rc = rreply_check(r, "settle", err, errlen) < 0 ? -1 : (int)r->integer;
+    if (!r) return -3;
+    int rc = rreply_check(r, "settle", err, errlen) < 0 ? -3 : (int)r->integer;
     freeReplyObject(r);
     return rc;
 }
 
-/* An entry delivered more often than --max-attempts: dead-letter it (or
- * just ack it when its job already succeeded) without running it. */
+/* The record a dead-lettered exhausted entry gets. */
+static void pairs_dead_record(pairs *p, const ssrc *s, const char *job_id, const char *why, int attempts) {
+    char at[40], n[24];
+    snprintf(n, sizeof(n), "%d", attempts);
+    pairs_str(p, "id");
+    pairs_copy(p, job_id);
+    pairs_str(p, "state");
+    pairs_str(p, ST_DEAD);
+    pairs_str(p, "attempt");
+    pairs_copy(p, n);
+    pairs_str(p, "worker");
+    pairs_str(p, s->me);
+    pairs_str(p, "source");
+    pairs_str(p, "redis-stream");
+    pairs_str(p, "queue");
+    pairs_str(p, s->cfg->queue);
+    pairs_str(p, "error");
+    pairs_copy(p, why);
+    pairs_str(p, "finished_at");
+    pairs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
+}
+
+/* An entry delivered more often than --max-attempts: dead-letter it with
+ * its record (or just ack it when its job is final or run by a live
+ * replica) without running it, in one script (EXHAUSTED_LUA). */
 static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, char *err, size_t errlen) {
-    char state[32] = "", why[400];
-    pairs f;
-    int rc;
-    memset(&f, 0, sizeof(f));
-    if (s->use_status && rstatus_state(s->c, s->cfg->prefix, job_id, state, sizeof(state), err, errlen) < 0)
-        return -1;
-    if (strcmp(state, ST_SUCCEEDED) == 0 || strcmp(state, ST_CANCELLED) == 0) {
-        log_info("entry %s: job %s is already %s: acknowledging the re-delivery", sj->entry, job_id, state);
-        rc = settle(s, sj, "ack", s->cfg->queue, NULL, err, errlen);
-        return rc < 0 ? -1 : 0;
-    }
+    char why[400], rk[512], ttl[24], channel[300], n[24];
+    pairs a, rec, dl;
+    memset(&a, 0, sizeof(a));
+    memset(&rec, 0, sizeof(rec));
+    memset(&dl, 0, sizeof(dl));
     snprintf(why, sizeof(why),
              "attempt %d was interrupted (its replica stopped renewing the claim) and --max-attempts %d is reached",
              attempt - 1, s->cfg->max_attempts);
-    pairs_entry(&f, sj, job_id);
-    pairs_dead(&f, s, sj, ST_DEAD, why, attempt - 1);
-    rc = settle(s, sj, "xadd", s->cfg->dead_letter, &f, err, errlen);
-    pairs_free(&f);
-    if (rc < 0) return -1;
-    log_warn("entry %s (job %s) dead-lettered to %s: %s", sj->entry, job_id, s->cfg->dead_letter, why);
-    if (s->use_status && rc == 1) {
-        status_rec st;
-        status_init(&st);
-        snprintf(st.id, sizeof(st.id), "%s", job_id);
-        snprintf(st.state, sizeof(st.state), "%s", ST_DEAD);
-        st.attempt = attempt - 1;
-        snprintf(st.source, sizeof(st.source), "redis-stream");
-        snprintf(st.queue, sizeof(st.queue), "%s", s->cfg->queue);
-        snprintf(st.worker, sizeof(st.worker), "%s", s->me);
-        snprintf(st.error, sizeof(st.error), "%s", why);
-        st.finished_at = clock_wall_ms();
-        if (rstatus_put(s->c, s->cfg->prefix, s->cfg->result_ttl, &st, 1, err, errlen) < 0)
-            log_warn("status of job %s not written: %s", job_id, err);
+    rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
+    snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
+    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    pairs_dead_record(&rec, s, job_id, why, attempt - 1);
+    pairs_entry(&dl, sj, job_id);
+    pairs_dead(&dl, s, sj, ST_DEAD, why, attempt - 1);
+    snprintf(n, sizeof(n), "%d", rec.n);
+    pairs_str(&a, "EVAL");
+    pairs_add(&a, EXHAUSTED_LUA, sizeof(EXHAUSTED_LUA) - 1, 0);
+    pairs_str(&a, "3");
+    pairs_str(&a, s->cfg->queue);
+    pairs_str(&a, s->cfg->dead_letter);
+    pairs_str(&a, rk);
+    pairs_str(&a, s->cfg->group);
+    pairs_str(&a, s->me);
+    pairs_str(&a, sj->entry);
+    pairs_str(&a, s->lease_prefix);
+    pairs_str(&a, s->use_status ? "1" : "0");
+    pairs_str(&a, ttl);
+    pairs_str(&a, channel);
+    pairs_str(&a, n);
+    for (int i = 0; i < rec.n; i++) pairs_add(&a, rec.v[i], rec.len[i], 0);
+    for (int i = 0; i < dl.n; i++) pairs_add(&a, dl.v[i], dl.len[i], 0);
+    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
+    pairs_free(&a);
+    pairs_free(&rec);
+    pairs_free(&dl);
+    if (!r) return -1;
+    int rc = -1;
+    if (rreply_check(r, "dead letter", err, errlen) == 0) {
+        rc = 0;
+        if (r->integer == 1)
+            log_warn("entry %s (job %s) dead-lettered to %s: %s", sj->entry, job_id, s->cfg->dead_letter, why);
+        else if (r->integer == 2)
+            log_info("entry %s: job %s is final or run by a live replica: acknowledging the re-delivery", sj->entry,
+                     job_id);
+        else if (r->integer == -2)
+            log_error("entry %s (job %s) left pending with consumer " QUARANTINE ": %s is not a stream (fix it, "
+                      "then XCLAIM it back or XACK it by hand)", sj->entry, job_id, s->cfg->dead_letter);
     }
-    return 0;
+    freeReplyObject(r);
+    return rc;
 }
 
 /* Make the job from an entry now pending with us. Takes the fields reply. */
@@ -415,7 +529,8 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
             snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
             rbatch_add(&b, "EVAL %s 1 %s %s %s", GC_LUA, s->cfg->queue, s->cfg->group, gc_idle);
         }
-        rbatch_add(&b, "EVAL %s 1 %s %s %s %s", CLAIM_LUA, s->cfg->queue, s->cfg->group, s->me, s->lease_ms);
+        rbatch_add(&b, "EVAL %s 1 %s %s %s %s %s %s", STREAM_CLAIM_LUA, s->cfg->queue, s->cfg->group, s->me,
+                   s->lease_ms, s->lease, s->lease_prefix);
         if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
             rbatch_free(&b);
             return CLAIM_ERR;
@@ -477,8 +592,8 @@ static int stream_heartbeat(void *state, job *j, char *err, size_t errlen) {
     ssrc *s = state;
     sjob *sj = j->src_data;
     if (!sj) return 0;
-    redisReply *r = rconn_cmd(s->c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", HEARTBEAT_LUA, s->cfg->queue,
-                              s->cfg->group, s->me, sj->entry);
+    redisReply *r = rconn_cmd(s->c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s %s %s", HEARTBEAT_LUA,
+                              s->cfg->queue, s->cfg->group, s->me, sj->entry, s->lease_ms, s->lease);
     if (!r) return -2;
     int rc = 0;
     if (rreply_check(r, "XCLAIM", err, errlen) < 0) {
@@ -523,9 +638,19 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
         mode = "release";
         break;
     }
-    rc = settle(s, sj, mode, target, &f, err, errlen);
+    rc = settle(s, sj, j->id, mode, target, &f, o->fence, o->state, err, errlen);
     pairs_free(&f);
-    if (rc < 0) return -1;
+    if (rc == -3) return -1;
+    if (rc == -1) {
+        snprintf(err, errlen, "the record of job %s does not hold what was written under fence %lld: not settling",
+                 j->id, (long long)o->fence);
+        return -1;
+    }
+    if (rc == -2) {
+        snprintf(err, errlen, "%s is not a stream: entry %s left pending with consumer " QUARANTINE
+                 " (fix it, then XCLAIM it back)", target, sj->entry);
+        return -1;
+    }
     if (rc == 0)
         log_warn("entry %s is no longer ours (the claim lapsed): not settling it twice", sj->entry);
     else if (o->disp == DISP_RETRY)
@@ -546,11 +671,30 @@ static void stream_close(void *state) {
         redisReply *r = rconn_cmd(s->c, RC_IFCONNECTED, err, sizeof(err), "EVAL %s 1 %s %s %s", TIDY_LUA,
                                   s->cfg->queue, s->cfg->group, s->me);
         if (r) freeReplyObject(r);
+        r = rconn_cmd(s->c, RC_IFCONNECTED, err, sizeof(err), "DEL %s", s->lease);
+        if (r) freeReplyObject(r);
     }
     sjob_free(s->cur);
     rconn_close(s->c);
     free(s);
 }
 
-const source_ops source_redis_stream = {"redis-stream", 0, 1, stream_open, stream_claim, stream_heartbeat,
-                                        stream_finish, stream_close};
+static void stream_proof(void *state, const job *j, claim_proof *p) {
+    ssrc *s = state;
+    const sjob *sj = j->src_data;
+    p->kind = "stream";
+    p->key = s->cfg->queue;
+    p->group = s->cfg->group;
+    p->entry = sj ? sj->entry : "";
+}
+
+const source_ops source_redis_stream = {
+    .name = "redis-stream",
+    .can_retry = 1,
+    .open = stream_open,
+    .claim = stream_claim,
+    .heartbeat = stream_heartbeat,
+    .finish = stream_finish,
+    .proof = stream_proof,
+    .close = stream_close,
+};

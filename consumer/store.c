@@ -41,8 +41,14 @@ static int none_cancelled(void *state, const char *id) {
 
 static void none_close(void *state) { (void)state; }
 
-const store_ops store_none = {"none",          none_open,      NULL, none_put_status,
-                              none_put_result, none_cancelled, NULL,        none_close};
+const store_ops store_none = {
+    .name = "none",
+    .open = none_open,
+    .put_status = none_put_status,
+    .put_result = none_put_result,
+    .cancelled = none_cancelled,
+    .close = none_close,
+};
 
 const store_ops *store_find(const char *name, char *err, size_t errlen) {
     if (strcmp(name, "none") == 0) return &store_none;

@@ -12,20 +12,37 @@
 
 #include "../common/status.h"
 #include "../config/config.h"
+#include "source.h"
+
+/* What begin found (consumer/README.md "Steps"). */
+enum begin_rc {
+    BEGIN_ERR = -1,      /* unreachable or refused: exit 69, nothing settled */
+    BEGIN_RUN = 0,       /* the "running" record is written: run the job */
+    BEGIN_DONE = 1,      /* the record is final already: ack without running */
+    BEGIN_CANCELLED = 2, /* a cancel mark: recorded "cancelled", ack without running */
+    BEGIN_DUPLICATE = 3, /* another live replica runs it: ack this copy without running */
+    BEGIN_LOST = 4,      /* this replica no longer holds its copy: exit 69, nothing settled */
+    BEGIN_POISON = 5,    /* the job's record key is unusable: dead-letter it with the reason */
+};
+
+/* put_status's answers besides 0 (written) and -1 (unreachable). */
+#define STORE_STALE 1   /* another owner's fence is current: nothing written */
+#define STORE_SKIPPED 2 /* not written, and rightly so (see rrec_final) */
 
 typedef struct store_ops {
     const char *name;
     int (*open)(const config *cfg, void **state, char *err, size_t errlen);
-    /* Before running, in one step: the job's current state ("" when
-     * unknown) and whether a cancel mark is set, and, unless the job
-     * already succeeded or is marked cancelled, st (the "running" record)
-     * written. 1: written, run the job; 0: not written, job_state and
-     * *cancelled say why; -1 unreachable. NULL for stores that keep
-     * nothing to look up (none; kafka, see README): every job is then new
-     * and not cancelled, and the lifecycle writes st with put_status. */
-    int (*begin)(void *state, const status_rec *st, char *job_state, size_t n, int *cancelled, char *err,
+    /* Before running, in one step (enum begin_rc): check that the copy is
+     * still held (p), the record and the cancel mark, and write st (the
+     * "running" record) with a new fence, set in st->fence. info gets the
+     * known state, the replica that runs the job, or the reason. NULL for
+     * stores that keep nothing to look up (none; kafka, see README): every
+     * job is then new, and the lifecycle writes st with put_status. */
+    int (*begin)(void *state, status_rec *st, const claim_proof *p, char *info, size_t n, char *err,
                  size_t errlen);
-    /* Write the status record (claim, heartbeat and final). */
+    /* Write the status record: 0, STORE_STALE, STORE_SKIPPED or -1. From
+     * the heartbeat thread: heartbeat_at and progress only, and only while
+     * the record is running under st->fence. */
     int (*put_status)(void *state, const status_rec *st, char *err, size_t errlen);
     /* Write the result (before the final status). */
     int (*put_result)(void *state, const status_rec *st, const char *data, size_t len, char *err,

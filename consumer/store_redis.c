@@ -21,13 +21,11 @@
  * overwrite the record of the replica that took the job over. Heartbeats
  * are not published: they are not transitions.
  *
- * begin is one script: the state and the cancel mark are read and, unless
- * the job already succeeded or is marked cancelled, the "running" record
- * is written, in one round trip and atomically.
- *
- * The result is sent together with the status record that follows it (one
- * round trip, the SET first): the lifecycle writes the final record right
- * after the result, and a result is only useful with its record. */
+ * Every write is one script of redis_record.c, fenced (consumer/README.md):
+ * begin checks that the copy is still held and takes a new fence; the
+ * heartbeat and the final write (the result first, in the same script)
+ * apply only under that fence.
+ */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +35,7 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "redis_conn.h"
+#include "redis_record.h"
 #include "replica.h"
 #include "store.h"
 
@@ -46,8 +45,9 @@ typedef struct rstore {
     rconn *hb;        /* any other thread (the heartbeat) */
     pthread_t owner;
     char worker[128];
-    char *result_cmd; /* SET <prefix>:result:<id>, sent with the next record */
+    char *result;     /* the result, written with the next record */
     size_t result_len;
+    int has_result;
 } rstore;
 
 /* The connection for the calling thread, or NULL when Redis is unreachable. */
@@ -78,91 +78,45 @@ static int redis_open(const config *cfg, void **state, char *err, size_t errlen)
     return 0;
 }
 
-static int redis_begin(void *state, const status_rec *st, char *job_state, size_t n, int *cancelled, char *err,
+static int redis_begin(void *state, status_rec *st, const claim_proof *p, char *info, size_t n, char *err,
                        size_t errlen) {
     rstore *s = state;
-    rbatch b;
-    int rc = -1;
-
-    if (n) job_state[0] = '\0';
-    *cancelled = 0;
-    if (!st->id[0]) return 1; /* nothing to name the record by: nothing to look up or write */
+    if (n) info[0] = '\0';
+    if (!st->id[0]) return BEGIN_RUN; /* nothing to name the record by: nothing to look up or write */
     rconn *c = conn_for_thread(s, err, errlen);
-    if (!c) return -1;
-    rbatch_init(&b);
-    rstatus_add_begin(&b, s->cfg->prefix, s->cfg->result_ttl, st);
-    if (rconn_run(c, &b, RC_RETRY, err, errlen) == 0)
-        rc = rstatus_begin_reply(b.rep[0], job_state, n, cancelled, err, errlen);
-    rbatch_free(&b);
-    return rc;
+    if (!c) return BEGIN_ERR;
+    return rrec_begin(c, s->cfg->prefix, s->cfg->result_ttl, st, p, info, n, err, errlen);
 }
 
-/* KEYS[1] the record; ARGV: worker, heartbeat_at, progress. */
-static const char HEARTBEAT_LUA[] =
-    "local v = redis.call('HMGET', KEYS[1], 'worker', 'state')\n"
-    "if v[1] ~= ARGV[1] or v[2] ~= 'running' then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'heartbeat_at', ARGV[2], 'progress', ARGV[3])\n"
-    "return 1\n";
-
+/* The main thread writes the record (with the result before it, in the
+ * same script); any other thread is the heartbeat. */
 static int redis_put_status(void *state, const status_rec *st, char *err, size_t errlen) {
     rstore *s = state;
     if (!st->id[0]) return 0; /* nothing to name the record by */
     rconn *c = conn_for_thread(s, err, errlen);
     if (!c) return -1;
-    if (c == s->main) {
-        rbatch b;
-        int rc = -1;
-        rbatch_init(&b);
-        if (s->result_cmd) rbatch_add_formatted(&b, s->result_cmd, s->result_len); /* now the batch's */
-        s->result_cmd = NULL;
-        rstatus_add(&b, s->cfg->prefix, s->cfg->result_ttl, st, 0);
-        if (rconn_run(c, &b, RC_RETRY, err, errlen) == 0) {
-            rc = 0;
-            for (int i = 0; i < b.n && rc == 0; i++)
-                rc = rreply_check(b.rep[i], i + 1 < b.n ? "SET result" : "status record", err, errlen);
-        }
-        rbatch_free(&b);
-        return rc;
-    }
-
-    char key[512], at[40];
-    rkey(key, sizeof(key), s->cfg->prefix, "job", st->id);
-    clock_iso8601(st->heartbeat_at, at, sizeof(at));
-    redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %d", HEARTBEAT_LUA, key, st->worker,
-                              at, st->progress < 0 ? 0 : st->progress);
-    if (!r) return -1;
-    int rc = rreply_check(r, "heartbeat record", err, errlen);
-    if (rc == 0 && rreply_int(r, 0) == 0) log_debug("heartbeat: the status record is no longer this replica's");
-    freeReplyObject(r);
+    if (c != s->main) return rrec_beat(c, s->cfg->prefix, st, err, errlen);
+    int rc = rrec_final(c, s->cfg->prefix, s->cfg->result_ttl, st, s->has_result ? s->result : NULL,
+                        s->result_len, err, errlen);
+    free(s->result);
+    s->result = NULL;
+    s->has_result = 0;
     return rc;
 }
 
+/* Kept for the record that follows: one script writes both. */
 static int redis_put_result(void *state, const status_rec *st, const char *data, size_t len, char *err,
                             size_t errlen) {
     rstore *s = state;
-    char key[512];
+    (void)err;
+    (void)errlen;
     if (!st->id[0]) return 0;
-    rkey(key, sizeof(key), s->cfg->prefix, "result", st->id);
-    if (pthread_equal(pthread_self(), s->owner)) {
-        char *cmd = NULL;
-        int n = redisFormatCommand(&cmd, "SET %s %b EX %d", key, data ? data : "", data ? len : 0, s->cfg->result_ttl);
-        if (n < 0 || !cmd) {
-            snprintf(err, errlen, "out of memory formatting the result");
-            return -1;
-        }
-        redisFreeCommand(s->result_cmd);
-        s->result_cmd = cmd;
-        s->result_len = (size_t)n;
-        return 0;
-    }
-    rconn *c = conn_for_thread(s, err, errlen);
-    if (!c) return -1;
-    redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "SET %s %b EX %d", key, data ? data : "", data ? len : 0,
-                              s->cfg->result_ttl);
-    if (!r) return -1;
-    int rc = rreply_check(r, "SET result", err, errlen);
-    freeReplyObject(r);
-    return rc;
+    free(s->result);
+    s->result = xmalloc(len + 1);
+    if (len) memcpy(s->result, data, len);
+    s->result_len = len;
+    s->has_result = 1;
+    return 0;
 }
 
 static int redis_cancelled(void *state, const char *id) {
@@ -184,12 +138,19 @@ static int redis_cancelled(void *state, const char *id) {
 static void redis_close(void *state) {
     rstore *s = state;
     if (!s) return;
-    if (s->result_cmd) log_warn("a result was never followed by its status record: not written");
-    redisFreeCommand(s->result_cmd);
+    if (s->has_result) log_warn("a result was never followed by its status record: not written");
+    free(s->result);
     rconn_close(s->main);
     rconn_close(s->hb);
     free(s);
 }
 
-const store_ops store_redis = {"redis",          redis_open,      redis_begin,  redis_put_status,
-                               redis_put_result, redis_cancelled, NULL,         redis_close};
+const store_ops store_redis = {
+    .name = "redis",
+    .open = redis_open,
+    .begin = redis_begin,
+    .put_status = redis_put_status,
+    .put_result = redis_put_result,
+    .cancelled = redis_cancelled,
+    .close = redis_close,
+};

@@ -723,5 +723,13 @@ static void ksrc_close(void *state) {
     free(s);
 }
 
-const source_ops source_kafka = {"kafka",        HEARTBEAT_MS, 1,          ksrc_open, ksrc_claim, ksrc_heartbeat,
-                                 ksrc_finish,    ksrc_close};
+const source_ops source_kafka = {
+    .name = "kafka",
+    .heartbeat_ms = HEARTBEAT_MS,
+    .can_retry = 1,
+    .open = ksrc_open,
+    .claim = ksrc_claim,
+    .heartbeat = ksrc_heartbeat,
+    .finish = ksrc_finish,
+    .close = ksrc_close,
+};

@@ -107,5 +107,12 @@ static void kstore_close(void *state) {
     kc_producer_release();
 }
 
-const store_ops store_kafka = {"kafka",          kstore_open,      NULL, kstore_put_status,
-                               kstore_put_result, kstore_cancelled, kstore_flush,  kstore_close};
+const store_ops store_kafka = {
+    .name = "kafka",
+    .open = kstore_open,
+    .put_status = kstore_put_status,
+    .put_result = kstore_put_result,
+    .cancelled = kstore_cancelled,
+    .flush = kstore_flush,
+    .close = kstore_close,
+};

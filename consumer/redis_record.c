@@ -1,0 +1,281 @@
+/* redis_record.c -- the status record's transitions (see redis_record.h
+ * and consumer/README.md). Every script reads and checks first (types,
+ * ownership, fence) and writes after, so the only write Redis can refuse
+ * (OOM, READONLY) is the first, and a refused script has written nothing. */
+#include "redis_record.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/buf.h"
+#include "../common/clock.h"
+#include "../common/log.h"
+#include "store.h"
+
+void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id) {
+    snprintf(out, n, "%s:%s:%s", prefix, kind, id);
+}
+
+/* KEYS: record, cancel mark, the held copy's key (processing list or
+ * stream; the record again for kind none). ARGV: W, kind, group, entry,
+ * lease key prefix (P:lease:), ttl, channel, now (ISO 8601), then the
+ * "running" record's field/value pairs (no fence).
+ * {'run', fence} | {'done', state} | {'cancelled', fence} |
+ * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
+ * its own running record and answers 'run' with the same fence. */
+static const char BEGIN_LUA[] =
+    RREC_LUA_PRELUDE
+    "local ok, t = typeok(KEYS[1], 'hash')\n"
+    "if not ok then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
+    "if ARGV[2] == 'list' then\n"
+    "  if redis.call('LLEN', KEYS[3]) == 0 then return {'lost', ''} end\n"
+    "elseif ARGV[2] == 'stream' then\n"
+    "  local p = redis.call('XPENDING', KEYS[3], ARGV[3], ARGV[4], ARGV[4], 1)\n"
+    "  if not p[1] or p[1][2] ~= ARGV[1] then return {'lost', ''} end\n"
+    "end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'worker', 'fence')\n"
+    "local st, wk, f = r[1] or '', r[2] or '', tonumber(r[3] or '0') or 0\n"
+    "if FINAL[st] then return {'done', st} end\n"
+    "if st == 'running' and wk == ARGV[1] then return {'run', tostring(f)} end\n"
+    "if st == 'running' and wk ~= '' and redis.call('EXISTS', ARGV[5] .. wk) == 1 then\n"
+    "  return {'duplicate', wk}\n"
+    "end\n"
+    "f = f + 1\n"
+    "local cancelled = redis.call('EXISTS', KEYS[2]) == 1\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 9))\n"
+    "if cancelled then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'exit_code', 0,\n"
+    "             'error', 'cancelled before it ran', 'finished_at', ARGV[8])\n"
+    "  redis.call('HDEL', KEYS[1], 'started_at', 'heartbeat_at')\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "end\n"
+    "publish(KEYS[1], ARGV[7])\n"
+    "return {cancelled and 'cancelled' or 'run', tostring(f)}\n";
+
+/* KEYS: record, result. ARGV: fence ('0': none), has result (0/1),
+ * result, ttl, final (0/1), channel, then field/value pairs (fence
+ * included when set). {'ok'} | {'again', state} | {'stale', fence} |
+ * {'skipped', why}. The result's SET is the first write: refused (OOM),
+ * nothing is written. */
+static const char FINAL_LUA[] =
+    RREC_LUA_PRELUDE
+    "local ok, t = typeok(KEYS[1], 'hash')\n"
+    "if not ok then return {'skipped', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
+    "if ARGV[2] == '1' then\n"
+    "  local rok, rt = typeok(KEYS[2], 'string')\n"
+    "  if not rok then return {'skipped', KEYS[2] .. ' holds a ' .. rt .. ', not a string'} end\n"
+    "end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'fence')\n"
+    "if ARGV[1] == '0' then\n"
+    "  if r[2] or FINAL[r[1] or ''] then return {'skipped', 'the record belongs to another delivery'} end\n"
+    "elseif (r[2] or '0') ~= ARGV[1] then\n"
+    "  return {'stale', r[2] or '0'}\n"
+    "elseif FINAL[r[1] or ''] then\n"
+    "  return {'again', r[1]}\n"
+    "end\n"
+    "if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
+    "if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end\n"
+    "publish(KEYS[1], ARGV[6])\n"
+    "return {'ok'}\n";
+
+/* KEYS: record. ARGV: fence, heartbeat_at (ISO 8601: its order is time's),
+ * progress. 1 written, 0 the record is not running under this fence. */
+static const char STORE_BEAT_LUA[] =
+    "if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'fence', 'heartbeat_at')\n"
+    "if r[1] ~= 'running' or r[2] ~= ARGV[1] then return 0 end\n"
+    "local at = ARGV[2]\n"
+    "if r[3] and r[3] > at then at = r[3] end\n"
+    "redis.call('HSET', KEYS[1], 'heartbeat_at', at, 'progress', ARGV[3])\n"
+    "return 1\n";
+
+/* A growing argv for EVAL. */
+typedef struct args {
+    int n, cap;
+    const char **v;
+    size_t *len;
+    char **owned;
+} args;
+
+static void args_add(args *a, const char *s, size_t n, int copy) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 48;
+        a->v = xrealloc(a->v, (size_t)a->cap * sizeof(*a->v));
+        a->len = xrealloc(a->len, (size_t)a->cap * sizeof(*a->len));
+        a->owned = xrealloc(a->owned, (size_t)a->cap * sizeof(*a->owned));
+    }
+    a->owned[a->n] = copy ? xstrndup(s, n) : NULL;
+    a->v[a->n] = copy ? a->owned[a->n] : s;
+    a->len[a->n] = n;
+    a->n++;
+}
+
+static void args_str(args *a, const char *s) { args_add(a, s, strlen(s), 1); }
+
+static void args_free(args *a) {
+    for (int i = 0; i < a->n; i++) free(a->owned[i]);
+    free(a->v);
+    free(a->len);
+    free(a->owned);
+}
+
+static void collect_field(const char *name, const char *value, void *arg) {
+    args_str(arg, name);
+    args_str(arg, value);
+}
+
+/* Run an EVAL built in a; the reply, or NULL (err says why). */
+static redisReply *run_args(rconn *c, args *a, char *err, size_t errlen) {
+    redisReply *r = rconn_cmdv(c, RC_RETRY, err, errlen, a->n, a->v, a->len);
+    args_free(a);
+    if (r && rreply_check(r, "status record", err, errlen) < 0) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* {word, text} replies: the word's index in words, or -1. */
+static int reply_word(const redisReply *r, const char *const *words, char *info, size_t n) {
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING)
+        return -1;
+    if (n) snprintf(info, n, "%s", r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "");
+    for (int i = 0; words[i]; i++)
+        if (strcmp(r->element[0]->str, words[i]) == 0) return i;
+    return -1;
+}
+
+int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const claim_proof *p, char *info, size_t n,
+               char *err, size_t errlen) {
+    static const char *const words[] = {"run", "done", "cancelled", "duplicate", "lost", "poison", NULL};
+    static const int rcs[] = {BEGIN_RUN, BEGIN_DONE, BEGIN_CANCELLED, BEGIN_DUPLICATE, BEGIN_LOST, BEGIN_POISON};
+    char key[512], mark[512], lease[512], ttl_s[24], channel[300], now[40];
+    const char *kind = p && p->kind ? p->kind : "none";
+    args a;
+
+    memset(&a, 0, sizeof(a));
+    rkey(key, sizeof(key), prefix, "job", st->id);
+    rkey(mark, sizeof(mark), prefix, "cancel", st->id);
+    rkey(lease, sizeof(lease), prefix, "lease", "");
+    snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
+    snprintf(channel, sizeof(channel), "%s:events", prefix);
+    clock_iso8601(clock_wall_ms(), now, sizeof(now));
+    args_str(&a, "EVAL");
+    args_add(&a, BEGIN_LUA, sizeof(BEGIN_LUA) - 1, 0);
+    args_str(&a, "3");
+    args_str(&a, key);
+    args_str(&a, mark);
+    args_str(&a, p && p->key ? p->key : key);
+    args_str(&a, st->worker);
+    args_str(&a, kind);
+    args_str(&a, p && p->group ? p->group : "");
+    args_str(&a, p && p->entry ? p->entry : "");
+    args_str(&a, lease);
+    args_str(&a, ttl_s);
+    args_str(&a, channel);
+    args_str(&a, now);
+    status_rec run = *st;
+    run.fence = 0; /* the script sets it */
+    status_each_field(&run, collect_field, &a);
+    redisReply *r = run_args(c, &a, err, errlen);
+    if (!r) return BEGIN_ERR;
+    char word[64] = "";
+    int i = reply_word(r, words, word, sizeof(word));
+    freeReplyObject(r);
+    if (i < 0) {
+        snprintf(err, errlen, "status record: unexpected reply to begin");
+        return BEGIN_ERR;
+    }
+    if (rcs[i] == BEGIN_RUN || rcs[i] == BEGIN_CANCELLED)
+        st->fence = strtoll(word, NULL, 10);
+    else if (n)
+        snprintf(info, n, "%s", word);
+    return rcs[i];
+}
+
+int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, const char *data, size_t len,
+               char *err, size_t errlen) {
+    static const char *const words[] = {"ok", "again", "stale", "skipped", NULL};
+    char key[512], result[512], ttl_s[24], channel[300], fence[24], why[300] = "";
+    args a;
+
+    memset(&a, 0, sizeof(a));
+    rkey(key, sizeof(key), prefix, "job", st->id);
+    rkey(result, sizeof(result), prefix, "result", st->id);
+    snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
+    snprintf(channel, sizeof(channel), "%s:events", prefix);
+    snprintf(fence, sizeof(fence), "%lld", (long long)st->fence);
+    args_str(&a, "EVAL");
+    args_add(&a, FINAL_LUA, sizeof(FINAL_LUA) - 1, 0);
+    args_str(&a, "2");
+    args_str(&a, key);
+    args_str(&a, result);
+    args_str(&a, fence);
+    args_str(&a, data ? "1" : "0");
+    args_add(&a, data ? data : "", data ? len : 0, 0);
+    args_str(&a, ttl_s);
+    args_str(&a, status_is_final(st->state) ? "1" : "0");
+    args_str(&a, channel);
+    status_each_field(st, collect_field, &a);
+    redisReply *r = run_args(c, &a, err, errlen);
+    if (!r) return -1;
+    int i = reply_word(r, words, why, sizeof(why));
+    freeReplyObject(r);
+    switch (i) {
+    case 0:
+        return 0;
+    case 1:
+        log_info("the %s record was already written (a re-sent step)", why);
+        return 0;
+    case 2:
+        snprintf(err, errlen, "job %s: fence %lld is stale (the record's is %s): another replica owns the job now",
+                 st->id, (long long)st->fence, why);
+        return STORE_STALE;
+    case 3:
+        log_warn("job %s: status record not written: %s", st->id, why);
+        return STORE_SKIPPED;
+    default:
+        snprintf(err, errlen, "status record: unexpected reply to the final write");
+        return -1;
+    }
+}
+
+int rrec_beat(rconn *c, const char *prefix, const status_rec *st, char *err, size_t errlen) {
+    char key[512], at[40], fence[24];
+    rkey(key, sizeof(key), prefix, "job", st->id);
+    clock_iso8601(st->heartbeat_at, at, sizeof(at));
+    snprintf(fence, sizeof(fence), "%lld", (long long)st->fence);
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %d", STORE_BEAT_LUA, key, fence, at,
+                              st->progress < 0 ? 0 : st->progress);
+    if (!r) return -1;
+    int rc = rreply_check(r, "heartbeat record", err, errlen);
+    if (rc == 0 && rreply_int(r, 0) == 0) {
+        snprintf(err, errlen, "the status record of job %s is no longer running under fence %lld", st->id,
+                 (long long)st->fence);
+        rc = STORE_STALE;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int rrec_get(rconn *c, const char *prefix, const char *id, status_rec *st, char *err, size_t errlen) {
+    char key[512];
+    rkey(key, sizeof(key), prefix, "job", id);
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "HGETALL %s", key);
+    if (!r) return -1;
+    int rc = -1;
+    if (rreply_check(r, "HGETALL", err, errlen) == 0) {
+        status_init(st);
+        if (r->type == REDIS_REPLY_ARRAY)
+            for (size_t i = 0; i + 1 < r->elements; i += 2)
+                if (r->element[i]->type == REDIS_REPLY_STRING && r->element[i + 1]->type == REDIS_REPLY_STRING)
+                    status_set_field(st, r->element[i]->str, r->element[i + 1]->str);
+        rc = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && st->state[0] ? 1 : 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}

@@ -1,0 +1,77 @@
+/* redis_record.h -- the status record's transitions in Redis, each one
+ * script (consumer/README.md "The Redis job protocol").
+ *
+ * The record is the hash P:job:<id>; every transition checks, in the same
+ * script, the key types and the record's fence before it writes, writes
+ * whole or not at all, publishes the record on P:events as JSON, and is
+ * safe to re-send after a lost reply. Used by the Redis store, the Redis
+ * sources' sweeps and the client subcommands. */
+#ifndef ONESHOT_REDIS_RECORD_H
+#define ONESHOT_REDIS_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/status.h"
+#include "redis_conn.h"
+#include "source.h"
+
+/* Lua shared by every script that writes a record: FINAL (the final
+ * states), NUM (numeric fields), typeok(key, want) -> ok, actual type, and
+ * publish(key, channel) (the hash as a JSON object in status_to_json's
+ * order, numbers as numbers). */
+#define RREC_LUA_PRELUDE                                                                           \
+    "local FINAL = {succeeded=true, failed=true, rejected=true, timed_out=true, dead=true,\n"       \
+    "               cancelled=true}\n"                                                             \
+    "local ORDER = {'id', 'state', 'attempt', 'worker', 'source', 'queue', 'started_at',\n"        \
+    "               'heartbeat_at', 'finished_at', 'duration_ms', 'progress', 'exit_code',\n"      \
+    "               'error', 'result_bytes', 'cpu_ms', 'max_rss_kb', 'fence'}\n"                   \
+    "local NUM = {attempt=true, duration_ms=true, progress=true, exit_code=true,\n"                \
+    "             result_bytes=true, cpu_ms=true, max_rss_kb=true, fence=true}\n"                  \
+    "local function typeok(k, want)\n"                                                             \
+    "  local t = redis.call('TYPE', k).ok\n"                                                       \
+    "  return t == want or t == 'none', t\n"                                                       \
+    "end\n"                                                                                        \
+    "local function publish(k, ch)\n"                                                              \
+    "  local h, o, out = redis.call('HGETALL', k), {}, {}\n"                                       \
+    "  for i = 1, #h, 2 do o[h[i]] = h[i + 1] end\n"                                               \
+    "  for _, f in ipairs(ORDER) do\n"                                                             \
+    "    local v = o[f]\n"                                                                         \
+    "    if v then\n"                                                                              \
+    "      if not (NUM[f] and string.match(v, '^%-?%d+$')) then v = cjson.encode(v) end\n"         \
+    "      out[#out + 1] = '\"' .. f .. '\":' .. v\n"                                              \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  redis.call('PUBLISH', ch, '{' .. table.concat(out, ',') .. '}')\n"                          \
+    "end\n"
+
+/* The store's key names: <prefix>:<kind>:<id>, kind "job" (the status
+ * hash), "result", "cancel" or "lease" (README "Keys"). */
+void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id);
+
+/* begin: see store.h (enum begin_rc). st is the "running" record; on
+ * BEGIN_RUN and BEGIN_CANCELLED st->fence is set to the fence now ours.
+ * info gets the known final state (BEGIN_DONE), the replica running the
+ * job (BEGIN_DUPLICATE) or the reason (BEGIN_POISON). */
+int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const claim_proof *p, char *info, size_t n,
+               char *err, size_t errlen);
+
+/* The final (or "retrying", "interrupted") record, with the result first
+ * when data is not NULL, in one script: 0 written (or already written by
+ * this fence: a re-send), STORE_STALE another owner's fence is current
+ * (nothing written), STORE_SKIPPED st has no fence (no begin: a
+ * rejection) and the record belongs to a delivery that has one, or the
+ * record's key is unusable (nothing written), -1 unreachable or refused
+ * (OOM, READONLY: nothing written). */
+int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, const char *data, size_t len,
+               char *err, size_t errlen);
+
+/* The heartbeat: heartbeat_at (never backwards) and progress, only while
+ * the record is running under st->fence. 0 written, STORE_STALE not ours,
+ * -1 unreachable. */
+int rrec_beat(rconn *c, const char *prefix, const status_rec *st, char *err, size_t errlen);
+
+/* Read the whole record. 1 found, 0 none, -1 unreachable or not a hash. */
+int rrec_get(rconn *c, const char *prefix, const char *id, status_rec *st, char *err, size_t errlen);
+
+#endif
