@@ -46,6 +46,10 @@ static void beat_source(void) {
         atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
     } else if (rc == -2) {
         log_warn("heartbeat: broker unreachable: %s", err);
+    } else if (rc == -3) {
+        log_error("claim cannot be kept: %s; stopping the job without acknowledging it", err);
+        int none = CANCEL_NONE;
+        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
     }
 }
 

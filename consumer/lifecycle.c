@@ -320,15 +320,25 @@ static int settle_unrun(job *j, int begun, const char *info) {
         o.http_status = 409;
         break;
     default: /* BEGIN_DONE */
+        state = status_is_final(info) ? info : ST_SUCCEEDED;
+        o.http_status = strcmp(info, ST_SUCCEEDED) == 0 ? 200 : 409;
+        if (strcmp(state, ST_DEAD) == 0 || strcmp(state, ST_REJECTED) == 0) {
+            /* A copy of a job recorded dead is dead-lettered, never only
+             * acked: it may be the one whose dead letter was never pushed. */
+            snprintf(why, sizeof(why), "job already %s: this delivery is dead-lettered without running "
+                     "(re-drive it, or use a new id, to run it again)", state);
+            log_warn("%s", why);
+            o.disp = DISP_DEAD;
+            o.error = why;
+            break;
+        }
         if (strcmp(info, ST_CANCELLED) == 0)
             log_info("job %s was cancelled before it ran: acknowledging it without running", j->id);
         else
             log_info("job %s is already %s: acknowledging this delivery without running it again", j->id, info);
-        state = status_is_final(info) ? info : ST_SUCCEEDED;
-        o.http_status = strcmp(info, ST_SUCCEEDED) == 0 ? 200 : 409;
         break;
     }
-    o.disp = DISP_ACK;
+    if (!o.error) o.disp = DISP_ACK;
     o.state = state;
     o.exit_code = OS_EXIT_OK;
     detail_body(&body, strcmp(state, ST_CANCELLED) == 0 ? "job cancelled"

@@ -20,6 +20,7 @@ struct rconn {
     redisContext *ctx; /* NULL: not connected (lost or never made) */
     redis_url url;     /* holds the password: never printed */
     int unread;        /* replies to read and drop first (CLIENT SETNAME) */
+    int timeout_ms;    /* the socket timeout set on ctx */
     char who[160];
     char where[300];
     /* rconn_share: the URL it was opened with (holds the password) and the
@@ -53,16 +54,38 @@ static int64_t retry_budget_ms(void) {
     return v;
 }
 
-static int64_t mark_down(void) {
-    int64_t zero = 0, now = clock_mono_ms();
-    if (atomic_compare_exchange_strong(&down_since, &zero, now)) return now;
+/* A call that began at `began` (monotonic ms) failed: the outage is taken
+ * to have begun then, not when the failure was noticed (a frozen server is
+ * noticed only when the socket timeout fires). */
+static int64_t mark_down(int64_t began) {
+    int64_t zero = 0;
+    if (atomic_compare_exchange_strong(&down_since, &zero, began)) return began;
     return zero; /* the value already there */
 }
 
+/* Only a reply proves Redis is there: a connection alone does not (a
+ * frozen server's kernel still accepts connections). */
 static void mark_up(void) { atomic_store(&down_since, 0); }
 
-/* Milliseconds of the budget left, after a failure. */
-static int64_t budget_left(void) { return mark_down() + retry_budget_ms() - clock_mono_ms(); }
+/* Milliseconds of the budget left, after a failure of a call that began
+ * at `began`. */
+static int64_t budget_left(int64_t began) { return mark_down(began) + retry_budget_ms() - clock_mono_ms(); }
+
+/* The socket timeout for the next command: RC_COMMAND_TIMEOUT_MS, never
+ * more than the budget (a blocking read still gets its block time and a
+ * margin), and during an outage never more than what is left of it, so
+ * that the last try ends when the budget does. */
+static int command_timeout_ms(void) {
+    int64_t t = RC_COMMAND_TIMEOUT_MS, b = retry_budget_ms();
+    int64_t floor_ms = RC_BLOCK_MAX_MS + 500;
+    if (b < t) t = b > floor_ms ? b : floor_ms;
+    int64_t since = atomic_load(&down_since);
+    if (since) {
+        int64_t left = since + b - clock_mono_ms();
+        if (left < t) t = left;
+    }
+    return t < 50 ? 50 : (int)t;
+}
 
 /* Redis is there but cannot serve yet: worth waiting for. "BUSY " with the
  * space: BUSYGROUP is an ordinary answer. */
@@ -85,8 +108,10 @@ static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
     const char *step[2];
 
     *permanent = 0;
-    ctx = c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, ms_tv(RC_CONNECT_TIMEOUT_MS))
-                         : redisConnectWithTimeout(c->url.host, c->url.port, ms_tv(RC_CONNECT_TIMEOUT_MS));
+    int ct = command_timeout_ms(); /* within what is left of the budget */
+    if (ct > RC_CONNECT_TIMEOUT_MS) ct = RC_CONNECT_TIMEOUT_MS;
+    ctx = c->url.is_unix ? redisConnectUnixWithTimeout(c->url.path, ms_tv(ct))
+                         : redisConnectWithTimeout(c->url.host, c->url.port, ms_tv(ct));
     if (!ctx) {
         snprintf(err, errlen, "redis %s: cannot allocate a context", c->where);
         goto end;
@@ -95,7 +120,8 @@ static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
         snprintf(err, errlen, "redis %s: %s", c->where, ctx->errstr);
         goto end;
     }
-    redisSetTimeout(ctx, ms_tv(RC_COMMAND_TIMEOUT_MS));
+    c->timeout_ms = command_timeout_ms();
+    redisSetTimeout(ctx, ms_tv(c->timeout_ms));
     if (!c->url.is_unix) redisEnableKeepAlive(ctx);
     if (c->url.password[0]) {
         if (c->url.user[0])
@@ -144,12 +170,13 @@ static int ensure_connected(rconn *c, char *err, size_t errlen) {
     int logged = 0;
     while (!c->ctx) {
         int permanent;
+        int64_t began = clock_mono_ms();
         if (connect_once(c, &permanent, err, errlen) == 0) {
             if (logged) log_info("redis %s: connected again", c->where);
             return 0;
         }
         if (permanent) return -1;
-        int64_t left = budget_left();
+        int64_t left = budget_left(began);
         if (left <= 0) {
             size_t l = strlen(err);
             snprintf(err + l, errlen - l, " (gave up after %lld ms of retries)", (long long)retry_budget_ms());
@@ -160,6 +187,15 @@ static int ensure_connected(rconn *c, char *err, size_t errlen) {
         backoff = backoff * 2 > RC_BACKOFF_MAX_MS ? RC_BACKOFF_MAX_MS : backoff * 2;
     }
     return 0;
+}
+
+/* The socket timeout follows command_timeout_ms (it shrinks during an
+ * outage); set only when it changes. */
+static void set_timeout(rconn *c) {
+    int t = command_timeout_ms();
+    if (t == c->timeout_ms) return;
+    c->timeout_ms = t;
+    redisSetTimeout(c->ctx, ms_tv(t));
 }
 
 static void drop_connection(rconn *c) {
@@ -184,7 +220,6 @@ rconn *rconn_open(const char *url, const char *who, char *err, size_t errlen) {
     else
         snprintf(c->where, sizeof(c->where), "%s:%d", c->url.host, c->url.port);
     if (ensure_connected(c, err, errlen) < 0) goto fail;
-    mark_up();
     return c;
 fail:
     rconn_close(c);
@@ -337,7 +372,9 @@ int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
             snprintf(err, errlen, "redis %s: not connected", c->where);
             break;
         }
+        int64_t began = clock_mono_ms();
         if (ensure_connected(c, err, errlen) < 0) break;
+        set_timeout(c);
         int got = run_once(c, b, err, errlen);
         if (got == 0) {
             mark_up();
@@ -345,7 +382,7 @@ int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
             break;
         }
         if (got == 1) drop_connection(c); /* a dead context is never reused */
-        int64_t left = budget_left();
+        int64_t left = budget_left(began);
         if (!(flags & RC_RETRY)) break;
         if (left <= 0) {
             size_t l = strlen(err);

@@ -12,8 +12,11 @@
  * the connection is lost, or Redis answers LOADING/BUSY/MASTERDOWN (it is
  * restarting), the connection is re-made with backoff (50 ms doubling to
  * 1 s) for at most the retry budget: 10 s by default, counted process-wide
- * from the first failure so that several connections failing together still
- * give up within it. ONESHOT_REDIS_RETRY_MS overrides the budget (0..600000;
+ * from the start of the first call that failed, so that several
+ * connections failing together still give up within it; the socket and
+ * connect timeouts shrink to what is left of it, so a frozen server (whose
+ * failures show only as timeouts) is given up on when the budget ends too.
+ * Only a reply ends an outage: a connection alone does not. ONESHOT_REDIS_RETRY_MS overrides the budget (0..600000;
  * tests and operators who prefer a faster exit 69). A batch is re-sent after
  * a reconnect only when the caller says it is idempotent (RC_RETRY);
  * otherwise the call fails and the next one reconnects.

@@ -70,7 +70,9 @@ typedef struct source_ops {
      * set for CLAIM_REJECT. */
     int (*claim)(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen);
     /* Renew the claim. 0 ok; -1 the claim is lost (another replica owns
-     * the job now); -2 the broker is unreachable right now. May be NULL. */
+     * the job now); -2 the broker is unreachable right now; -3 it stayed
+     * unreachable for the whole retry budget (the claim cannot be kept: the
+     * job is stopped as if lost). May be NULL. */
     int (*heartbeat)(void *state, job *j, char *err, size_t errlen);
     /* Settle the job as o says. -1 with a reason: could not (exit 69, the
      * message stays to be redelivered). */

@@ -287,12 +287,11 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
         return;
     }
     if (final) {
-        int undelivered = (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) &&
-                          strcmp(o->worker, o->owner) == 0;
-        if (undelivered) {
-            /* Its replica recorded it dead and stopped before the push. */
-            snprintf(why, whylen, "recorded %s by replica %s, which stopped before dead-lettering it", o->state,
-                     o->owner);
+        if (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) {
+            /* A replica recorded it dead and stopped before the push; or a
+             * duplicate copy: a second dead letter rather than none. */
+            snprintf(why, whylen, "recorded %s, and this copy was never dead-lettered (replica %s stopped)",
+                     o->state, o->owner);
             *mode = "dead";
             *target = s->cfg->dead_letter;
             *msg = dead_letter_json(s, oj, 0, o->state, why, o->owner, msg_len);
@@ -532,7 +531,7 @@ static int list_heartbeat(void *state, job *j, char *err, size_t errlen) {
     size_t lens[8];
     for (int k = 0; k < 8; k++) lens[k] = strlen(argv[k]);
     redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 8, argv, lens);
-    if (!r) return -2;
+    if (!r) return -3; /* unreachable for the whole budget */
     int rc = 0;
     if (rreply_check(r, "lease renewal", err, errlen) < 0) {
         rc = -2;

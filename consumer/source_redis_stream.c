@@ -151,8 +151,10 @@ static const char SETTLE_LUA[] =
  * stream, record. ARGV: group, consumer, entry id, lease key prefix, use
  * the record (0/1), ttl, channel, N, then N record field/value strings,
  * then the dead letter's XADD pairs. 1 dead-lettered (the record "dead",
- * a new fence), 2 only acked (the job is final, or a live replica runs
- * it), 0 no longer ours, -2 the dead-letter key is not a stream (the entry
+ * a new fence; a record already dead or rejected is left as it is: this
+ * copy may be the one whose dead letter was never pushed), 2 only acked
+ * (the job is otherwise final, or a live replica runs it), 0 no longer
+ * ours, -2 the dead-letter key is not a stream (the entry
  * moved to the quarantine consumer). */
 static const char EXHAUSTED_LUA[] =
     RREC_LUA_PRELUDE
@@ -164,10 +166,12 @@ static const char EXHAUSTED_LUA[] =
     "  local r = redis.call('HMGET', KEYS[3], 'state', 'worker')\n"
     "  local live = r[1] == 'running' and r[2] and r[2] ~= ARGV[2] and\n"
     "               redis.call('EXISTS', ARGV[4] .. r[2]) == 1\n"
-    "  if FINAL[r[1] or ''] or live then\n"
+    "  local dead = r[1] == 'dead' or r[1] == 'rejected'\n"
+    "  if (FINAL[r[1] or ''] and not dead) or live then\n"
     "    redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
     "    return 2\n"
     "  end\n"
+    "  if dead then use = false end\n"
     "end\n"
     "if not typeok(KEYS[2], 'stream') then\n"
     "  redis.call('XCLAIM', KEYS[1], ARGV[1], '" QUARANTINE "', 0, ARGV[3], 'JUSTID')\n"
@@ -594,7 +598,7 @@ static int stream_heartbeat(void *state, job *j, char *err, size_t errlen) {
     if (!sj) return 0;
     redisReply *r = rconn_cmd(s->c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s %s %s", HEARTBEAT_LUA,
                               s->cfg->queue, s->cfg->group, s->me, sj->entry, s->lease_ms, s->lease);
-    if (!r) return -2;
+    if (!r) return -3; /* unreachable for the whole budget */
     int rc = 0;
     if (rreply_check(r, "XCLAIM", err, errlen) < 0) {
         rc = -2;
