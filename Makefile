@@ -5,6 +5,7 @@
 #   make demo       deps, build, run the main job end to end on local parts
 #   make test       deps, build, every test; last line "N passed, N failed"
 #   make asan       the whole suite under ASan + UBSan (+ LeakSanitizer)
+#   make seams      build/seams/oneshot: the test build with stop points
 #   make bench      medians and ratios against the peers, in one run
 #   make chaos      the fleet under random SIGKILLs and a broker restart (minutes)
 #   make image-test the container image, built and run with podman
@@ -32,7 +33,9 @@ WARN    += -Werror
 endif
 OPT     ?= -O2 -g
 CFLAGS  ?=
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -DONESHOT_VERSION='"$(VERSION)"' \
+# SEAMS=1: the test build with stop points (consumer/seam.h), never installed.
+SEAM_DEF := $(if $(SEAMS),-DONESHOT_SEAMS)
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(SEAM_DEF) -DONESHOT_VERSION='"$(VERSION)"' \
            $(shell pkg-config --cflags $(LIBS_PC) libmicrohttpd hiredis $(KAFKA_PC) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) $(MHD_LIBS) -lpthread -ldl -lm
 # The binary exports its symbols (logging, buffers, envelopes...) to the
@@ -53,7 +56,7 @@ UNIT     := $(BUILD)/unit_tests
 TOOLS    := $(BUILD)/kafka_broker $(BUILD)/startbench $(BUILD)/bare_hiredis
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
-.PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos \
+.PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos seams \
         fuzz-build fuzzers
 
 all: $(BIN) $(KAFKA_SO) $(UNIT) $(TOOLS) $(PLUGINS)
@@ -100,8 +103,12 @@ demo: deps
 	@bash tests/demo.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all seams
 	@bash tests/run.sh
+
+# The binary the fault tests stop between steps (consumer/seam.h).
+seams:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/seams SEAMS=1 $(BUILD)/seams/oneshot
 
 test-unit: $(UNIT)
 	@$(UNIT)
@@ -110,7 +117,7 @@ test-unit: $(UNIT)
 # normal objects; the suite then runs the sanitized binary.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all seams
 	@ONESHOT_BUILD=build/asan \
 	 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=99 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99 \

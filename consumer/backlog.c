@@ -29,6 +29,7 @@ struct backlog {
  * replica's sweep puts them back), and the items under a live lease. The
  * same registry the sources' sweep walks, so it is O(replicas). */
 static const char LIST_LUA[] =
+    "--oneshot:BACKLOG_LIST\n"
     "local waiting = redis.call('LLEN', KEYS[1])\n"
     "local held = 0\n"
     "for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
@@ -46,6 +47,7 @@ static const char LIST_LUA[] =
  * created the group) plus pending entries idle longer than the lease (their
  * replica died: the next one takes them over), and the other pending. */
 static const char STREAM_LUA[] =
+    "--oneshot:BACKLOG_STREAM\n"
     "if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end\n"
     "for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do\n"
     "  local f = {}\n"

@@ -27,6 +27,7 @@
 #include "kafka_module.h"
 #include "redis_conn.h"
 #include "redis_record.h"
+#include "seam.h"
 
 #define WAIT_POLL_MS 1000      /* re-read the record this often even when subscribed */
 #define WAIT_POLL_NOSUB_MS 250 /* ...and this often when the subscription is lost */
@@ -358,6 +359,7 @@ end:
  * A record key of the wrong type is reported, never written. Safe to
  * re-send: the second run finds the job cancelled. */
 static const char CANCEL_LUA[] =
+    "--oneshot:CANCEL\n"
     RREC_LUA_PRELUDE
     "local ok, t = typeok(KEYS[2], 'hash')\n"
     "if not ok then return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' holds a ' .. t .. ', not a hash') end\n"
@@ -386,6 +388,7 @@ int client_cancel(const config *cfg) {
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
     rconn *c = client_connect(cfg, "cancel");
     if (!c) return OS_EXIT_UNAVAILABLE;
+    SEAM("cancel");
     redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "EVAL %s 2 %s %s %s %s %s %s", CANCEL_LUA, mark, rec,
                               ttl, channel, id, now);
     rconn_close(c);

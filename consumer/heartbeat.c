@@ -10,6 +10,7 @@
 #include "core.h"
 #include "replica.h"
 #include "watchdog.h"
+#include "seam.h"
 
 static struct {
     pthread_t thread;
@@ -37,6 +38,7 @@ int heartbeat_progress(void) { return atomic_load(&hb.progress); }
 static void beat_source(void) {
     char err[256] = "";
     if (!hb.a.src->heartbeat) return;
+    SEAM("heartbeat");
     int64_t at = clock_mono_ms();
     int rc = hb.a.src->heartbeat(hb.a.src_state, hb.a.job, err, sizeof(err));
     if (rc == 0) hb.renewed_ms = at;

@@ -36,6 +36,7 @@
 #include "source.h"
 #include "store.h"
 #include "watchdog.h"
+#include "seam.h"
 
 #define CLAIM_SLICE_MS 500 /* claim waits at most this long between checks */
 
@@ -264,7 +265,25 @@ static int publish_and_settle(job *j, outcome *o) {
         st->result_bytes = (int64_t)o->body_len;
         if (R.store->put_result(R.store_state, st, o->body, o->body_len, err, sizeof(err)) < 0) goto unavailable;
     }
+    SEAM("final");
     int put = R.store->put_status(R.store_state, st, err, sizeof(err));
+    if (put == STORE_POISON) {
+        /* The job's result or record key is unusable: the job goes to the
+         * dead letters with the reason, its record (when it can be
+         * written) says so, and nothing is written to the broken key. */
+        snprintf(st->error, sizeof(st->error), "the job's outcome (%.16s) could not be stored: %.400s", o->state,
+                 err);
+        log_error("job %s: %s", j->id, st->error);
+        snprintf(st->state, sizeof(st->state), "%s", ST_DEAD);
+        st->exit_code = OS_EXIT_UNAVAILABLE;
+        st->result_bytes = -1;
+        o->disp = DISP_DEAD;
+        o->state = ST_DEAD;
+        o->exit_code = OS_EXIT_UNAVAILABLE;
+        o->error = st->error;
+        put = R.store->put_status(R.store_state, st, err, sizeof(err));
+        if (put == STORE_POISON) put = STORE_SKIPPED; /* the record itself: dead-letter without it */
+    }
     if (put < 0) goto unavailable;
     if (put == STORE_STALE) {
         log_error("stale: %s; writing nothing and leaving the message to its owner", err);
@@ -274,6 +293,7 @@ static int publish_and_settle(job *j, outcome *o) {
      * when the store skipped it, or keeps no fences). */
     o->fence = put == STORE_SKIPPED ? 0 : st->fence;
     if (R.store->flush && R.store->flush(R.store_state, err, sizeof(err)) < 0) goto unavailable;
+    SEAM("settle");
     if (R.src->finish(R.src_state, j, o, err, sizeof(err)) < 0) goto unavailable;
     return o->exit_code;
 unavailable:
@@ -372,6 +392,7 @@ static int begin_job(const job *j, char *info, size_t n, char *err, size_t errle
     R.status.started_at = clock_wall_ms();
     R.status.heartbeat_at = R.status.started_at;
     if (R.src->proof) R.src->proof(R.src_state, j, &p);
+    SEAM("begin");
     if (R.store->begin) return R.store->begin(R.store_state, &R.status, &p, info, n, err, errlen);
     return R.store->put_status(R.store_state, &R.status, err, errlen) < 0 ? BEGIN_ERR : BEGIN_RUN;
 }

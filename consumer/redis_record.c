@@ -25,6 +25,7 @@ void rkey(char *out, size_t n, const char *prefix, const char *kind, const char 
  * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
  * its own running record and answers 'run' with the same fence. */
 static const char BEGIN_LUA[] =
+    "--oneshot:BEGIN\n"
     RREC_LUA_PRELUDE
     "local ok, t = typeok(KEYS[1], 'hash')\n"
     "if not ok then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
@@ -57,15 +58,16 @@ static const char BEGIN_LUA[] =
 /* KEYS: record, result. ARGV: fence ('0': none), has result (0/1),
  * result, ttl, final (0/1), channel, then field/value pairs (fence
  * included when set). {'ok'} | {'again', state} | {'stale', fence} |
- * {'skipped', why}. The result's SET is the first write: refused (OOM),
+ * {'skipped', why} | {'poison', why}. The result's SET is the first write: refused (OOM),
  * nothing is written. */
 static const char FINAL_LUA[] =
+    "--oneshot:FINAL\n"
     RREC_LUA_PRELUDE
     "local ok, t = typeok(KEYS[1], 'hash')\n"
-    "if not ok then return {'skipped', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
+    "if not ok then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
     "if ARGV[2] == '1' then\n"
     "  local rok, rt = typeok(KEYS[2], 'string')\n"
-    "  if not rok then return {'skipped', KEYS[2] .. ' holds a ' .. rt .. ', not a string'} end\n"
+    "  if not rok then return {'poison', KEYS[2] .. ' holds a ' .. rt .. ', not a string'} end\n"
     "end\n"
     "local r = redis.call('HMGET', KEYS[1], 'state', 'fence')\n"
     "if ARGV[1] == '0' then\n"
@@ -85,6 +87,7 @@ static const char FINAL_LUA[] =
 /* KEYS: record. ARGV: fence, heartbeat_at (ISO 8601: its order is time's),
  * progress. 1 written, 0 the record is not running under this fence. */
 static const char STORE_BEAT_LUA[] =
+    "--oneshot:STORE_BEAT\n"
     "if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end\n"
     "local r = redis.call('HMGET', KEYS[1], 'state', 'fence', 'heartbeat_at')\n"
     "if r[1] ~= 'running' or r[2] ~= ARGV[1] then return 0 end\n"
@@ -199,7 +202,7 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
 
 int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, const char *data, size_t len,
                char *err, size_t errlen) {
-    static const char *const words[] = {"ok", "again", "stale", "skipped", NULL};
+    static const char *const words[] = {"ok", "again", "stale", "skipped", "poison", NULL};
     char key[512], result[512], ttl_s[24], channel[300], fence[24], why[300] = "";
     args a;
 
@@ -238,6 +241,9 @@ int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, cons
     case 3:
         log_warn("job %s: status record not written: %s", st->id, why);
         return STORE_SKIPPED;
+    case 4:
+        snprintf(err, errlen, "%s", why);
+        return STORE_POISON;
     default:
         snprintf(err, errlen, "status record: unexpected reply to the final write");
         return -1;

@@ -60,9 +60,10 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
  * when data is not NULL, in one script: 0 written (or already written by
  * this fence: a re-send), STORE_STALE another owner's fence is current
  * (nothing written), STORE_SKIPPED st has no fence (no begin: a
- * rejection) and the record belongs to a delivery that has one, or the
- * record's key is unusable (nothing written), -1 unreachable or refused
- * (OOM, READONLY: nothing written). */
+ * rejection) and the record belongs to a delivery that has one (nothing
+ * written), STORE_POISON the record's or the result's key holds another
+ * type (nothing written, err says which), -1 unreachable or refused (OOM,
+ * READONLY: nothing written). */
 int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, const char *data, size_t len,
                char *err, size_t errlen);
 

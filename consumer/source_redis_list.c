@@ -45,6 +45,7 @@
 #include "redis_record.h"
 #include "replica.h"
 #include "source.h"
+#include "seam.h"
 
 typedef struct lsrc {
     const config *cfg;
@@ -68,6 +69,7 @@ typedef struct lsrc {
  * worker alive (0/1)} for the item of a registered W' whose lease is gone
  * (read only: SWEEP moves it); or nil. */
 static const char LIST_CLAIM_LUA[] =
+    "--oneshot:LIST_CLAIM\n"
     "local t = redis.call('TYPE', KEYS[2]).ok\n"
     "if t ~= 'set' and t ~= 'none' then\n"
     "  return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' holds a ' .. t .. ', not a set')\n"
@@ -107,6 +109,7 @@ static const char LIST_CLAIM_LUA[] =
  * or the record moved on: a re-send or another sweeper; look again); -2
  * the target is not a list: W' moved to the quarantine set. */
 static const char SWEEP_LUA[] =
+    "--oneshot:SWEEP\n"
     RREC_LUA_PRELUDE
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end\n"
     "if redis.call('LINDEX', KEYS[1], -1) ~= ARGV[2] then return 0 end\n"
@@ -138,6 +141,7 @@ static const char SWEEP_LUA[] =
  * hold what we wrote (nothing done); -2 the target is not a list (the item
  * stays, W moves to the quarantine set). */
 static const char SETTLE_LUA[] =
+    "--oneshot:LIST_SETTLE\n"
     "local had = redis.call('LLEN', KEYS[1])\n"
     "if had == 0 then\n"
     "  redis.call('DEL', KEYS[2])\n"
@@ -171,6 +175,7 @@ static const char SETTLE_LUA[] =
  * 1 renewed; 2 the lease had lapsed but nobody took the item: renewed;
  * 0 the item is gone (swept): the claim is lost. */
 static const char HEARTBEAT_LUA[] =
+    "--oneshot:LIST_HEARTBEAT\n"
     "if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 1 then return 1 end\n"
     "if redis.call('LLEN', KEYS[2]) > 0 then\n"
     "  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])\n"
@@ -182,6 +187,7 @@ static const char HEARTBEAT_LUA[] =
 /* KEYS: processing list, lease, workers set. ARGV: W. An idle replica
  * leaving: drop the lease and the registration unless an item is held. */
 static const char TIDY_LUA[] =
+    "--oneshot:LIST_TIDY\n"
     "if redis.call('LLEN', KEYS[1]) > 0 then return 0 end\n"
     "redis.call('DEL', KEYS[2])\n"
     "redis.call('SREM', KEYS[3], ARGV[1])\n"
@@ -370,6 +376,7 @@ static void sweep_orphan(lsrc *s, const redisReply *r) {
         argv[argc] = rec.v[k];
         lens[argc++] = strlen(rec.v[k]);
     }
+    SEAM("sweep");
     redisReply *res = rconn_cmdv(s->c, RC_RETRY, err, sizeof(err), argc, argv, lens);
     if (!res || rreply_check(res, "sweep", err, sizeof(err)) < 0)
         log_warn("sweep of replica %s's job %s not done now: %s", o.owner, oj.id[0] ? oj.id : "?", err);
@@ -491,6 +498,7 @@ static int list_claim(void *state, int timeout_ms, job *j, int *http_status, cha
     rbatch_init(&b);
     add_claim(s, &b);
     rbatch_add(&b, "BLMOVE %s %s RIGHT LEFT %s", s->cfg->queue, s->proc, secs);
+    SEAM("claim");
     /* Not re-sent on a lost connection (BLMOVE is not idempotent): the next
      * call recovers whatever reached our processing list. */
     if (rconn_run(s->c, &b, 0, err, errlen) < 0) {

@@ -48,6 +48,7 @@
 #include "redis_record.h"
 #include "replica.h"
 #include "source.h"
+#include "seam.h"
 
 #define DEAD_MAX 100                       /* exhausted entries settled per claim call */
 #define CONSUMER_GC_IDLE_MS 60000          /* idle, nothing pending: a dead replica's consumer */
@@ -81,6 +82,7 @@ typedef struct ssrc {
  * re-send: an entry read by a run whose reply was lost is our own pending
  * entry for the next. */
 static const char STREAM_CLAIM_LUA[] =
+    "--oneshot:STREAM_CLAIM\n"
     "local own = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])\n"
     "redis.call('SET', ARGV[4], '1', 'PX', ARGV[3])\n"
     "if own[1] then\n"
@@ -105,6 +107,7 @@ static const char STREAM_CLAIM_LUA[] =
 /* KEYS: stream. ARGV: group, consumer, entry id, lease ms, our lease key.
  * 1 renewed, 0 gone (acked or deleted), -1 another consumer owns it. */
 static const char HEARTBEAT_LUA[] =
+    "--oneshot:STREAM_HEARTBEAT\n"
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
     "if not p[1] then return 0 end\n"
     "if p[1][2] ~= ARGV[2] then return -1 end\n"
@@ -120,6 +123,7 @@ static const char HEARTBEAT_LUA[] =
  * (nothing done); -2 the target is not a stream (the entry moved to the
  * quarantine consumer). */
 static const char SETTLE_LUA[] =
+    "--oneshot:STREAM_SETTLE\n"
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
     "if not p[1] or p[1][2] ~= ARGV[2] then return 0 end\n"
     "if ARGV[8] ~= '0' then\n"
@@ -157,6 +161,7 @@ static const char SETTLE_LUA[] =
  * ours, -2 the dead-letter key is not a stream (the entry
  * moved to the quarantine consumer). */
 static const char EXHAUSTED_LUA[] =
+    "--oneshot:EXHAUSTED\n"
     RREC_LUA_PRELUDE
     "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)\n"
     "if not p[1] or p[1][2] ~= ARGV[2] then return 0 end\n"
@@ -189,12 +194,14 @@ static const char EXHAUSTED_LUA[] =
 
 /* KEYS: stream. ARGV: group, consumer. Delete our consumer if it holds nothing. */
 static const char TIDY_LUA[] =
+    "--oneshot:STREAM_TIDY\n"
     "if redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])[1] then return 0 end\n"
     "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])\n"
     "return 1\n";
 
 /* KEYS: stream. ARGV: group, idle ms. Delete consumers of killed replicas. */
 static const char GC_LUA[] =
+    "--oneshot:STREAM_GC\n"
     "local n = 0\n"
     "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
     "  local f = {}\n"
@@ -533,6 +540,7 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
             snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
             rbatch_add(&b, "EVAL %s 1 %s %s %s", GC_LUA, s->cfg->queue, s->cfg->group, gc_idle);
         }
+        SEAM("claim");
         rbatch_add(&b, "EVAL %s 1 %s %s %s %s %s %s", STREAM_CLAIM_LUA, s->cfg->queue, s->cfg->group, s->me,
                    s->lease_ms, s->lease, s->lease_prefix);
         if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {

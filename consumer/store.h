@@ -28,6 +28,7 @@ enum begin_rc {
 /* put_status's answers besides 0 (written) and -1 (unreachable). */
 #define STORE_STALE 1   /* another owner's fence is current: nothing written */
 #define STORE_SKIPPED 2 /* not written, and rightly so (see rrec_final) */
+#define STORE_POISON 3  /* not written: a key of the job's holds another type */
 
 typedef struct store_ops {
     const char *name;
@@ -40,7 +41,8 @@ typedef struct store_ops {
      * job is then new, and the lifecycle writes st with put_status. */
     int (*begin)(void *state, status_rec *st, const claim_proof *p, char *info, size_t n, char *err,
                  size_t errlen);
-    /* Write the status record: 0, STORE_STALE, STORE_SKIPPED or -1. From
+    /* Write the status record: 0, STORE_STALE, STORE_SKIPPED, STORE_POISON
+     * or -1. From
      * the heartbeat thread: heartbeat_at and progress only, and only while
      * the record is running under st->fence. */
     int (*put_status)(void *state, const status_rec *st, char *err, size_t errlen);
