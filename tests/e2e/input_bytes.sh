@@ -28,10 +28,34 @@ if not e then return nil end
 for i = 1, #e[2], 2 do if e[2][i] == ARGV[1] then return e[2][i + 1] end end" 1 "$1" "$2"
 }
 
+# The input bytes an envelope (a re-queued one, or a dead letter) carries,
+# as job_parse_envelope reads them: "input_base64" decoded, a string
+# "input" as its text, any other "input" as the bytes written in the
+# envelope (cut out of its text, not re-printed).
+envelope_input() { # envelope-file out-file
+    python3 - "$1" "$2" <<'PY' || fail "envelope $(head -c 200 "$1") has no input"
+import base64, json, re, sys
+text = open(sys.argv[1], "rb").read().decode("utf-8")
+env = json.loads(text)
+if "input_base64" in env:
+    out = base64.b64decode(env["input_base64"])
+elif isinstance(env["input"], str):
+    out = env["input"].encode("utf-8")
+else:
+    m = re.search(r'[{,]\s*"input"\s*:\s*', text)
+    _, end = json.JSONDecoder().raw_decode(text, m.end())
+    out = text[m.end():end].encode("utf-8")
+open(sys.argv[2], "wb").write(out)
+PY
+}
+
 # Two files hold the same bytes.
 same_bytes() { # got want what
     cmp -s "$1" "$2" || fail "$3: got '$(od -An -c "$1" 2>/dev/null | tr -s ' \n' ' ' | head -c 200)', expected '$(od -An -c "$2" | tr -s ' \n' ' ' | head -c 200)'"
 }
+
+# A failing exec core that keeps each attempt's input in $T_DIR/seen.N.
+FAILING=(--core exec -- sh -c 'cat >"$0.$ONESHOT_ATTEMPT"; exit 3' "$T_DIR/seen")
 
 # ---- ids: a byte outside the alphabet is rejected, never cut ----
 
@@ -139,8 +163,93 @@ t_kafka_nul() {
     kill "$KAFKA_BROKER_PID" 2>/dev/null
 }
 
+# ---- retries, sweeps and dead letters carry the producer's bytes ----
+
+# Messages whose bytes a re-printed JSON value would change.
+exact_cases() {
+    printf '  {"duration":0}\n' >"$T_DIR/case.1"
+    printf '\t[1, 2]\r\n' >"$T_DIR/case.2"
+    printf ' 42 ' >"$T_DIR/case.3"
+    printf '"quoted"\n' >"$T_DIR/case.4"
+    printf '{"a": 1}\n\n' >"$T_DIR/case.5"
+    printf '{"id":"w6","input": {"a" : [1 ,2]} }' >"$T_DIR/case.6" # an envelope: its input is {"a" : [1 ,2]}
+    printf '{"a" : [1 ,2]}' >"$T_DIR/want.6"
+    local i
+    for i in 1 2 3 4 5; do cp "$T_DIR/case.$i" "$T_DIR/want.$i"; done
+    CASES="1 2 3 4 5 6"
+}
+
+t_list_retry_exact() {
+    exact_cases
+    local i
+    for i in $CASES; do
+        rcli FLUSHALL >/dev/null
+        rm -f "$T_DIR"/seen.*
+        rcli -x LPUSH jobs <"$T_DIR/case.$i" >/dev/null
+        run_replica 20 "${L[@]}" --max-attempts 2 "${FAILING[@]}"
+        assert_eq "$RC" 3 "case $i, attempt 1: exit code"
+        rbytes "$T_DIR/requeued" LINDEX jobs 0
+        envelope_input "$T_DIR/requeued" "$T_DIR/requeued.in"
+        same_bytes "$T_DIR/requeued.in" "$T_DIR/want.$i" "case $i: re-queued envelope's input"
+        run_replica 20 "${L[@]}" --max-attempts 2 "${FAILING[@]}"
+        assert_eq "$RC" 3 "case $i, attempt 2: exit code"
+        same_bytes "$T_DIR/seen.1" "$T_DIR/want.$i" "case $i: attempt 1's input"
+        same_bytes "$T_DIR/seen.2" "$T_DIR/seen.1" "case $i: attempt 2's input"
+        rbytes "$T_DIR/dl" LINDEX jobs.dead 0
+        envelope_input "$T_DIR/dl" "$T_DIR/dl.in"
+        same_bytes "$T_DIR/dl.in" "$T_DIR/want.$i" "case $i: dead letter's input"
+    done
+}
+
+# An orphan (a replica died holding it): the sweep re-queues it (attempt 2
+# runs it) or, past --max-attempts, dead-letters it.
+t_sweep_exact() {
+    exact_cases
+    local i
+    for i in $CASES; do
+        rcli FLUSHALL >/dev/null
+        rm -f "$T_DIR"/seen.*
+        rcli -x RPUSH jobs:processing:ghost <"$T_DIR/case.$i" >/dev/null
+        rcli SADD jobs:workers ghost >/dev/null
+        run_replica 20 "${L[@]}" --max-attempts 2 "${FAILING[@]}"
+        assert_eq "$RC" 3 "case $i: the swept job's exit code"
+        same_bytes "$T_DIR/seen.2" "$T_DIR/want.$i" "case $i: input after the sweep's re-queue"
+        rcli FLUSHALL >/dev/null
+        rcli -x RPUSH jobs:processing:ghost <"$T_DIR/case.$i" >/dev/null
+        rcli SADD jobs:workers ghost >/dev/null
+        run_replica 20 "${L[@]}" --idle-timeout 1 --max-attempts 1 "${FAILING[@]}"
+        assert_eq "$RC" 75 "case $i: sweep dead-letters, nothing to run"
+        rbytes "$T_DIR/dl" LINDEX jobs.dead 0
+        envelope_input "$T_DIR/dl" "$T_DIR/dl.in"
+        same_bytes "$T_DIR/dl.in" "$T_DIR/want.$i" "case $i: the sweep's dead letter's input"
+    done
+}
+
+# redis-stream's retry is a copy of the entry's fields (XADD), its dead
+# letter the original fields.
+t_stream_retry_exact() {
+    exact_cases
+    local i
+    for i in 1 2 3 4 5; do
+        rcli FLUSHALL >/dev/null
+        rm -f "$T_DIR"/seen.*
+        rcli -x XADD jobs '*' id "w$i" input <"$T_DIR/case.$i" >/dev/null
+        run_replica 20 "${S[@]}" --max-attempts 2 "${FAILING[@]}"
+        assert_eq "$RC" 3 "case $i, attempt 1: exit code"
+        run_replica 20 "${S[@]}" --max-attempts 2 "${FAILING[@]}"
+        assert_eq "$RC" 3 "case $i, attempt 2: exit code"
+        same_bytes "$T_DIR/seen.1" "$T_DIR/want.$i" "case $i: attempt 1's input"
+        same_bytes "$T_DIR/seen.2" "$T_DIR/seen.1" "case $i: attempt 2's input"
+        stream_field jobs.dead input | head -c -1 >"$T_DIR/dl.in"
+        same_bytes "$T_DIR/dl.in" "$T_DIR/want.$i" "case $i: dead letter's input"
+    done
+}
+
 t_run "input bytes: redis-list id with an escaped NUL -> 65, never cut" t_list_nul_id
 t_run "input bytes: redis-list string input with NUL reaches the core whole" t_list_nul_input
 t_run "input bytes: redis-stream id field with NUL -> 65" t_stream_nul_id
 t_run "input bytes: redis-stream input with NUL reaches the core whole" t_stream_nul_input
 t_run "input bytes: Kafka envelope id with NUL -> 65, input with NUL whole" t_kafka_nul
+t_run "input bytes: redis-list retry and dead letter keep the producer's bytes" t_list_retry_exact
+t_run "input bytes: redis-list sweep re-queue and dead letter keep the producer's bytes" t_sweep_exact
+t_run "input bytes: redis-stream retry and dead letter keep the producer's bytes" t_stream_retry_exact
