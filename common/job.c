@@ -63,79 +63,190 @@ static const char *json_skip_value(const char *p, const char *e) {
     return NULL;
 }
 
-/* The producer's bytes of the first top-level "input" member of the JSON
- * object msg[0..n), which cJSON has parsed: re-printing the parsed value
- * would change numbers a double cannot hold (2^53 + 1, 1e400). NULL when
- * a key before it is written with escapes or control bytes (it might decode
- * to "input"): the caller then re-prints. */
-static const char *input_bytes(const char *msg, size_t n, size_t *len) {
+/* The value of the hex digits p[0..4), or -1. */
+static long hex4(const char *p) {
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (d < 0) return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* Append the bytes of the JSON string token p[0..n) (quotes included,
+ * well-formed: cJSON parsed it) to b, with their length: cJSON's
+ * valuestring ends at an escaped NUL ("\u0000"), so "batch\u0000A" would
+ * read as "batch". Raw bytes (control bytes, invalid UTF-8) are kept as
+ * cJSON keeps them. -1 for what cJSON alone takes: a \u escape that is not
+ * 4 hex digits (cJSON reads "\uzzzz" as U+0000), an unpaired surrogate. */
+static int json_str_decode(buf *b, const char *p, size_t n) {
+    const char *e = p + n - 1; /* the closing quote */
+    if (n < 2 || *p != '"' || *e != '"') return -1;
+    for (p++; p < e;) {
+        const char *bs = memchr(p, '\\', (size_t)(e - p));
+        if (!bs) bs = e;
+        buf_append(b, p, (size_t)(bs - p));
+        if ((p = bs) == e) break;
+        if (e - p < 2) return -1;
+        char c = p[1];
+        p += 2;
+        if (c != 'u') {
+            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t", *k = strchr(from, c);
+            if (!c || !k) return -1;
+            buf_append(b, to + (k - from), 1);
+            continue;
+        }
+        long cp = e - p >= 4 ? hex4(p) : -1;
+        p += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) return -1;
+        if (cp >= 0xD800 && cp <= 0xDBFF) { /* a high surrogate: its low half must follow */
+            long lo = e - p >= 6 && p[0] == '\\' && p[1] == 'u' ? hex4(p + 2) : -1;
+            if (lo < 0xDC00 || lo > 0xDFFF) return -1;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        }
+        if (cp < 0) return -1;
+        unsigned char u[4];
+        size_t un;
+        if (cp < 0x80) {
+            u[0] = (unsigned char)cp;
+            un = 1;
+        } else if (cp < 0x800) {
+            u[0] = (unsigned char)(0xC0 | cp >> 6);
+            u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+            un = 2;
+        } else if (cp < 0x10000) {
+            u[0] = (unsigned char)(0xE0 | cp >> 12);
+            u[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+            un = 3;
+        } else {
+            u[0] = (unsigned char)(0xF0 | cp >> 18);
+            u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+            u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+            u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+            un = 4;
+        }
+        buf_append(b, u, un);
+    }
+    return 0;
+}
+
+/* 1 when the JSON string token k[0..kn) decodes to exactly name. */
+static int json_key_is(const char *k, size_t kn, const char *name) {
+    size_t nn = strlen(name);
+    if (kn == nn + 2 && memcmp(k + 1, name, nn) == 0) return 1; /* written without escapes */
+    buf d = BUF_INIT;
+    int is = json_str_decode(&d, k, kn) == 0 && d.len == nn && memcmp(d.data, name, nn) == 0;
+    buf_free(&d);
+    return is;
+}
+
+/* The envelope's members, by their index in MEMBER_NAMES. */
+enum { M_ID, M_INPUT, M_INPUT64, M_DEADLINE, M_ATTEMPT, M_COUNT };
+static const char *const MEMBER_NAMES[M_COUNT] = {"id", "input", "input_base64", "deadline_s", "attempt"};
+
+typedef struct member {
+    const char *v; /* the producer's bytes of the value, NULL when absent */
+    size_t n;
+} member;
+
+/* Fill m with the first top-level member of each name of the JSON object
+ * msg[0..n) (which cJSON has parsed whole), in one pass. The values are
+ * the producer's bytes: re-printing a parsed value would change numbers a
+ * double cannot hold (2^53 + 1, 1e400). Keys are compared decoded and
+ * with their length: "\u0069d" is "id", "id\u0000x" is not (cJSON's own
+ * lookup, on NUL-terminated keys, takes it for "id"). */
+static void json_members(const char *msg, size_t n, member m[M_COUNT]) {
     const char *p = msg, *e = msg + n;
-#define SKIP_WS while (p < e && (unsigned char)*p <= ' ') p++
+    memset(m, 0, M_COUNT * sizeof(*m));
+#define SKIP_WS while (p < e && (unsigned char)*p <= ' ') p++ /* cJSON's whitespace */
     SKIP_WS;
-    if (p >= e || *p++ != '{') return NULL;
+    if (p >= e || *p++ != '{') return;
     for (;;) {
         SKIP_WS;
-        if (p >= e || *p++ != '"') return NULL;
+        if (p >= e || *p != '"') return;
         const char *k = p;
-        while (p < e && *p != '"' && *p != '\\' && (unsigned char)*p >= ' ') p++;
-        if (p >= e || *p != '"') return NULL;
-        size_t kn = (size_t)(p++ - k);
+        if (!(p = json_skip_value(p, e))) return;
+        size_t kn = (size_t)(p - k);
         SKIP_WS;
-        if (p >= e || *p++ != ':') return NULL;
+        if (p >= e || *p++ != ':') return;
         SKIP_WS;
         const char *v = p;
-        if (p >= e || !(p = json_skip_value(p, e))) return NULL;
-        if (kn == 5 && memcmp(k, "input", 5) == 0) {
-            *len = (size_t)(p - v);
-            return v;
-        }
+        if (p >= e || !(p = json_skip_value(p, e))) return;
+        for (int i = 0; i < M_COUNT; i++)
+            if (!m[i].v && json_key_is(k, kn, MEMBER_NAMES[i])) {
+                m[i].v = v;
+                m[i].n = (size_t)(p - v);
+                break;
+            }
         SKIP_WS;
-        if (p >= e || *p++ != ',') return NULL;
+        if (p >= e || *p++ != ',') return;
     }
 #undef SKIP_WS
 }
 
+/* A member holding a whole number in [min, max]: 1 absent or null, 0 read
+ * into *out, -1 anything else. */
+static int member_int(const member *m, int min, int max, int *out) {
+    if (!m->v) return 1;
+    cJSON *it = cJSON_ParseWithLength(m->v, m->n);
+    int rc = cJSON_IsNull(it) ? 1 : json_int(it, min, max, out);
+    cJSON_Delete(it);
+    return rc;
+}
+
+/* A member holding a string, its bytes into d: 1 absent or null, 0
+ * decoded, -1 not a (strict) JSON string. */
+static int member_str(const member *m, buf *d) {
+    if (!m->v || (m->n == 4 && memcmp(m->v, "null", 4) == 0)) return 1;
+    return *m->v == '"' && json_str_decode(d, m->v, m->n) == 0 ? 0 : -1;
+}
+
 int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t errlen) {
-    cJSON *root = NULL, *check = NULL;
-    char *input = NULL;
+    member m[M_COUNT];
+    buf s = BUF_INIT;
     int rc = -1;
 
     if (out->attempt <= 0) out->attempt = 1;
     /* Raw input unless it is an object with an "input" (or "input_base64")
-     * member. */
-    root = json_parse_whole(msg, len);
-    const cJSON *in = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "input") : NULL;
-    const cJSON *in64 = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "input_base64") : NULL;
-    if (!in && !in64) {
-        job_set_input(out, msg, len);
-        rc = 0;
+     * member. cJSON only checks that the whole message is JSON; the members
+     * are read from the producer's text. */
+    job_set_input(out, msg, len); /* the raw input, or kept whole until the envelope is valid */
+    cJSON *root = json_parse_whole(msg, len);
+    int is_obj = cJSON_IsObject(root);
+    cJSON_Delete(root);
+    if (!is_obj) return 0;
+    json_members(msg, len, m);
+    const member *in = &m[M_INPUT], *in64 = &m[M_INPUT64];
+    if (!in->v && !in64->v) return 0;
+
+    /* Every byte of the id counts: one outside the alphabet (an escaped
+     * NUL included) rejects the envelope rather than cutting the id. */
+    int r = member_str(&m[M_ID], &s);
+    if (r < 0 || (r == 0 && !id_valid(s.data, s.len))) {
+        snprintf(err, errlen, "envelope: \"id\" must be 1..%d characters of [A-Za-z0-9._:-]", ID_MAX);
         goto end;
     }
-    job_set_input(out, msg, len); /* kept whole until the envelope is valid */
-
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
-    if (id && !cJSON_IsNull(id)) {
-        if (!cJSON_IsString(id) || !id_valid(id->valuestring, strlen(id->valuestring))) {
-            snprintf(err, errlen, "envelope: \"id\" must be 1..%d characters of [A-Za-z0-9._:-]", ID_MAX);
-            goto end;
-        }
-        snprintf(out->id, sizeof(out->id), "%s", id->valuestring);
-    }
-    const cJSON *dl = cJSON_GetObjectItemCaseSensitive(root, "deadline_s");
-    if (dl && !cJSON_IsNull(dl) && json_int(dl, 1, 100000000, &out->deadline_s) < 0) {
+    if (r == 0) memcpy(out->id, s.data, s.len + 1);
+    buf_reset(&s);
+    if (member_int(&m[M_DEADLINE], 1, 100000000, &out->deadline_s) < 0) {
         snprintf(err, errlen, "envelope: \"deadline_s\" must be a positive whole number of seconds");
         goto end;
     }
-    const cJSON *at = cJSON_GetObjectItemCaseSensitive(root, "attempt");
-    if (at && !cJSON_IsNull(at) && json_int(at, 1, 1000000, &out->attempt) < 0) {
+    if (member_int(&m[M_ATTEMPT], 1, 1000000, &out->attempt) < 0) {
         snprintf(err, errlen, "envelope: \"attempt\" must be a positive whole number");
         goto end;
     }
-    if (in64) {
+    if (in64->v) {
         /* Bytes a JSON string cannot carry (invalid UTF-8, NUL). */
         buf bytes = BUF_INIT;
-        if (in || !cJSON_IsString(in64) ||
-            buf_unbase64(&bytes, in64->valuestring, strlen(in64->valuestring)) < 0) {
+        if (in->v || member_str(in64, &s) != 0 || buf_unbase64(&bytes, s.data ? s.data : "", s.len) < 0) {
             buf_free(&bytes);
             snprintf(err, errlen, "envelope: \"input_base64\" must be a padded base64 string, without \"input\"");
             goto end;
@@ -145,43 +256,35 @@ int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t 
         rc = 0;
         goto end;
     }
-    /* A string input is passed as its text, anything else as the JSON the
-     * producer wrote (compact JSON re-printed by cJSON when it cannot be
-     * cut out of the message). */
-    size_t vn = 0;
-    const char *v = cJSON_IsString(in) ? NULL : input_bytes(msg, len, &vn);
-    check = v ? cJSON_ParseWithLength(v, vn) : NULL;
-    if (cJSON_IsString(in)) {
-        job_set_input(out, in->valuestring, strlen(in->valuestring));
-    } else if (check && check->type == in->type) {
-        job_set_input(out, v, vn);
-    } else {
-        input = cJSON_PrintUnformatted(in);
-        if (!input) {
-            snprintf(err, errlen, "envelope: cannot serialise \"input\"");
+    /* A string input is passed as its text (NULs included), anything else
+     * as the JSON the producer wrote. */
+    if (*in->v == '"') {
+        if (member_str(in, &s) < 0) {
+            snprintf(err, errlen, "envelope: \"input\" is not a valid JSON string "
+                                  "(a \\u escape is 4 hex digits, surrogates come in pairs)");
             goto end;
         }
-        job_set_input(out, input, strlen(input));
+        job_set_input(out, s.data ? s.data : "", s.len);
+    } else {
+        job_set_input(out, in->v, in->n);
     }
     rc = 0;
 end:
-    free(input);
-    cJSON_Delete(check);
-    cJSON_Delete(root);
+    buf_free(&s);
     return rc;
 }
 
-/* 1 when s[0..n) is JSON that can be embedded as it is: one whole value
- * (cJSON alone ignores trailing bytes), not a string (job_parse_envelope
- * takes a string input as its text, so '"abc"' would come back as 'abc'),
- * without raw control bytes (cJSON takes them, strict parsers do not: in a
- * string none, elsewhere only the four JSON whitespace bytes). */
+/* 1 when s[0..n) can be embedded in an envelope as it is: reading the
+ * envelope back (job_parse_envelope) gives these very bytes, so a value
+ * with surrounding whitespace (which the reader trims), a JSON string
+ * (read as its text), JSON followed by other bytes, a UTF-8 BOM or a value
+ * nested too deep for cJSON goes as a string instead; and s is strict JSON:
+ * no raw control bytes (cJSON takes them, strict parsers do not: in a
+ * string none, elsewhere only the four JSON whitespace bytes, which cannot
+ * lead or trail here) and only JSON's escapes. */
 static int json_embeddable(const char *s, size_t n) {
     if (!n) return 0;
-    cJSON *v = json_parse_whole(s, n);
-    int ok = v && !cJSON_IsString(v);
-    cJSON_Delete(v);
-    int in_str = 0;
+    int ok = 1, in_str = 0;
     for (size_t i = 0; ok && i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -206,6 +309,20 @@ static int json_embeddable(const char *s, size_t n) {
             ok = 0;
         }
     }
+    if (!ok) return 0;
+    /* The round trip itself: the envelope's other members (an id of the
+     * id alphabet, numbers) read the same around the input. */
+    buf b = BUF_INIT;
+    job k;
+    char err[8];
+    memset(&k, 0, sizeof(k));
+    buf_puts(&b, "{\"input\":");
+    buf_append(&b, s, n);
+    buf_puts(&b, "}");
+    ok = job_parse_envelope(b.data, b.len, &k, err, sizeof(err)) == 0 && k.input_len == n &&
+         memcmp(k.input, s, n) == 0;
+    buf_free(&b);
+    job_free(&k);
     return ok;
 }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -274,6 +275,66 @@ static enum MHD_Result serve_job(httpd *h, struct MHD_Connection *c, request *rq
     return MHD_YES;
 }
 
+/* The headers of one request, as framing_check sees them. */
+typedef struct framing {
+    int lengths;     /* Content-Length headers */
+    int encodings;   /* Transfer-Encoding headers */
+    const char *bad; /* the first reason to refuse, or NULL */
+} framing;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                      const char *value, size_t value_size) {
+    framing *f = cls;
+    (void)kind;
+    if (memchr(key, ' ', key_size) || memchr(key, '\t', key_size)) {
+        f->bad = "whitespace between a header name and its colon";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        f->lengths++;
+        if (value_size == 0 || strspn(value, "0123456789") != value_size)
+            f->bad = "Content-Length is not a number";
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->encodings++;
+        if (strcasecmp(value, "chunked") != 0) f->bad = "Transfer-Encoding other than chunked";
+    }
+    return f->bad ? MHD_NO : MHD_YES;
+}
+
+/* NULL when the request's headers say where its body ends in one way
+ * only: at most one Content-Length (digits), or else one
+ * "Transfer-Encoding: chunked". Else the reason. libmicrohttpd 0.9.75
+ * takes the first of two Content-Lengths, prefers chunked to a
+ * Content-Length, and reads a header "Content-Length " (a space before the
+ * colon) as another header: a job would run on a prefix of its body, or
+ * the rest of it be read as the next request, where a proxy in front may
+ * have framed it the other way (request smuggling). */
+static const char *framing_check(struct MHD_Connection *c) {
+    framing f = {0, 0, NULL};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, framing_header, &f);
+    if (f.bad) return f.bad;
+    if (f.lengths > 1) return "more than one Content-Length";
+    if (f.encodings > 1) return "more than one Transfer-Encoding";
+    if (f.lengths && f.encodings) return "both Content-Length and Transfer-Encoding";
+    return NULL;
+}
+
+/* 400 for a request whose framing_check failed: the connection is closed
+ * after it (what follows cannot be told from the body), nothing is taken. */
+static enum MHD_Result refuse_framing(struct MHD_Connection *c, const char *method, const char *url,
+                                     const char *why) {
+    buf b = BUF_INIT;
+    log_warn("%.16s %.200s refused (400): invalid framing: %s", method, url, why);
+    buf_puts(&b, "{\"detail\":");
+    buf_printf(&b, "\"invalid framing: %s\"}", why); /* why is one of framing_check's literals */
+    struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.data, MHD_RESPMEM_MUST_COPY);
+    buf_free(&b);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_BAD_REQUEST, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **con_cls) {
     httpd *h = cls;
@@ -284,6 +345,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (first) {
         rq = xcalloc(1, sizeof(*rq));
         *con_cls = rq;
+        const char *why = framing_check(c);
+        if (why) return refuse_framing(c, method, url, why); /* before the job slot: nothing was taken */
     }
     if (strcmp(url, "/job") == 0 && h->accept_jobs) {
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)

@@ -184,6 +184,77 @@ static void t_envelope_binary(void) {
     job_free(&k);
 }
 
+/* Strings are read with their length (cJSON's valuestring ends at an
+ * escaped NUL): an id holding NUL is rejected, an input holding NUL kept
+ * whole; escapes cJSON alone takes are refused; keys compare decoded. */
+static void t_envelope_string_bytes(void) {
+    static const char *const bad[] = {
+        "{\"id\":\"batch\\u0000A\",\"input\":1}",
+        "{\"id\":\"batch\\u0000\",\"input\":1}",
+        "{\"id\":\"\\u0000\",\"input\":1}",
+        "{\"id\":\"ok\",\"input\":\"a\\uzzzzb\"}",     /* cJSON: U+0000 */
+        "{\"input_base64\":\"eA==\\u0000garbage\"}",   /* "x", then more */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        job j = {0};
+        char err[256] = "";
+        if (job_parse_envelope(bad[i], strlen(bad[i]), &j, err, sizeof(err)) != -1) T_FAIL("accepted %s", bad[i]);
+        ASSERT_EQ_STR(j.input, bad[i]);
+        job_free(&j);
+    }
+    job j = {0};
+    char err[256] = "";
+    const char *m = "{\"\\u0069d\":\"b\\u0041\",\"input\":\"x\\u0000y\\ud83d\\ude00\\n\",\"input\\u0000\":2}";
+    ASSERT_EQ_INT(job_parse_envelope(m, strlen(m), &j, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(j.id, "bA");
+    ASSERT_EQ_INT(j.input_len, 8);
+    ASSERT_TRUE(memcmp(j.input, "x\0y\xf0\x9f\x98\x80\n", 8) == 0);
+    job_free(&j);
+    /* "input\u0000" is not "input": raw input */
+    memset(&j, 0, sizeof(j));
+    m = "{\"input\\u0000\":1}";
+    ASSERT_EQ_INT(job_parse_envelope(m, strlen(m), &j, err, sizeof(err)), 0);
+    ASSERT_EQ_STR(j.input, m);
+    job_free(&j);
+}
+
+/* A re-queued envelope embeds the input as JSON only when reading it back
+ * gives the same bytes; else it is a string (or input_base64). */
+static void t_envelope_requeue_exact(void) {
+    static const char *const cases[] = {
+        "  {\"duration\":0}\n", "\t[1, 2]\r\n", " 42 ", "\"quoted\"", "{\"a\" : [1 ,2]}",
+        "\xef\xbb\xbf{\"a\":1}", "{\"a\":\"x\\u0000y\"}", "9007199254740993",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        job j = {0}, k = {0};
+        char err[256];
+        size_t len, n = strlen(cases[i]);
+        snprintf(j.id, sizeof(j.id), "r-%zu", i);
+        job_set_input(&j, cases[i], n);
+        j.attempt = 2;
+        char *s = job_envelope_json(&j, &len);
+        ASSERT_EQ_INT(job_parse_envelope(s, len, &k, err, sizeof(err)), 0);
+        ASSERT_EQ_STR(k.id, j.id);
+        if (k.input_len != n || memcmp(k.input, cases[i], n) != 0) T_FAIL("case %zu came back as '%s' (%s)", i, k.input, s);
+        free(s);
+        job_free(&k);
+        job_free(&j);
+    }
+    /* byte-exact JSON stays readable JSON */
+    job j = {0};
+    size_t len;
+    snprintf(j.id, sizeof(j.id), "r");
+    job_set_input(&j, "{\"a\" : [1 ,2]}", 14);
+    char *s = job_envelope_json(&j, &len);
+    ASSERT_EQ_STR(s, "{\"id\":\"r\",\"input\":{\"a\" : [1 ,2]}}");
+    free(s);
+    job_set_input(&j, " 42 ", 4);
+    s = job_envelope_json(&j, &len);
+    ASSERT_EQ_STR(s, "{\"id\":\"r\",\"input\":\" 42 \"}");
+    free(s);
+    job_free(&j);
+}
+
 static void t_status_roundtrip(void) {
     status_rec a, b;
     char err[256];
@@ -266,6 +337,8 @@ const test_case json_tests[] = {
     {"envelope: malformed forms are rejected", t_envelope_malformed},
     {"envelope: serialise and parse back", t_envelope_roundtrip},
     {"envelope: binary input as input_base64", t_envelope_binary},
+    {"envelope: strings read with their length (NUL in id and input)", t_envelope_string_bytes},
+    {"envelope: a re-queue gives back the producer's bytes", t_envelope_requeue_exact},
     {"status: JSON round trip", t_status_roundtrip},
     {"status: final states", t_status_final},
     {"clock: ISO 8601 UTC agrees with gmtime_r", t_iso8601},
