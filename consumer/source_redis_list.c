@@ -117,16 +117,17 @@ static const char SWEEP_LUA[] =
     "  if not typeok(KEYS[5], 'hash') then return 0 end\n"
     "  if (redis.call('HGET', KEYS[5], 'fence') or '') ~= ARGV[3] then return 0 end\n"
     "end\n"
+    "local reg = redis.call('TYPE', KEYS[3]).ok == 'set'\n"
     "if ARGV[4] ~= 'drop' and not typeok(KEYS[4], 'list') then\n"
     "  if not typeok(KEYS[6], 'set') then return -3 end\n"
-    "  redis.call('SREM', KEYS[3], ARGV[1])\n"
+    "  if reg then redis.call('SREM', KEYS[3], ARGV[1]) end\n"
     "  redis.call('SADD', KEYS[6], ARGV[1])\n"
     "  return -2\n"
     "end\n"
     "if ARGV[4] == 'requeue' then redis.call('RPUSH', KEYS[4], ARGV[5])\n"
     "elseif ARGV[4] == 'dead' then redis.call('LPUSH', KEYS[4], ARGV[5]) end\n"
     "redis.call('RPOP', KEYS[1])\n"
-    "if redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end\n"
+    "if reg and redis.call('LLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[3], ARGV[1]) end\n"
     "if ARGV[6] == '1' then\n"
     "  redis.call('HSET', KEYS[5], 'fence', (tonumber(ARGV[3]) or 0) + 1, unpack(ARGV, 10))\n"
     "  if FINAL[ARGV[9]] then redis.call('EXPIRE', KEYS[5], ARGV[7]) end\n"
@@ -142,10 +143,11 @@ static const char SWEEP_LUA[] =
  * stays, W moves to the quarantine set). */
 static const char SETTLE_LUA[] =
     "--oneshot:LIST_SETTLE\n"
+    "local reg = redis.call('TYPE', KEYS[3]).ok == 'set'\n"
     "local had = redis.call('LLEN', KEYS[1])\n"
     "if had == 0 then\n"
     "  redis.call('DEL', KEYS[2])\n"
-    "  redis.call('SREM', KEYS[3], ARGV[3])\n"
+    "  if reg then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
     "  return 0\n"
     "end\n"
     "if ARGV[4] ~= '0' then\n"
@@ -158,7 +160,7 @@ static const char SETTLE_LUA[] =
     "  if t ~= 'list' and t ~= 'none' then\n"
     "    local q = redis.call('TYPE', KEYS[6]).ok\n"
     "    if q == 'set' or q == 'none' then\n"
-    "      redis.call('SREM', KEYS[3], ARGV[3])\n"
+    "      if reg then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
     "      redis.call('SADD', KEYS[6], ARGV[3])\n"
     "    end\n"
     "    return -2\n"
@@ -168,7 +170,7 @@ static const char SETTLE_LUA[] =
     "elseif ARGV[1] == 'lpush' then redis.call('LPUSH', KEYS[4], ARGV[2]) end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('DEL', KEYS[2])\n"
-    "redis.call('SREM', KEYS[3], ARGV[3])\n"
+    "if reg then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
     "return had\n";
 
 /* KEYS: lease, processing list, workers set. ARGV: lease ms, W.
@@ -479,6 +481,17 @@ static int claim_recover(lsrc *s, job *j, int *http_status, char *err, size_t er
     return rc;
 }
 
+/* Put an item our claim moved back to the head of the queue (taken next);
+ * if even that fails, say where it is. */
+static void give_back(lsrc *s, const redisReply *item) {
+    char e2[256];
+    redisReply *r = rconn_cmd(s->c, RC_RETRY, e2, sizeof(e2), "LMOVE %s %s LEFT RIGHT", s->proc, s->cfg->queue);
+    if (!r || rreply_is_err(r))
+        log_error("a message (%zu bytes) is left in %s: move it back with redis-cli LMOVE %s %s LEFT RIGHT (%s)",
+                  item->len, s->proc, s->proc, s->cfg->queue, r ? r->str : e2);
+    if (r) freeReplyObject(r);
+}
+
 /* One round trip: the claim script (which also renews the lease and the
  * registration, and finds an orphan) and BLMOVE together. An orphan is
  * swept straight from its replica's list, never through ours. */
@@ -509,16 +522,18 @@ static int list_claim(void *state, int timeout_ms, job *j, int *http_status, cha
     }
     redisReply *mv = b.rep[1];
     int got = claim_reply(s, b.rep[0], &mine, err, errlen);
+    if (got < 0 && mv->type == REDIS_REPLY_STRING) {
+        /* BLMOVE ran although the claim script failed (they share a round
+         * trip): the item sits in our list without a registration, where
+         * no sweep would find it. Give it back before leaving. */
+        give_back(s, mv);
+        goto end;
+    }
     if (got < 0 || rreply_check(mv, "BLMOVE", err, errlen) < 0) goto end;
     if (got == 1) {
         /* Ours already (a recovery was missed): give back what BLMOVE added
          * (to the head: taken next) and take the old one. */
-        if (mv->type == REDIS_REPLY_STRING) {
-            char e2[256];
-            redisReply *r = rconn_cmd(s->c, RC_RETRY, e2, sizeof(e2), "LMOVE %s %s LEFT RIGHT", s->proc,
-                                      s->cfg->queue);
-            if (r) freeReplyObject(r);
-        }
+        if (mv->type == REDIS_REPLY_STRING) give_back(s, mv);
         rc = take_item(s, mine->str, mine->len, j, http_status, err, errlen);
         goto end;
     }
