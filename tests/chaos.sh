@@ -9,7 +9,10 @@
 # dead letter), every job ran, nothing is left pending (list: queue and
 # processing lists; stream: XPENDING and the group's lag; Kafka: committed
 # offsets against the high watermarks, as the fleet reads them), and the
-# duplicate executions are counted.
+# duplicate executions are counted. The history -- every record transition
+# published on oneshot:events -- is checked by tests/chaos_check.py: no
+# write under a stale fence applied, no final record overwritten or written
+# twice (its figures are in the "# chaos" line).
 #
 # The jobs run the exec core on a bash script that appends "<id> <pid>
 # <attempt> start" and, after sleeping 50..500 ms, "... end" to one log
@@ -23,7 +26,9 @@
 # The kill loop: every 100..300 ms (Kafka: 10..20 s; its replicas spend
 # seconds joining the group, and each kill stalls a partition for
 # session.timeout.ms) one of the 4 --max-concurrent slots is picked at
-# random and its replica, if it has one, is SIGKILLed: each replica's risk
+# random and its replica, if it has one, is SIGKILLed (one time in four it
+# is instead paused with SIGSTOP until a second past its lease, then
+# resumed: a stale writer): each replica's risk
 # stays the same however few run (a fixed kill rate would kill the last
 # replicas of a run over and over before they could finish). The kills
 # stop once 90 % of the jobs ran to the end, or half the time bound is
@@ -109,6 +114,25 @@ broker_restart() { # source
         sleep "$((DOWN_MS / 1000)).$(printf %03d $((DOWN_MS % 1000)))"
         redis_start "${RS_ARGS[@]}" || fail "redis did not come back"
     fi
+    history_subscribe # the subscription died with the server
+}
+
+# The history: every record transition published on oneshot:events, one
+# file per subscription (a broker restart ends one), checked at the end by
+# tests/chaos_check.py.
+HIST_N=0
+history_subscribe() {
+    HIST_N=$((HIST_N + 1))
+    redis-cli -s "$RS_SOCK" SUBSCRIBE oneshot:events >"$T_DIR/history.$HIST_N" 2>/dev/null &
+    T_PIDS+=($!)
+    wait_for 5 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' PUBSUB NUMSUB oneshot:events | tail -1)\" -ge 1 ]" ||
+        fail "history: subscriber not ready"
+}
+
+# A replica paused past its lease (SIGSTOP, then SIGCONT 1 s after the
+# lease ran out): the stale writer the fences must stop.
+pause_replica() { # pid
+    (kill -STOP "$1" 2>/dev/null && sleep $((LEASE + 1)) && kill -CONT "$1" 2>/dev/null) &
 }
 
 # --- one source ---
@@ -194,11 +218,13 @@ records() {
 }
 
 run_source() { # source
-    local src=$1 t0 kills=0 restarts=0 ended_n rc v
+    local src=$1 t0 kills=0 pauses=0 restarts=0 ended_n rc v
     JOBS=$JOBS_ALL
     [ "$src" = kafka ] && JOBS=${CHAOS_KAFKA_JOBS:-60}
     rcli FLUSHALL >/dev/null
     : >"$CHAOS_EXECLOG"
+    rm -f "$T_DIR"/history.*
+    history_subscribe
     if [ "$src" = kafka ]; then
         kafka_setup || {
             fail "the Kafka test broker did not start"
@@ -246,7 +272,14 @@ run_source() { # source
             # few run)
             mapfile -t live < <(replicas)
             v=$((RANDOM % MAXC))
-            [ "$v" -lt "${#live[@]}" ] && kill -KILL "${live[$v]}" 2>/dev/null && kills=$((kills + 1))
+            if [ "$v" -lt "${#live[@]}" ]; then
+                # one in four: paused past its lease instead of killed
+                if [ $((RANDOM % 4)) = 0 ]; then
+                    pause_replica "${live[$v]}" && pauses=$((pauses + 1))
+                else
+                    kill -KILL "${live[$v]}" 2>/dev/null && kills=$((kills + 1))
+                fi
+            fi
         fi
     done
     wait_exit "$FPID" 60
@@ -285,9 +318,12 @@ run_source() { # source
     if [ -n "${CHAOS_LOGS:-}" ]; then
         mkdir -p "$CHAOS_LOGS" && cp "$FLOG" "$SUM" "$CHAOS_LOGS/" && cp "$CHAOS_EXECLOG" "$CHAOS_LOGS/executions-$src.log"
     fi
-    local other
+    local other hist
     other=$(grep -o '"other":[0-9]*' "$SUM" | cut -d: -f2)
-    echo "# chaos $src: jobs=$JOBS kills=$kills broker_restarts=$restarts lost=$lost" \
+    sleep 0.2 # the subscribers' last lines
+    hist=$(python3 "$ROOT/tests/chaos_check.py" "$T_DIR"/history.*) || fail "$src: history: $(printf %.500s "$hist")"
+    echo "# chaos $src: jobs=$JOBS kills=$kills pauses=$pauses broker_restarts=$restarts lost=$lost" \
+        "$(head -1 <<<"$hist")" \
         "duplicates=$((starts - dstarts)) (executions=$starts, completed twice=$((ends - dends)))" \
         "succeeded=$SUCC dead=$DEAD replicas=$(grep -o '"replicas":[0-9]*' "$SUM" | cut -d: -f2)" \
         "killed_seen=${other:-?} wall_s=$wall"
