@@ -52,6 +52,7 @@ static struct run {
     httpd *http;
     int core_ready;
     int64_t start_mono_ms;
+    int64_t started_mono_ms; /* the job's start, for its duration */
     atomic_int cancel;
     status_rec status;
     char termlog[4096];  /* the termination-log path, "" = off */
@@ -251,7 +252,8 @@ static int publish_and_settle(job *j, outcome *o) {
     snprintf(st->state, sizeof(st->state), "%s", o->state);
     st->exit_code = o->exit_code;
     st->finished_at = clock_wall_ms();
-    st->duration_ms = st->started_at ? st->finished_at - st->started_at : 0;
+    /* From the monotonic clock: the wall clock may be slewed or stepped. */
+    st->duration_ms = st->started_at ? clock_mono_ms() - R.started_mono_ms : 0;
     st->progress = heartbeat_progress();
     snprintf(st->error, sizeof(st->error), "%s", o->error ? o->error : "");
     if (o->disp == DISP_RELEASE && strcmp(o->state, ST_INTERRUPTED) == 0 && o->exit_code == OS_EXIT_UNAVAILABLE) {
@@ -390,6 +392,7 @@ static int64_t rusage_cpu_ms(const struct rusage *ru) {
 static int begin_job(const job *j, char *info, size_t n, char *err, size_t errlen) {
     claim_proof p = {0};
     R.status.started_at = clock_wall_ms();
+    R.started_mono_ms = clock_mono_ms();
     R.status.heartbeat_at = R.status.started_at;
     if (R.src->proof) R.src->proof(R.src_state, j, &p);
     SEAM("begin");
@@ -457,6 +460,7 @@ static int reject_job(job *j, int http_status, const char *why, const char *stat
     o.body_len = body.len;
     o.content_type = "application/json";
     R.status.started_at = clock_wall_ms();
+    R.started_mono_ms = clock_mono_ms();
     int rc = publish_and_settle(j, &o);
     buf_free(&body);
     return rc;

@@ -38,8 +38,9 @@ static struct {
     int stop_reason;      /* for an idle replica */
     int64_t defer_at;     /* watchdog_defer: when, and what */
     void (*defer_fn)(void);
+    int64_t sleep_until;  /* the thread sleeps until then (0: no timeout), -1: awake */
     int quit;
-} wd = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .sleep_until = -1};
 
 /* The signals the thread takes; SIGUSR1 is internal: a state change. */
 static void watched_signals(sigset_t *set) {
@@ -159,10 +160,12 @@ static void *wd_main(void *arg) {
         }
         int64_t wait_ms = next ? next - clock_mono_ms() : -1;
         if (next && wait_ms <= 0) continue;
+        wd.sleep_until = next;
         pthread_mutex_unlock(&wd.mu);
         struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L};
         int sig = next ? sigtimedwait(&set, NULL, &ts) : sigwaitinfo(&set, NULL);
         pthread_mutex_lock(&wd.mu);
+        wd.sleep_until = -1;
         if (sig > 0 && !wd.quit) take_signal(sig);
     }
     pthread_mutex_unlock(&wd.mu);
@@ -172,6 +175,14 @@ static void *wd_main(void *arg) {
 /* A state change (under wd.mu or not): make the thread look again. */
 static void wake(void) {
     if (wd.running) pthread_kill(wd.thread, SIGUSR1);
+}
+
+/* Under wd.mu: something is now due at `at` (0: nothing new). Wake the
+ * thread only if it sleeps past it: an awake thread looks at the state
+ * before it sleeps again, and one that wakes early finds nothing to do.
+ * Each wake is a signal and two context switches on the job's clock. */
+static int due_before_sleep(int64_t at) {
+    return at && wd.sleep_until >= 0 && (wd.sleep_until == 0 || at < wd.sleep_until);
 }
 
 int watchdog_start(const config *cfg, int64_t start_mono_ms, atomic_int *cancel, const watchdog_hooks *hooks) {
@@ -192,8 +203,10 @@ void watchdog_job_begin(int64_t deadline_mono_ms) {
     wd.job_at = deadline_mono_ms;
     /* SIGTERM may have come while the job was being claimed. */
     if (wd.term_at) log_info("SIGTERM came during the claim: the job gets --term-grace %ds", wd.cfg->term_grace);
+    int64_t grace_end = wd.term_at ? wd.term_at + (int64_t)wd.cfg->term_grace * 1000 : 0;
+    int now_due = due_before_sleep(deadline_mono_ms) || due_before_sleep(grace_end);
     pthread_mutex_unlock(&wd.mu);
-    wake();
+    if (now_due) wake();
 }
 
 void watchdog_job_end(void) {
@@ -201,7 +214,7 @@ void watchdog_job_end(void) {
     wd.job_active = 0;
     wd.job_at = 0;
     pthread_mutex_unlock(&wd.mu);
-    wake();
+    /* No wake: only deadlines went away (see due_before_sleep). */
 }
 
 int watchdog_stop_reason(void) {
@@ -216,8 +229,9 @@ int watchdog_defer(int64_t at_mono_ms, void (*fn)(void)) {
     pthread_mutex_lock(&wd.mu);
     wd.defer_at = at_mono_ms;
     wd.defer_fn = fn;
+    int now_due = due_before_sleep(at_mono_ms);
     pthread_mutex_unlock(&wd.mu);
-    wake();
+    if (now_due) wake();
     return 0;
 }
 
