@@ -39,6 +39,7 @@ need_file /usr/lib/python3/dist-packages/uvicorn python3-uvicorn
 need_file /usr/lib/python3/dist-packages/rq python3-rq
 need_file /usr/lib/python3/dist-packages/confluent_kafka python3-confluent-kafka
 need_cmd hyperfine hyperfine
+need_cmd spin spin
 # Metrics test: a real Prometheus Pushgateway and the reference text parser
 need_cmd prometheus-pushgateway prometheus-pushgateway
 need_file /usr/lib/python3/dist-packages/prometheus_client python3-prometheus-client
