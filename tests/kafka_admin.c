@@ -1,8 +1,9 @@
 /* kafka_admin -- what the tests ask of a real Kafka broker that kcat cannot
  * do, through librdkafka's Admin API (tests/kafka_broker_start.sh uses it).
  *
- *   kafka_admin -b BROKERS [-X K=V]... create TOPIC[:PARTITIONS] ...
- *       CreateTopics (replication factor 1); a topic that exists is fine.
+ *   kafka_admin -b BROKERS [-X K=V]... create TOPIC[:PARTITIONS[:K=V[,K=V]...]] ...
+ *       CreateTopics (replication factor 1, topic configs K=V, e.g.
+ *       max.message.bytes=2000000); a topic that exists is fine.
  *       Returns once the metadata shows every partition of every topic
  *       with a leader, so the next produce or join finds them.
  *   kafka_admin -b BROKERS [-X K=V]... warm
@@ -108,6 +109,7 @@ static int cmd_create(char **topics, int n) {
         const char *colon = strchr(topics[i], ':');
         size_t len = colon ? (size_t)(colon - topics[i]) : strlen(topics[i]);
         int parts = colon ? atoi(colon + 1) : 1;
+        const char *configs = colon ? strchr(colon + 1, ':') : NULL;
         if (len == 0 || len >= sizeof(name) || parts < 1) {
             fprintf(stderr, "kafka_admin: bad topic '%s'\n", topics[i]);
             goto end;
@@ -118,6 +120,20 @@ static int cmd_create(char **topics, int n) {
         if (!nt[i]) {
             fprintf(stderr, "kafka_admin: %s: %s\n", name, err);
             goto end;
+        }
+        for (const char *c = configs; c && *c;) {
+            char kv[512], *eq;
+            size_t kl = strcspn(++c, ",");
+            if (kl >= sizeof(kv)) kl = sizeof(kv) - 1;
+            memcpy(kv, c, kl);
+            kv[kl] = '\0';
+            c += kl;
+            if (!(eq = strchr(kv, '='))) {
+                fprintf(stderr, "kafka_admin: %s: config '%s' is not K=V\n", name, kv);
+                goto end;
+            }
+            *eq = '\0';
+            rd_kafka_NewTopic_set_config(nt[i], kv, eq + 1);
         }
     }
     rd_kafka_CreateTopics(rk, nt, (size_t)n, NULL, q);
