@@ -53,7 +53,7 @@ UNIT_SRC     := $(wildcard tests/unit/*.c)
 BIN      := $(BUILD)/oneshot
 KAFKA_SO := $(BUILD)/oneshot-kafka.so
 UNIT     := $(BUILD)/unit_tests
-TOOLS    := $(BUILD)/kafka_broker $(BUILD)/startbench $(BUILD)/bare_hiredis
+TOOLS    := $(BUILD)/kafka_admin $(BUILD)/startbench $(BUILD)/bare_hiredis
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
 .PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos seams \
@@ -79,7 +79,8 @@ $(KAFKA_SO): $(SRC_KAFKA:%.c=$(BUILD)/pic/%.o)
 $(UNIT): $(LIB_OBJ) $(UNIT_SRC) tests/unit/test.h
 	$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRC) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/kafka_broker: tests/kafka_broker.c
+# The tests' Admin API client for the real Kafka broker (topics, groups).
+$(BUILD)/kafka_admin: tests/kafka_admin.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(shell pkg-config --libs rdkafka 2>/dev/null) -lpthread
 

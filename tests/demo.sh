@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh -- `make demo`: the main job end to end on this machine.
 #
-# Starts a private redis-server (unix socket) and the test Kafka broker
-# (build/kafka_broker), enqueues demo jobs with `oneshot submit`, drains
+# Starts a private redis-server (unix socket) and a real Kafka broker
+# (tests/kafka_broker_start.sh), enqueues demo jobs with `oneshot submit`, drains
 # them with `oneshot fleet` (one replica per job), runs one HTTP job with
 # curl, shows the records with `oneshot status` and a table, and stops
 # everything it started. Exits 0 when every job ended as expected.
@@ -17,7 +17,10 @@ http_pid=""
 cleanup() {
     [ -n "$http_pid" ] && kill -KILL "$http_pid" 2>/dev/null
     [ -n "$redis_pid" ] && kill -KILL "$redis_pid" 2>/dev/null
-    declare -F kafka_broker_stop >/dev/null && kafka_broker_stop >/dev/null 2>&1
+    if declare -F kafka_broker_stop >/dev/null; then
+        [ "${demo_ok:-0}" = 1 ] || kafka_broker_keep_log always
+        kafka_broker_stop >/dev/null 2>&1
+    fi
     wait 2>/dev/null
     rm -rf "$dir"
 }
@@ -46,13 +49,11 @@ done
 export ONESHOT_REDIS_URL=unix://$dir/redis.sock
 echo "redis: $ONESHOT_REDIS_URL"
 
-export TMPDIR_TEST=$dir/kafka KAFKA_BROKER_BIN=$PWD/$BUILD/kafka_broker
+export TMPDIR_TEST=$dir/kafka
 . tests/kafka_broker_start.sh
-kafka_broker_start >/dev/null || die "the test Kafka broker did not start"
-for t in kdemo kdemo.results kdemo.status kdemo.dead; do
-    kafka_broker_ctl create "$t" >/dev/null || die "cannot create topic $t"
-done
-echo "kafka: $KAFKA_BROKERS (librdkafka mock cluster), topic kdemo"
+kafka_broker_start kdemo kdemo.results kdemo.status kdemo.dead >/dev/null ||
+    die "the Kafka broker did not start"
+echo "kafka: $KAFKA_BROKERS (Apache Kafka $(basename "$(ls tests/kafka/target/libs/kafka_2.13-*.jar)" .jar | cut -d- -f2), KRaft, one JVM), topic kdemo"
 
 # -- Redis list jobs through the fleet ----------------------------------------
 step "oneshot submit: 4 jobs on the Redis list 'demo' (demo-4 fails on purpose)"
@@ -86,7 +87,6 @@ submit kafka-2 '{"duration":1}' "${KOPTS[@]}"
 
 step "oneshot fleet --drain -- --source kafka ... --store redis (one replica at a time: one partition)"
 timeout 60 "$BIN" fleet --drain --max-concurrent 1 -- "${KOPTS[@]}" --group demo --store redis --bind 127.0.0.1 \
-    --kafka-prop session.timeout.ms=4000 --kafka-prop heartbeat.interval.ms=500 \
     >"$dir/fleet2.sum" 2>"$dir/fleet2.log"
 rc2=$?
 echo "summary (stdout): $(cat "$dir/fleet2.sum")"
@@ -145,5 +145,6 @@ printf '%-34s %s\n' "kafka fleet (2 jobs, N=1)" \
 printf '%-34s %s\n' "http job" "replica exit $rc3"
 printf '%-34s %s\n' "dead letters on demo.dead" "$(redis-cli -s "$dir/redis.sock" LLEN demo.dead)"
 [ "$rc1" -eq 1 ] && [ "$rc2" -eq 0 ] && [ "$rc3" -eq 0 ] && [ "$bad" -eq 0 ] || die "something did not end as expected (logs were in $dir)"
+demo_ok=1
 echo
 echo "demo: every job ended as expected; stopping redis-server and the Kafka broker"

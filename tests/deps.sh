@@ -53,8 +53,29 @@ need_cmd runc runc
 need_file /usr/lib/podman/netavark netavark
 need_file /usr/sbin/iptables iptables
 need_file /usr/sbin/debootstrap debootstrap
+# The real Kafka broker of the tests: Java 17 and Maven for tests/kafka/pom.xml
+need_cmd java openjdk-17-jre-headless
+need_cmd mvn maven
 
-[ -z "$missing" ] && exit 0
+# Kafka (tests/kafka/pom.xml, one pinned version) into tests/kafka/target/libs,
+# from Maven Central or ~/.m2; done again only when the pom changes (its
+# copy in libs/.pom says which pom the jars are for).
+kafka_jars() {
+    k=$(dirname "$0")/kafka
+    cmp -s "$k/pom.xml" "$k/target/libs/.pom" && return 0
+    echo "deps: fetching the test Kafka broker (tests/kafka/pom.xml) with mvn" >&2
+    rm -rf "$k/target/libs"
+    mvn -q -B --no-transfer-progress -Dstyle.color=never -f "$k/pom.xml" dependency:copy-dependencies >&2 &&
+        cp "$k/pom.xml" "$k/target/libs/.pom" || {
+        echo "deps: mvn could not fetch the Kafka broker" >&2
+        return 1
+    }
+}
+
+if [ -z "$missing" ]; then
+    kafka_jars
+    exit
+fi
 echo "deps: missing:$missing" >&2
 if [ "$(id -u)" -eq 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
@@ -63,6 +84,7 @@ if [ "$(id -u)" -eq 0 ]; then
         exit 1
     }
     echo "deps: installed:$missing" >&2
+    kafka_jars || exit 1
 else
     echo "deps: run as root: apt-get install -y$missing" >&2
     exit 1

@@ -4,7 +4,8 @@
 # `fail "why"` (or any assertion below). Results print as "PASS name" /
 # "FAIL name: why"; tests/run.sh counts them. Every server and replica a
 # test starts lives in $T_DIR (a mktemp -d folder) and is killed by the
-# EXIT trap.
+# EXIT trap, after the commands in T_ON_EXIT (a helper's last words, such
+# as keeping a broker's log when T_FAILS, the count of failed tests, > 0).
 
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -12,11 +13,16 @@ BUILD=${ONESHOT_BUILD:-build}
 ONESHOT=${ONESHOT_BIN:-$ROOT/$BUILD/oneshot}
 T_DIR=$(mktemp -d /tmp/oneshot-test.XXXXXX)
 T_PIDS=()
+T_ON_EXIT=()
+T_FAILS=0
 T_FAILED=0
 T_WHY=""
 
 t_cleanup() {
     local p
+    for p in "${T_ON_EXIT[@]:-}"; do
+        [ -n "$p" ] && $p
+    done
     for p in "${T_PIDS[@]:-}"; do
         [ -n "$p" ] && kill -KILL "$p" 2>/dev/null
     done
@@ -39,6 +45,7 @@ t_run() { # name fn
         echo "PASS $name"
     else
         echo "FAIL $name: $T_WHY"
+        T_FAILS=$((T_FAILS + 1))
     fi
 }
 

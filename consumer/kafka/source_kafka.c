@@ -25,11 +25,18 @@
  * envelope's, else 1. Kafka keeps no delivery count, so a replica killed
  * mid-job (SIGKILL, OOM) does not count an attempt.
  *
- * If the held partition is revoked mid-job (a rebalance moved it), the new
- * owner re-delivers the message; this replica finishes the job and writes
- * its result but does not settle the message (no commit, no re-queue), so
- * the owner alone decides; the store's idempotency by id makes that
- * re-delivery cheap (DESIGN.md section 7).
+ * A joiner makes the cooperative-sticky assignor move partitions off busy
+ * members, and it may pick the held one: the revocation is then answered
+ * only once the job is settled (committed, re-queued or given back), so a
+ * neighbour joining never takes a running job's message. Meanwhile the
+ * group cannot rebalance again (the broker waits for this member's
+ * re-join, up to its max.poll.interval.ms): joiners wait for the job.
+ *
+ * If the held partition is lost mid-job (the member's session expired, or
+ * it was kicked out), the new owner re-delivers the message; this replica
+ * finishes the job and writes its result but does not settle the message
+ * (no commit, no re-queue), so the owner alone decides; the store's
+ * idempotency by id makes that re-delivery cheap (DESIGN.md section 7).
  *
  * No broker reachable for session.timeout.ms (by then the group has
  * dropped us anyway) while waiting: claim() fails, exit 69. */
@@ -72,6 +79,9 @@ typedef struct ksrc {
     /* The held message, copied so the consumer can close without it. */
     int holding;
     int held_assigned;      /* its partition is still ours */
+    rd_kafka_topic_partition_list_t *deferred; /* a revocation of the held
+                                                * partition, answered once
+                                                * the job is settled */
     char *topic;
     int32_t partition;
     int64_t offset;
@@ -182,6 +192,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why, rd_kafka_topic
             log_debug("rebalance: %d partition(s) assigned", parts->cnt);
         }
     } else {
+        if (held && !s->closing && coop && !rd_kafka_assignment_lost(rk) && !s->deferred) {
+            /* Not answered now: librdkafka waits for the unassign call
+             * (heartbeats go on), and the partition stays ours, fetching
+             * paused, until release_deferred. */
+            s->deferred = rd_kafka_topic_partition_list_copy(parts);
+            log_info("partition %s [%d] is to move to another member: handing it over once this job is settled",
+                     s->topic, (int)s->partition);
+            return;
+        }
         if (held && !s->closing) {
             s->held_assigned = 0;
             log_warn("partition %s [%d] %s mid-job: its new owner takes offset %lld again; this replica will "
@@ -398,9 +417,14 @@ static int take(ksrc *s, const rd_kafka_message_t *m, job *j, int *http_status, 
     }
     {
         char f[512]; /* a topic name is at most 249 characters, none of them escaped in JSON */
-        snprintf(f, sizeof(f), "\"join_ms\":%lld,\"claim_ms\":%lld,\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld",
-                 (long long)s->join_ms, (long long)(clock_mono_ms() - s->assigned_at), s->topic, (int)s->partition,
-                 (long long)s->offset);
+        /* assigned_ms: subscribe -> the assignment the message came after;
+         * in a busy group the first assignment (join_ms) may be empty and
+         * the partition come a rebalance later (cooperative protocol). */
+        snprintf(f, sizeof(f),
+                 "\"join_ms\":%lld,\"assigned_ms\":%lld,\"claim_ms\":%lld,\"topic\":\"%s\",\"partition\":%d,"
+                 "\"offset\":%lld",
+                 (long long)s->join_ms, (long long)(s->assigned_at - s->subscribed_at),
+                 (long long)(clock_mono_ms() - s->assigned_at), s->topic, (int)s->partition, (long long)s->offset);
         log_fields(LL_INFO, f, "took the message at %s [%d] offset %lld", s->topic, (int)s->partition,
                    (long long)s->offset);
     }
@@ -640,8 +664,31 @@ static int produce_copy(ksrc *s, const job *j, const outcome *o, char *err, size
     return 0;
 }
 
+/* Answer a revocation kept back while the job ran (see on_rebalance):
+ * librdkafka then re-joins and the partition moves on, at the offset this
+ * replica committed, or at the message when it did not. */
+static void release_deferred(ksrc *s) {
+    if (!s->deferred) return;
+    rd_kafka_error_t *e = rd_kafka_incremental_unassign(s->rk, s->deferred);
+    if (e) {
+        log_warn("rebalance: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    log_debug("rebalance: %d partition(s) revoked (handed over after the job)", s->deferred->cnt);
+    rd_kafka_topic_partition_list_destroy(s->deferred);
+    s->deferred = NULL;
+}
+
+static int finish_held(ksrc *s, job *j, const outcome *o, char *err, size_t errlen);
+
 static int ksrc_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
     ksrc *s = state;
+    int rc = finish_held(s, j, o, err, errlen);
+    release_deferred(s);
+    return rc;
+}
+
+static int finish_held(ksrc *s, job *j, const outcome *o, char *err, size_t errlen) {
     int64_t t0 = clock_mono_ms();
 
     if (!s->holding) return 0;
@@ -678,6 +725,7 @@ static void ksrc_close(void *state) {
     if (!s) return;
     int64_t t0 = clock_mono_ms();
     int closed = 0;
+    release_deferred(s); /* before closing: the close answers it otherwise */
     s->closing = 1;
     /* Asked before closing: afterwards the group handler no longer answers. */
     const char *proto = rd_kafka_rebalance_protocol(s->rk);

@@ -7,14 +7,18 @@
       its job, without the job: no core, no result or status produced.
       auto commit off, auto.offset.reset=earliest, the client's default
       assignor. One JSON line on stderr (all ms, monotonic clock):
-      import_ms (confluent_kafka import), join_ms (subscribe -> on_assign),
-      claim_ms (on_assign -> the message), commit_ms, close_ms,
+      import_ms (confluent_kafka import), join_ms (subscribe -> the first
+      on_assign), assigned_ms (subscribe -> the last non-empty on_assign
+      before the message: with the cooperative protocol the partition may
+      come a rebalance after the first, empty one), claim_ms (that on_assign
+      -> the message), commit_ms, close_ms,
       after_assign_ms (on_assign -> just before exit). Exit 1 on any error,
       2 when no message arrived within --timeout seconds.
 
   kafka_oneshot.py --check --brokers B --topic T --group G [--want N]
-      Exit 0 iff G's committed offset on T [0] is N (default 1): the run
-      under test claimed and committed the message. Off the clock.
+      Exit 0 iff G's committed offset on T [0] is N (default 1; -1: T [0]'s
+      high watermark): the run under test claimed and committed the
+      message. Off the clock.
 
 Debian's python3-confluent-kafka (1.7.0, librdkafka 2.0.2), /usr/bin/python3.
 """
@@ -60,6 +64,8 @@ def main():
         c = Consumer(conf)
         try:
             got = c.committed([TopicPartition(a.topic, 0)], timeout=10)
+            if a.want < 0:
+                a.want = c.get_watermark_offsets(TopicPartition(a.topic, 0), timeout=10)[1]
         finally:
             c.close()
         off = got[0].offset if got else None
@@ -69,11 +75,14 @@ def main():
             return 1
         return 0
 
-    t = {"assigned": None}
+    t = {"first": None, "assigned": None}
 
     def on_assign(consumer, parts):
-        if t["assigned"] is None:
-            t["assigned"] = time.monotonic()
+        now = time.monotonic()
+        if t["first"] is None:
+            t["first"] = now
+        if parts:
+            t["assigned"] = now
 
     c = Consumer(conf)
     t_sub = time.monotonic()
@@ -97,7 +106,8 @@ def main():
     t_commit = time.monotonic()
     c.close()
     t_close = time.monotonic()
-    print(json.dumps({"import_ms": ms(T0, T_IMPORTED), "join_ms": ms(t_sub, t["assigned"]),
+    print(json.dumps({"import_ms": ms(T0, T_IMPORTED), "join_ms": ms(t_sub, t["first"]),
+                      "assigned_ms": ms(t_sub, t["assigned"]),
                       "claim_ms": ms(t["assigned"], t_msg), "commit_ms": ms(t_msg, t_commit),
                       "close_ms": ms(t_commit, t_close), "after_assign_ms": ms(t["assigned"], t_close),
                       "offset": msg.offset()}), file=sys.stderr)

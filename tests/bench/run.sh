@@ -15,12 +15,14 @@
 #
 # One private redis-server (unix socket in a temp folder, removed on exit)
 # serves the queue rows (issue 4) and the fleet rows (issue 7); one test
-# Kafka broker (build/kafka_broker, librdkafka's mock cluster) the Kafka rows
+# Kafka broker (tests/kafka_broker_start.sh, Apache Kafka in one JVM) the Kafka rows
 # (issue 5).
 #
 #   BENCH_N=5 make bench      same N for every startbench subject (defaults below)
 #   BENCH_FLEET_N, BENCH_FLEET_JOBS   fleet rounds and jobs per round
-#   BENCH_KAFKA_N=11          Kafka one-shot runs per subject (~3.3 s each)
+#   BENCH_KAFKA_N=11          Kafka one-shot runs per subject (9 subjects)
+#   BENCH_KFLEET_N, BENCH_KFLEET_JOBS  Kafka fleet rounds (2) and jobs (500)
+#   BENCH_ONLY=kafka          only the Kafka rows (while working on them)
 #   ONESHOT_BUILD=dir         build folder (default build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -30,9 +32,8 @@ SB=$BUILD/startbench
 PY=/usr/bin/python3 # Debian's: it has python3-fastapi and python3-uvicorn
 
 BARE=$BUILD/bare_hiredis
-KBROKER=$BUILD/kafka_broker
-if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$KBROKER" ]; then
-    echo "run.sh: $SB, $BARE, $KBROKER or $BUILD/oneshot missing; run 'make bench'" >&2
+if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$BUILD/kafka_admin" ]; then
+    echo "run.sh: $SB, $BARE, $BUILD/kafka_admin or $BUILD/oneshot missing; run 'make bench'" >&2
     exit 2
 fi
 mkdir -p "$OUT"
@@ -40,8 +41,8 @@ mkdir -p "$OUT"
 # -- the private Redis, the 64 MiB payload, the per-run hooks ----------------
 fdir=$(mktemp -d /tmp/oneshot-bench.XXXXXX)
 fredis=""
-trap '{ [ -n "$fredis" ] && kill -KILL "$fredis"; [ -n "${KAFKA_BROKER_PID:-}" ] && kill -TERM "$KAFKA_BROKER_PID"
-        wait; } 2>/dev/null; rm -rf "$fdir"' EXIT
+trap '{ [ -n "$fredis" ] && kill -KILL "$fredis"; for p in "${BUSY[@]:-}"; do [ -n "$p" ] && kill -KILL "$p"; done
+        [ -n "${KAFKA_BROKER_PID:-}" ] && kill -TERM "$KAFKA_BROKER_PID"; wait; } 2>/dev/null; rm -rf "$fdir"' EXIT
 redis-server --port 0 --unixsocket "$fdir/redis.sock" --unixsocketperm 700 --dir "$fdir" --save '' \
     --appendonly no --logfile "$fdir/redis.log" >/dev/null 2>&1 &
 fredis=$!
@@ -54,12 +55,12 @@ if [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" != PONG ]; then
     exit 2
 fi
 FURL=unix://$fdir/redis.sock
-# One test Kafka broker (build/kafka_broker: librdkafka's mock cluster) for the
-# Kafka rows (issue 5), stopped by the trap above.
-export TMPDIR_TEST=$fdir/kafka KAFKA_BROKER_BIN=$KBROKER
+# One real Kafka broker (tests/kafka_broker_start.sh) for the Kafka rows
+# (issues 5 and 13), stopped by the trap above.
+export TMPDIR_TEST=$fdir/kafka
 . tests/kafka_broker_start.sh
 if ! kafka_broker_start >/dev/null; then
-    echo "run.sh: the test Kafka broker did not start: $(tail -3 "$fdir/kafka/kafka_broker.log" 2>/dev/null)" >&2
+    echo "run.sh: the Kafka broker did not start: $(tail -3 "$fdir/kafka/kafka.log" 2>/dev/null)" >&2
     exit 2
 fi
 fcli() { redis-cli -s "$fdir/redis.sock" "$@"; }
@@ -174,6 +175,10 @@ subject http-exec-true 31 --job /job -- "$BUILD/oneshot" --port '{PORT}' --bind 
 row "exec -- true over --core echo: cycle start -> POST /job -> exit (difference)|cycle_ms|http-exec-true|http-echo|ms|||diff"
 
 # -- run -------------------------------------------------------------------
+if [ "${BENCH_ONLY:-}" = kafka ]; then # the Kafka rows alone
+    SUBJECTS=()
+    ROWS=()
+fi
 raw=$OUT/raw.jsonl
 : >"$raw"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -195,53 +200,96 @@ for ((i = 1; i <= max; i++)); do
     done
 done
 
-# -- issue 5: one Kafka one-shot, phase by phase, against kcat and Python ---
-# Each run gets its own topic k{ID} (1 partition, plus .results, .status and
-# .dead) holding one message (key and envelope id {ID}), and its own group
-# g{ID}: a fresh group is never waiting for a previous member's session, so
-# every join is the mock broker's fixed ~3 s first-join delay. kafka.hook
-# prep does that off the clock; the clock runs fork -> reaped exit (exit 0
-# required); kafka.hook check then requires g{ID}'s committed offset on
-# k{ID} [0] to be 1 (oneshot: and the result record "{ID}|state=succeeded").
-# All three use session.timeout.ms=4000, heartbeat.interval.ms=500 and
-# auto.offset.reset=earliest. Phases: oneshot's own log fields, Python's own
-# JSON line (tests/bench/kafka_oneshot.py); kcat reports none.
+# -- issues 5 and 13: one Kafka one-shot, phase by phase, against kcat and
+# Python, on the real broker (tests/kafka_broker_start.sh), in three groups:
+#   empty: each run its own topic k{ID} (1 partition, + .results, .status,
+#          .dead) holding one message, and its own group g{ID};
+#   m4, m16: group gbN already has N live members, oneshot replicas each
+#          running a long job (exec sleep) on its own partition of kbusyN
+#          (N partitions); the run subscribes to knewN (1 partition) in
+#          the same group, so its join is a rebalance of all N + 1
+#          members (each must re-join: the cost a new replica pays and
+#          imposes) and no busy member's partition moves.
+# kafka.hook prep produces the run's message (key and envelope id {ID})
+# off the clock; the clock runs fork -> reaped exit (exit 0 required);
+# kafka.hook check then requires the group's committed offset to be the
+# partition's high watermark (oneshot: and the last result record to be
+# "{ID}|state=succeeded"). Everyone uses cooperative-sticky (a group
+# speaks one protocol; Python's and kcat's default is eager) and
+# auto.offset.reset=earliest; the rest is each client's default (oneshot:
+# session 10 s, heartbeat 1 s; librdkafka: 45 s, 3 s). Phases: oneshot's
+# own log fields, Python's own JSON line (tests/bench/kafka_oneshot.py);
+# kcat reports none.
 KHOOK=$fdir/kafka.hook
 cat >"$KHOOK" <<SH
 #!/usr/bin/env bash
-# kafka.hook prep ID | check ID | checkone ID
-. '$PWD/tests/kafka_broker_start.sh'
+# kafka.hook prep TOPIC ID | check TOPIC GROUP | checkone TOPIC GROUP ID
 case \$1 in
 prep)
-    for t in "k\$2" "k\$2.results" "k\$2.status" "k\$2.dead"; do kafka_broker_ctl create "\$t" >/dev/null || exit 1; done
-    printf '{"id":"%s","input":{"n":1}}\n' "\$2" | kcat -P -b '$KAFKA_BROKERS' -t "k\$2" -k "\$2" ;;
+    if [ "\${2#knew}" = "\$2" ]; then
+        '$BUILD/kafka_admin' -b '$KAFKA_BROKERS' create "\$2" "\$2.results" "\$2.status" "\$2.dead" || exit 1
+    fi
+    printf '{"id":"%s","input":{"n":1}}\n' "\$3" | kcat -P -b '$KAFKA_BROKERS' -t "\$2" -k "\$3" ;;
 check | checkone)
-    '$PY' '$PWD/tests/bench/kafka_oneshot.py' --check --brokers '$KAFKA_BROKERS' --topic "k\$2" --group "g\$2" || exit 1
+    '$PY' '$PWD/tests/bench/kafka_oneshot.py' --check --brokers '$KAFKA_BROKERS' --topic "\$2" --group "\$3" --want -1 || exit 1
     [ "\$1" = check ] && exit 0
-    r=\$(timeout 10 kcat -C -b '$KAFKA_BROKERS' -t "k\$2.results" -o beginning -e -q -f '%k|%h\\n')
-    [ "\$r" = "\$2|state=succeeded,exit_code=0" ] || { echo "kafka.hook: results of \$2: '\$r'" >&2; exit 1; } ;;
+    r=\$(timeout 10 kcat -C -b '$KAFKA_BROKERS' -t "\$2.results" -o -1 -e -q -f '%k|%h\\n')
+    [ "\$r" = "\$4|state=succeeded,exit_code=0" ] || { echo "kafka.hook: results of \$4: '\$r'" >&2; exit 1; } ;;
 *) exit 2 ;;
 esac
 SH
 chmod +x "$KHOOK"
+
+# busy_group N: gbN with N oneshot replicas each running a job on its own
+# partition of kbusyN. They join idle (no message yet) until the group is
+# stable with one partition each, then get one message per partition, so
+# no busy member ever holds a second partition.
+BUSY=()
+busy_group() {
+    local n=$1 i
+    "$BUILD/kafka_admin" -b "$KAFKA_BROKERS" create "kbusy$n:$n" "kbusy$n.results" "kbusy$n.status" "kbusy$n.dead" \
+        "knew$n" "knew$n.results" "knew$n.status" "knew$n.dead" || return 1
+    for ((i = 0; i < n; i++)); do
+        "$BUILD/oneshot" --source kafka --kafka "$KAFKA_BROKERS" --queue "kbusy$n" --group "gb$n" --port 0 \
+            --bind 127.0.0.1 --idle-timeout 3000 --core exec -- sleep 3000 2>"$fdir/busy$n.$i.log" &
+        BUSY+=($!)
+    done
+    for ((i = 0; i < 600; i++)); do
+        "$BUILD/kafka_admin" -b "$KAFKA_BROKERS" group "gb$n" 2>/dev/null | grep -q "state=Stable members=$n assigned=$n" &&
+            [ "$("$BUILD/kafka_admin" -b "$KAFKA_BROKERS" group "gb$n" | grep -c "kbusy$n:[0-9]*\$")" = "$n" ] && break
+        sleep 0.1
+    done
+    for ((i = 0; i < n; i++)); do printf '{"input":"busy"}\n' | kcat -P -b "$KAFKA_BROKERS" -t "kbusy$n" -p "$i"; done
+    for ((i = 0; i < 600; i++)); do
+        [ "$(cat "$fdir"/busy$n.*.log | grep -c '"msg":"running job')" = "$n" ] && return 0
+        sleep 0.1
+    done
+    echo "run.sh: the $n busy members of gb$n are not all running: $(cat "$fdir"/busy$n.*.log | grep -c 'running job')" >&2
+    return 1
+}
+busy_group 4 && busy_group 16 || exit 2
+
 KAFKA_N=${BENCH_KAFKA_N:-11}
 KSUBJECTS=()
-ksubject() { # NAME HOOK-CHECK STARTBENCH-ARGS... -- CMD...
-    local name=$1 check=$2
-    shift 2
+ksubject() { # NAME HOOK-CHECK TOPIC GROUP STARTBENCH-ARGS... -- CMD...
+    local name=$1 check=$2 topic=$3 group=$4
+    shift 4
     KSUBJECTS+=("$name")
     SUBJ_N[$name]=$KAFKA_N
-    SUBJ_ARGS[$name]=$(shquote --exit-only --timeout 40 --pre "$KHOOK prep {ID}" --post "$KHOOK $check {ID}" \
-        --log "$fdir/$name.log" "$@")
+    SUBJ_ARGS[$name]=$(shquote --exit-only --timeout 40 --pre "$KHOOK prep $topic {ID}" \
+        --post "$KHOOK $check $topic $group {ID}" --log "$fdir/$name.log" "$@")
 }
-KSESSION=(session.timeout.ms=4000 heartbeat.interval.ms=500)
-ksubject kafka-oneshot checkone -- "$BUILD/oneshot" --source kafka --kafka "$KAFKA_BROKERS" --queue 'k{ID}' \
-    --group 'g{ID}' --core echo --port 0 --idle-timeout 30 --kafka-prop "${KSESSION[0]}" --kafka-prop "${KSESSION[1]}"
-ksubject kafka-python check -- "$PY" tests/bench/kafka_oneshot.py --brokers "$KAFKA_BROKERS" --topic 'k{ID}' \
-    --group 'g{ID}' --prop "${KSESSION[0]}" --prop "${KSESSION[1]}"
-ksubject kafka-kcat check -- kcat -b "$KAFKA_BROKERS" -G 'g{ID}' -c 1 -q -X auto.offset.reset=earliest \
-    -X "${KSESSION[0]}" -X "${KSESSION[1]}" 'k{ID}'
-echo "bench: kafka one-shots, ${#KSUBJECTS[@]} subjects x $KAFKA_N interleaved runs (about 3.3 s each) ..." >&2
+COOP=partition.assignment.strategy=cooperative-sticky
+for g in empty 4 16; do
+    if [ $g = empty ]; then t='k{ID}' gr='g{ID}' sfx=""; else t=knew$g gr=gb$g sfx=-m$g; fi
+    ksubject "kafka-oneshot$sfx" checkone "$t" "$gr" -- "$BUILD/oneshot" --source kafka --kafka "$KAFKA_BROKERS" \
+        --queue "$t" --group "$gr" --core echo --port 0 --idle-timeout 30
+    ksubject "kafka-python$sfx" check "$t" "$gr" -- "$PY" tests/bench/kafka_oneshot.py --brokers "$KAFKA_BROKERS" \
+        --topic "$t" --group "$gr" --prop "$COOP"
+    ksubject "kafka-kcat$sfx" check "$t" "$gr" -- kcat -b "$KAFKA_BROKERS" -G "$gr" -c 1 -q \
+        -X auto.offset.reset=earliest -X "$COOP" "$t"
+done
+echo "bench: kafka one-shots, ${#KSUBJECTS[@]} subjects x $KAFKA_N interleaved runs ..." >&2
 mkdir -p "$fdir/klogs"
 : >"$fdir/kafka.jsonl"
 for s in "${KSUBJECTS[@]}"; do # warm-up, discarded
@@ -255,15 +303,20 @@ for ((i = 1; i <= KAFKA_N; i++)); do
         cp "$fdir/$s.log" "$fdir/klogs/$k.log" 2>/dev/null
     done
 done
-# Phase fields into each run's line. oneshot: join_ms, claim_ms (assignment
-# -> message), flush_ms + commit_ms = publish_commit_ms, close_ms, and
-# core_ms = log ts "running job" -> ts "result and status delivered" minus
-# flush_ms (ms resolution; the echo core plus the result and status produce
-# calls). Python: its join_ms, claim_ms, commit_ms (= publish_commit_ms: it
-# publishes nothing), close_ms. beyond_join_ms = cycle_ms - join_ms, and
-# other_ms = beyond_join_ms - the phases (exec, start-up, consumer creation,
-# exit). kcat logs no join: its beyond_join_ms is its cycle_ms minus the
-# median oneshot join_ms of this run (an approximation).
+# A busy member whose job was revoked would say so: none may.
+revoked=$(cat "$fdir"/busy*.log | grep -c 'mid-job\|handing it over')
+# Phase fields into each run's line. join_ms here is subscribe -> the
+# assignment that holds the partition (oneshot: assigned_ms; Python: the
+# last non-empty on_assign before the message; in a busy group the first,
+# empty cooperative assignment comes earlier: first_join_ms). oneshot:
+# claim_ms (assignment -> message), flush_ms + commit_ms = publish_commit_ms,
+# close_ms, and core_ms = log ts "running job" -> ts "result and status
+# delivered" minus flush_ms (ms resolution). Python: its claim_ms,
+# commit_ms (= publish_commit_ms: it publishes nothing), close_ms.
+# beyond_join_ms = cycle_ms - join_ms, other_ms = beyond_join_ms - the
+# phases (exec, start-up, consumer creation, exit). kcat logs no join: its
+# beyond_join_ms is its cycle_ms minus the median oneshot join_ms of the
+# same group (an approximation).
 "$PY" - "$fdir/kafka.jsonl" "$fdir/klogs" >>"$raw" <<'PY'
 import datetime, json, statistics, sys
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -279,35 +332,100 @@ for k, r in enumerate(lines, 1):
         for key, v in rec.items():
             if key.endswith("_ms") and isinstance(v, (int, float)):
                 f.setdefault(key, v)
-    if r["label"] == "kafka-oneshot" and all(x in f for x in ("join_ms", "claim_ms", "flush_ms", "commit_ms", "close_ms")):
+    lab = r["label"]
+    if lab.startswith("kafka-oneshot") and all(x in f for x in ("assigned_ms", "claim_ms", "flush_ms", "commit_ms", "close_ms")):
         run = [rec for rec in recs if str(rec.get("msg", "")).startswith("running job")]
         pub = [rec for rec in recs if "flush_ms" in rec]
-        r.update({x: f[x] for x in ("join_ms", "claim_ms", "flush_ms", "commit_ms", "close_ms")})
+        r.update({x: f[x] for x in ("claim_ms", "flush_ms", "commit_ms", "close_ms")})
+        r["join_ms"], r["first_join_ms"] = f["assigned_ms"], f["join_ms"]
         r["core_ms"] = max(0.0, ts(pub[0]) - ts(run[0]) - f["flush_ms"]) if run and pub else -1
         r["publish_commit_ms"] = f["flush_ms"] + f["commit_ms"]
-    elif r["label"] == "kafka-python" and "join_ms" in f:
-        r.update({x: f[x] for x in ("join_ms", "claim_ms", "commit_ms", "close_ms", "import_ms")})
+    elif lab.startswith("kafka-python") and "assigned_ms" in f:
+        r.update({x: f[x] for x in ("claim_ms", "commit_ms", "close_ms", "import_ms")})
+        r["join_ms"], r["first_join_ms"] = f["assigned_ms"], f["join_ms"]
         r["publish_commit_ms"] = f["commit_ms"]
     if "join_ms" in r and r.get("cycle_ms", -1) >= 0:
         r["beyond_join_ms"] = r["cycle_ms"] - r["join_ms"]
         r["other_ms"] = r["beyond_join_ms"] - sum(r.get(x, 0) for x in ("claim_ms", "core_ms", "publish_commit_ms", "close_ms"))
-joins = [r["join_ms"] for r in lines if r["label"] == "kafka-oneshot" and r.get("ok") and "join_ms" in r]
 for r in lines:
-    if r["label"] == "kafka-kcat" and joins and r.get("cycle_ms", -1) >= 0:
-        r["beyond_join_ms"] = r["cycle_ms"] - statistics.median(joins)
+    if r["label"].startswith("kafka-kcat") and r.get("cycle_ms", -1) >= 0:
+        twin = r["label"].replace("kcat", "oneshot")
+        joins = [x["join_ms"] for x in lines if x["label"] == twin and x.get("ok") and "join_ms" in x]
+        if joins:
+            r["beyond_join_ms"] = r["cycle_ms"] - statistics.median(joins)
     print(json.dumps(r))
 PY
-KO="Kafka one-shot (1 message, fresh group)"
-row "$KO: **oneshot's time beyond the group join** (fork -> exit minus join_ms) vs Python confluent-kafka's (same definition)|beyond_join_ms|kafka-oneshot|kafka-python|ms|20||"
-row "$KO: oneshot beyond the join vs \`kcat -G -c 1\` (approx.: kcat wall minus oneshot's median join_ms)|beyond_join_ms|kafka-oneshot|kafka-kcat|ms|||"
-row "$KO: wall fork -> exit vs Python confluent-kafka|cycle_ms|kafka-oneshot|kafka-python|ms|||"
-row "$KO: wall fork -> exit vs \`kcat -G -c 1\` (auto-commit)|cycle_ms|kafka-oneshot|kafka-kcat|ms|||"
-row "$KO phase: join (subscribe -> first assignment; mock broker's 3 s first-join delay)|join_ms|kafka-oneshot|kafka-python|ms|||"
+for g in empty 4 16; do
+    if [ $g = empty ]; then sfx="" KO="Kafka one-shot, empty group"; else sfx=-m$g KO="Kafka one-shot, group with $g busy members"; fi
+    goal_beyond="" goal_join=""
+    [ $g = empty ] && goal_beyond=10 goal_join=100
+    row "$KO: **oneshot's own time beyond the join** (fork -> exit minus subscribe -> partition) vs Python confluent-kafka's|beyond_join_ms|kafka-oneshot$sfx|kafka-python$sfx|ms|$goal_beyond||"
+    row "$KO: join (subscribe -> the assignment holding the partition)|join_ms|kafka-oneshot$sfx|kafka-python$sfx|ms|$goal_join||"
+    row "$KO: wall fork -> exit vs Python confluent-kafka|cycle_ms|kafka-oneshot$sfx|kafka-python$sfx|ms|||"
+    row "$KO: wall fork -> exit vs \`kcat -G -c 1\` (auto-commit)|cycle_ms|kafka-oneshot$sfx|kafka-kcat$sfx|ms|||"
+    row "$KO: oneshot beyond the join vs kcat (approx.: kcat wall minus oneshot's median join)|beyond_join_ms|kafka-oneshot$sfx|kafka-kcat$sfx|ms|||"
+done
+KO="Kafka one-shot, empty group"
+row "$KO phase: first (possibly empty) assignment, in a group of 16 busy members|first_join_ms|kafka-oneshot-m16|kafka-python-m16|ms|||"
 row "$KO phase: claim (assignment -> message in hand)|claim_ms|kafka-oneshot|kafka-python|ms|||"
 row "$KO phase: core (echo, + result/status produce calls; log ts, ms resolution)|core_ms|kafka-oneshot||ms|||"
 row "$KO phase: publish + commit (oneshot: flush result + status, sync commit; Python: sync commit only)|publish_commit_ms|kafka-oneshot|kafka-python|ms|||"
 row "$KO phase: close (LeaveGroup + destroy)|close_ms|kafka-oneshot|kafka-python|ms|||"
 row "$KO: the rest (exec, start-up, consumer creation, exit; Python: interpreter + import)|other_ms|kafka-oneshot|kafka-python|ms|||"
+for p in "${BUSY[@]}"; do kill -KILL "$p" 2>/dev/null; done
+wait "${BUSY[@]}" 2>/dev/null
+BUSY=()
+
+# -- issue 13: the fleet on Kafka against the redis-list fleet and a Python
+# burst worker: KFLEET_JOBS echo jobs on KFLEET_PARTS partitions drained by
+# `oneshot fleet --drain --max-concurrent 8` (one replica process per job),
+# the same count on a Redis list with the same fleet command, and
+# tests/bench/kafka_burst.py (one confluent-kafka consumer for all: echo,
+# result produced and flushed, sync commit, per message), each round a
+# fresh topic and group; KFLEET_N rounds, interleaved.
+KFLEET_JOBS=${BENCH_KFLEET_JOBS:-500}
+KFLEET_N=${BENCH_KFLEET_N:-2}
+KFLEET_PARTS=8
+KFLEET_CMD=("$BUILD/oneshot" fleet --drain --max-concurrent 8)
+kfleet_topic() { # NAME: the topics, KFLEET_JOBS envelopes keyed b1..bN
+    "$BUILD/kafka_admin" -b "$KAFKA_BROKERS" create "$1:$KFLEET_PARTS" "$1.results:$KFLEET_PARTS" "$1.status" "$1.dead" ||
+        return 1
+    for ((j = 1; j <= KFLEET_JOBS; j++)); do printf 'b%d\t{"id":"b%d","input":{"n":%d}}\n' "$j" "$j" "$j"; done |
+        kcat -P -b "$KAFKA_BROKERS" -t "$1" -K '\t'
+}
+kresults() { timeout 60 kcat -C -b "$KAFKA_BROKERS" -t "$1.results" -o beginning -e -q -f '%k\n' | sort -u | wc -l; }
+kfleet_line() { # LABEL SUMMARY-or-BURST-LINE RESULTS
+    "$PY" - "$1" "$KFLEET_JOBS" "$3" "$2" <<'PY'
+import json, sys
+label, jobs, results, line = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = json.loads(line or "{}")
+done = s.get("done", s.get("jobs", 0))
+ok = done == jobs and results == jobs and s.get("exit_code", 0) == 0
+wall = s.get("wall_s", 0) or 1e9
+print(json.dumps({"label": label, "ok": ok, "jobs": done, "wall_s": wall, "jobs_per_s": done / wall,
+                  "ms_per_job": wall * 1000 / max(done, 1), "cpu_ms_per_job": s.get("cpu_ms", 0) / max(done, 1),
+                  "replicas": s.get("replicas"), "peak": s.get("peak")}))
+PY
+}
+echo "bench: fleet on Kafka, $KFLEET_JOBS jobs on $KFLEET_PARTS partitions, N=8, vs redis-list and a Python burst worker, $KFLEET_N rounds ..." >&2
+for ((i = 1; i <= KFLEET_N; i++)); do
+    t=kf$i-$RANDOM
+    kfleet_topic "$t" || exit 2
+    sum=$("${KFLEET_CMD[@]}" -- --source kafka --kafka "$KAFKA_BROKERS" --queue "$t" --group "g$t" --core echo 2>/dev/null)
+    kfleet_line kfleet-kafka "$sum" "$(kresults "$t")" >>"$raw"
+    fcli FLUSHALL >/dev/null
+    for ((j = 1; j <= KFLEET_JOBS; j++)); do printf "LPUSH jobs '{\"id\":\"b%d\",\"input\":{\"n\":%d}}'\n" "$j" "$j"; done |
+        fcli >/dev/null
+    sum=$("${KFLEET_CMD[@]}" -- --source redis-list --redis "$FURL" --core echo 2>/dev/null)
+    kfleet_line kfleet-list "$sum" "$(fcli EVAL "return #redis.call('KEYS', 'oneshot:result:*')" 0)" >>"$raw"
+    t=kp$i-$RANDOM
+    kfleet_topic "$t" || exit 2
+    line=$("$PY" tests/bench/kafka_burst.py --brokers "$KAFKA_BROKERS" --topic "$t" --group "g$t" --prop "$COOP")
+    kfleet_line kfleet-python "$line" "$(kresults "$t")" >>"$raw"
+done
+row "fleet on Kafka, $KFLEET_JOBS echo jobs, $KFLEET_PARTS partitions, N=8 vs the redis-list fleet (same N, same count): jobs/s|jobs_per_s|kfleet-kafka|kfleet-list|jobs/s|||rate"
+row "fleet on Kafka vs one confluent-kafka Python worker in burst mode (same topic layout): jobs/s|jobs_per_s|kfleet-kafka|kfleet-python|jobs/s|||rate"
+row "fleet on Kafka: CPU per job (fleet + replicas; Python: its process)|cpu_ms_per_job|kfleet-kafka|kfleet-python|ms|||"
 
 # -- issue 7: the fleet against RQ, same Redis, same count ------------------
 # FLEET_JOBS echo jobs drained by `oneshot fleet --drain --max-concurrent 4`
@@ -318,6 +436,7 @@ row "$KO: the rest (exec, start-up, consumer creation, exit; Python: interpreter
 # throughput ratio) and CPU per job (the workers' processes + Redis).
 FLEET_JOBS=${BENCH_FLEET_JOBS:-2000}
 FLEET_N=${BENCH_FLEET_N:-3}
+[ "${BENCH_ONLY:-}" = kafka ] && FLEET_N=0
 redis_cpu_ms() { fcli INFO cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%d", s * 1000}'; }
 FLEET_CMD=("$BUILD/oneshot" fleet --drain --max-concurrent 4)
 # fleet_run LABEL SOURCE: enqueue, drain, one JSON line for report.py
@@ -381,19 +500,23 @@ row "CPU per job, processes + Redis (fleet redis-list)|total_cpu_ms_per_job|flee
 row "CPU per job, processes + Redis (fleet redis-stream)|total_cpu_ms_per_job|fleet-stream|rq|ms||"
 
 meta=()
-for s in "${SUBJECTS[@]}" "${KSUBJECTS[@]}"; do
+for s in "${SUBJECTS[@]:-}" "${KSUBJECTS[@]}"; do
+    [ -n "$s" ] || continue
     meta+=(--subject "$s|${SUBJ_N[$s]}|$(sbcmd "$s")")
 done
 meta+=(--subject "fleet-list|$FLEET_N|$(shquote "${FLEET_CMD[@]}" -- --source redis-list --redis "$FURL" --core echo)")
 meta+=(--subject "fleet-stream|$FLEET_N|$(shquote "${FLEET_CMD[@]}" -- --source redis-stream --redis "$FURL" --core echo)")
 meta+=(--subject "rq|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 1)")
+meta+=(--subject "kfleet-kafka|$KFLEET_N|$(shquote "${KFLEET_CMD[@]}" -- --source kafka --kafka "$KAFKA_BROKERS" --queue kfR --group gkfR --core echo)")
+meta+=(--subject "kfleet-list|$KFLEET_N|$(shquote "${KFLEET_CMD[@]}" -- --source redis-list --redis "$FURL" --core echo)")
+meta+=(--subject "kfleet-python|$KFLEET_N|$(shquote "$PY" tests/bench/kafka_burst.py --brokers "$KAFKA_BROKERS" --topic kpR --group gkpR --prop "$COOP")")
 meta+=(--subject "rq-4workers|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 4)")
 notes=(
     --note "Queue rows (issue 4): the clock runs from fork to the reaped exit; off the clock, before each run, hook.sh queues the run's own job (list: DEL + LPUSH of {\"id\":ID,\"input\":{\"n\":1}}; stream: XTRIM MAXLEN 0 + XADD input id; RQ: rq_jobs.py --enqueue-one empties the queue and enqueues echo() with job_id ID), and after it checks that very job: result key exists and status hash state = succeeded (RQ: job status = finished), exit code 0. Every run is checked, not a sample. bare_hiredis = tests/bench/bare_hiredis.c: connect, BLMOVE + SET + HSET + LREM (stream: XREADGROUP + SET + HSET + XACK), one round trip each. RQ has no stream mode: both stream rows compare with the same list-based RQ run."
-    --note "Kafka rows (issue 5): one broker (librdkafka 2.0.2's mock cluster, build/kafka_broker) for the whole bench; every run has its own topic k{ID} (1 partition, + .results/.status/.dead) holding one message, and its own group g{ID} (a fresh group: every join is the mock's fixed ~3 s first-join delay, none waits for an old member's session), created and produced off the clock. Every claim is on a partition the group never committed: oneshot resolves the start offset itself (OffsetFetch + ListOffsets, README 'Kafka'); Python and kcat leave it to librdkafka 2.0.2, whose offset reset waits a fixed 100 ms back-off. Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset on k{ID} [0] must be 1 (oneshot also: result record {ID} with state=succeeded). All three: session.timeout.ms=4000, heartbeat.interval.ms=500, auto.offset.reset=earliest. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; no core, nothing published; default (eager) assignor, oneshot uses cooperative-sticky. kcat -G -c 1 commits by auto-commit (enable.auto.commit default true; the stored offset is committed when it closes), prints the message to /dev/null and logs no phases: its 'beyond the join' is its wall minus oneshot's median join_ms of this run, an approximation. oneshot phases come from its log fields (join_ms, claim_ms, flush_ms + commit_ms, close_ms); core_ms = log ts 'running job' -> 'result and status delivered' minus flush_ms (ms resolution); 'the rest' = beyond the join minus the phases."
+    --note "Kafka rows (issues 5, 13): one real broker (Apache Kafka from tests/kafka/pom.xml, KRaft, one JVM, group.initial.rebalance.delay.ms=0; tests/kafka_broker_start.sh) for the whole bench. Empty group: every run has its own topic k{ID} and group g{ID}. m4 / m16: group gbN holds N oneshot replicas each running a long job on its own partition of kbusyN; the run subscribes to knewN in that group, so its join is a rebalance of N + 1 members and no busy partition moves (a busy member whose job was revoked would log it: $revoked such lines). Join = subscribe -> the assignment that holds the partition (cooperative: the first assignment in a busy group is empty, first_join_ms). Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset must be the partition's high watermark (oneshot also: the last result record is {ID} succeeded). Everyone cooperative-sticky, auto.offset.reset=earliest, else its defaults. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; nothing published. kcat -G -c 1 commits by auto-commit at close and logs no phases: its 'beyond the join' is its wall minus oneshot's median join of the same group. Fleet rows: $KFLEET_JOBS echo jobs on $KFLEET_PARTS partitions, fleet --drain --max-concurrent 8 (one replica per job), the same on a Redis list, and tests/bench/kafka_burst.py (one long-lived consumer: echo, produce + flush the result, sync commit, per message); each checked: every job one result."
     --note "exec cat rows (issue 3): 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
 )
 "$PY" tests/bench/report.py --raw "$raw" --out "$OUT/results.md" \
-    --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_KAFKA_N=$KAFKA_N, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS)" "${notes[@]}" \
+    --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_KAFKA_N=$KAFKA_N, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS, BENCH_KFLEET_N=$KFLEET_N, BENCH_KFLEET_JOBS=$KFLEET_JOBS)" "${notes[@]}" \
     --machine "$(nproc) CPUs, $(uname -sr), load avg before $load_before, after $load_after" \
     "${meta[@]}" "${ROWS[@]}"

@@ -264,27 +264,24 @@ t_config() {
     assert_eq "$(rcli LLEN jobs)" 3 "jobs untouched"
 }
 
-# The Kafka backlog: committed offsets against the high watermarks. One
-# replica at a time: several members of a group with one partition make
-# the broker move the partition mid-job (at-least-once: a redelivery), which
-# is the Kafka source's business, not the backlog's.
+# The Kafka backlog (a real broker, tests/kafka_broker_start.sh):
+# committed offsets against the high watermarks, first with one replica at
+# a time (the fleet sees 3 2 1 0), then 12 jobs on 4 partitions with N=4
+# (replicas joining and leaving a group whose other members run jobs).
 t_kafka_backlog() {
     export TMPDIR_TEST=$T_DIR/kafka
-    export KAFKA_BROKER_BIN=${KAFKA_BROKER_BIN:-$ROOT/$BUILD/kafka_broker}
     . "$ROOT/tests/kafka_broker_start.sh"
-    kafka_broker_start || {
+    kafka_broker_start kq kq.results kq.status kq.dead kq4:4 kq4.results kq4.status kq4.dead || {
+        kafka_broker_keep_log always
         fail "the test broker did not start"
         return
     }
-    T_PIDS+=("$KAFKA_BROKER_PID")
-    local B=$KAFKA_BROKERS t s
-    for t in kq kq.results kq.status kq.dead; do kafka_broker_ctl create "$t" >/dev/null || fail "create $t"; done
+    local B=$KAFKA_BROKERS s
     for s in 1 2 3; do
         printf '{"id":"k%d","input":{"n":%d}}\n' "$s" "$s" | kcat -P -b "$B" -t kq -k "k$s" || fail "produce"
     done
     run_fleet 120 --max-concurrent 1 --drain --log-level debug -- --source kafka --kafka "$B" --queue kq \
-        --group fleet-g --core echo --bind 127.0.0.1 --log-level info \
-        --kafka-prop session.timeout.ms=4000 --kafka-prop heartbeat.interval.ms=500
+        --group fleet-g --core echo --bind 127.0.0.1 --log-level info
     assert_eq "$(grep '"msg":"backlog"' "$FLOG" | grep -o '"waiting":[0-9]*' | cut -d: -f2 | uniq | tr '\n' ' ')" \
         "3 2 1 0 " "backlog seen by the fleet"
     assert_eq "$RC" 0 "fleet exit code: $(grep -E '"level":"(error|warn)"' "$FLOG" | head -2)"
@@ -292,6 +289,17 @@ t_kafka_backlog() {
     assert_eq "$(sf replicas)" 3 "replicas"
     assert_eq "$(timeout 20 kcat -C -b "$B" -t kq.results -o beginning -e -q -f '%k\n' | sort | tr '\n' ' ')" \
         "k1 k2 k3 " "results"
+    for s in $(seq 1 12); do printf 'm%d:{"input":{"duration":1}}\n' "$s"; done | kcat -P -b "$B" -t kq4 -K: ||
+        fail "produce"
+    run_fleet 120 --max-concurrent 4 --drain -- --source kafka --kafka "$B" --queue kq4 --group fleet-g4 \
+        --bind 127.0.0.1
+    assert_eq "$RC" 0 "4 partitions, N=4: fleet exit code: $(grep -E '"level":"(error|warn)"' "$FLOG" | head -2)"
+    assert_eq "$(sf "done")" 12 "4 partitions, N=4: done"
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t kq4.results -o beginning -e -q -f '%k\n' | sort -u | wc -l)" 12 \
+        "4 partitions, N=4: distinct results"
+    assert_eq "$(grep -c '"msg":"running job' "$FLOG")" 12 "4 partitions, N=4: each job ran once"
+    assert_not_contains "$(cat "$FLOG")" 'mid-job' "4 partitions, N=4"
+    echo "# fleet: 12 one-second Kafka jobs on 4 partitions, N=4: $(sf wall_s) s, $(sf replicas) replicas"
     kafka_broker_stop
 }
 

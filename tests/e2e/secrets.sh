@@ -2,7 +2,8 @@
 # secrets.sh -- passwords and tokens never reach a log (issue 8): replicas
 # and subcommands at --log-level debug with a Redis password (closed port,
 # wrong password, a real redis-server with requirepass and an ACL user), a
-# bearer token, Kafka SASL passwords, a pushgateway password; --print-config
+# bearer token, Kafka SASL passwords (a real broker's SASL/PLAIN listener),
+# a pushgateway password; --print-config
 # and configuration errors; the termination log's mode and content.
 # Every secret contains "SECRET"; nothing the replica writes may.
 . "$(dirname "$0")/../lib.sh"
@@ -102,23 +103,50 @@ t_bearer_token() {
     assert_contains "$(cat "$u")" '"state":"succeeded"' "termination log"
 }
 
+# A real broker with a SASL_PLAINTEXT listener (PLAIN, user oneshot) whose
+# password is in every form oneshot takes it: flags, ONESHOT_KAFKA_PROPS,
+# with librdkafka's own debug=all (its configuration dump must redact it).
+# The right password runs a job (replica and submit); a wrong one is
+# refused by the broker (69).
 t_kafka_sasl() {
-    # a closed broker with SASL settings, librdkafka's own debug on: its
-    # configuration dump must redact them
-    ONESHOT_KAFKA_PROPS='sasl.username=u,sasl.password=SECRETKP6' \
-        bg kafka-env --source kafka --kafka 127.0.0.1:1 --idle-timeout 2 \
-        --kafka-prop security.protocol=SASL_PLAINTEXT --kafka-prop sasl.mechanism=PLAIN
-    local p1=$B_PID l1=$B_LOG
-    bg kafka-flag --source kafka --kafka 127.0.0.1:1 --idle-timeout 2 --kafka-prop sasl.username=u \
-        --kafka-prop sasl.password=SECRETKP7 --kafka-prop security.protocol=SASL_PLAINTEXT \
-        --kafka-prop sasl.mechanism=PLAIN --kafka-prop debug=all
-    wait_exit "$p1" 20
-    [ "$W_RC" = 75 ] || [ "$W_RC" = 69 ] || fail "kafka (env props): exit $W_RC"
-    wait_exit "$B_PID" 20
-    [ "$W_RC" = 75 ] || [ "$W_RC" = 69 ] || fail "kafka (flag props): exit $W_RC"
+    export TMPDIR_TEST=$T_DIR/kafka KAFKA_SASL_PASSWORD=SECRETKP6
+    . "$ROOT/tests/kafka_broker_start.sh"
+    kafka_broker_start sj sj.results sj.status sj.dead || {
+        kafka_broker_keep_log always
+        fail "the test broker did not start"
+        return
+    }
+    unset KAFKA_SASL_PASSWORD
+    local S=$KAFKA_SASL_BROKERS sasl=(--kafka-prop security.protocol=SASL_PLAINTEXT --kafka-prop sasl.mechanism=PLAIN)
+    "$ONESHOT" submit --source kafka --kafka "$S" --queue sj --id sj1 "${sasl[@]}" --kafka-prop sasl.username=oneshot \
+        --kafka-prop sasl.password=SECRETKP6 --log-level debug '{"duration":0}' >"$LOGS/kafka-submit.out" \
+        2>"$LOGS/kafka-submit.log" || fail "submit over SASL: $(tail -2 "$LOGS/kafka-submit.log")"
+    "$ONESHOT" submit --source kafka --kafka "$S" --queue sj --id sj2 "${sasl[@]}" --kafka-prop sasl.username=oneshot \
+        --kafka-prop sasl.password=SECRETKP6 '{"duration":0}' >>"$LOGS/kafka-submit.out" 2>>"$LOGS/kafka-submit.log"
+    ONESHOT_KAFKA_PROPS='sasl.username=oneshot,sasl.password=SECRETKP6' \
+        bg kafka-env --source kafka --kafka "$S" --queue sj --group g-sj --core echo --idle-timeout 20 "${sasl[@]}"
+    assert_exit "$B_PID" 40 0 "SASL, password in ONESHOT_KAFKA_PROPS" "$B_LOG"
+    local l1=$B_LOG
+    bg kafka-flag --source kafka --kafka "$S" --queue sj --group g-sj --core echo --idle-timeout 20 "${sasl[@]}" \
+        --kafka-prop sasl.username=oneshot --kafka-prop sasl.password=SECRETKP6 --kafka-prop debug=all
+    assert_exit "$B_PID" 40 0 "SASL, password as a flag, debug=all" "$B_LOG"
     grep -q 'sasl.password' "$B_LOG" || fail "librdkafka's configuration dump is missing (debug=all)"
-    no_secret "$l1"
-    no_secret "$B_LOG"
+    grep -q 'claimed job' "$l1" && grep -q 'claimed job' "$B_LOG" || fail "the SASL replicas ran no job"
+    assert_eq "$(timeout 20 kcat -C -b "$KAFKA_BROKERS" -t sj.results -o beginning -e -q -f '%k\n' | sort | tr '\n' ' ')" \
+        "sj1 sj2 " "results"
+    bg kafka-wrong --source kafka --kafka "$S" --queue sj --group g-sj --idle-timeout 20 "${sasl[@]}" \
+        --kafka-prop sasl.username=oneshot --kafka-prop sasl.password=SECRETWRONG6 --kafka-prop session.timeout.ms=6000
+    wait_exit "$B_PID" 40
+    assert_eq "$W_RC" 69 "SASL, wrong password"
+    grep -qi 'authentication' "$B_LOG" || fail "the wrong password's log does not say so: $(tail -2 "$B_LOG")"
+    # and against a closed port, the old case
+    bg kafka-closed --source kafka --kafka 127.0.0.1:1 --idle-timeout 2 "${sasl[@]}" --kafka-prop sasl.username=u \
+        --kafka-prop sasl.password=SECRETKP7
+    wait_exit "$B_PID" 20
+    [ "$W_RC" = 75 ] || [ "$W_RC" = 69 ] || fail "kafka (closed port): exit $W_RC"
+    local f
+    for f in "$l1" "$LOGS"/kafka-*; do no_secret "$f"; done
+    kafka_broker_stop
 }
 
 t_pushgateway() {
@@ -191,7 +219,7 @@ t_every_log() {
 t_run "secrets: Redis password, server unreachable (exit 69)" t_redis_unreachable
 t_run "secrets: Redis requirepass and ACL user, wrong password" t_redis_with_password
 t_run "secrets: bearer token; termination log 0640" t_bearer_token
-t_run "secrets: Kafka SASL password (flags, env, librdkafka debug)" t_kafka_sasl
+t_run "secrets: Kafka SASL/PLAIN on a real broker (flags, env, librdkafka debug, wrong password)" t_kafka_sasl
 t_run "secrets: pushgateway password" t_pushgateway
 t_run "secrets: --print-config masks, errors do not quote" t_print_config_and_errors
 t_run "secrets: every log written above" t_every_log
