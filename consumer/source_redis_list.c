@@ -8,9 +8,11 @@
  *   Q:workers            set of the W that may hold a processing list
  *   --dead-letter        list of dead jobs (LPUSH, JSON with the error)
  *
- * Before every BLMOVE the lease is set and W registered by a script sent in
- * the same round trip (LIST_CLAIM_LUA), so a processing list is never without a
- * live lease or unregistered. The same script finds one orphan: the item of
+ * The claim script (LIST_CLAIM_LUA) sets the lease, registers W and only
+ * then moves the next item into Q:processing:W, so a processing list is
+ * never without a live lease or unregistered; BLMOVE waits for an item, in
+ * a round trip of its own, only when the script found the queue empty
+ * (right after it renewed the lease). The same script finds one orphan: the item of
  * a registered W' whose lease is gone, with what the job's record says. The
  * sweep (SWEEP_LUA) then moves it in one compare-and-set script, straight from
  * W''s processing list: back to the head of the queue with attempt + 1, to
@@ -59,15 +61,18 @@ typedef struct lsrc {
     int claimed;      /* an item sits in our processing list */
     int rejected;     /* ...and it was malformed: dead-letter it raw */
     int settled;      /* finish ran: lease and registration are gone */
-    int suspect;      /* a BLMOVE reply was lost: check our processing list */
     int use_status;   /* --store redis: sweeps read and update the records too */
 } lsrc;
 
-/* KEYS: lease, workers set, our processing list. ARGV: W, lease ms, P, Q,
- * use records (0/1). {'mine', item} for an item of ours (left by a lost
- * BLMOVE reply); {'orphan', item, W', record type, state, worker, fence,
- * worker alive (0/1)} for the item of a registered W' whose lease is gone
- * (read only: SWEEP moves it); or nil. */
+/* KEYS: lease, workers set, our processing list, the queue. ARGV: W,
+ * lease ms, P, Q, use records (0/1). {'mine', item} for an item of ours
+ * (left by a lost reply); else {'new', item or nil, W', record type,
+ * state, worker, fence, worker alive (0/1)}: the next item of the queue,
+ * moved into our processing list in this same script (after the lease and
+ * the registration: so an item is never held unregistered), and the item
+ * of a registered W' whose lease is gone (read only: SWEEP moves it; W'
+ * '' when there is none). Safe to re-send: a re-run finds the moved item
+ * as 'mine'. */
 static const char LIST_CLAIM_LUA[] =
     "--oneshot:LIST_CLAIM\n"
     "local t = redis.call('TYPE', KEYS[2]).ok\n"
@@ -78,6 +83,7 @@ static const char LIST_CLAIM_LUA[] =
     "redis.call('SADD', KEYS[2], ARGV[1])\n"
     "local mine = redis.call('LINDEX', KEYS[3], -1)\n"
     "if mine then return {'mine', mine} end\n"
+    "local new = redis.call('LMOVE', KEYS[4], KEYS[3], 'RIGHT', 'LEFT')\n"
     "for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
     "  if w ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. ':lease:' .. w) == 0 then\n"
     "    local proc = ARGV[4] .. ':processing:' .. w\n"
@@ -94,12 +100,12 @@ static const char LIST_CLAIM_LUA[] =
     "          if rw ~= '' and redis.call('EXISTS', ARGV[3] .. ':lease:' .. rw) == 1 then alive = '1' end\n"
     "        end\n"
     "      end\n"
-    "      return {'orphan', it, w, rt, rs, rw, rf, alive}\n"
+    "      return {'new', new, w, it, rt, rs, rw, rf, alive}\n"
     "    end\n"
     "    redis.call('SREM', KEYS[2], w)\n"
     "  end\n"
     "end\n"
-    "return false\n";
+    "return {'new', new, '', '', '', '', '', '', ''}\n";
 
 /* KEYS: the orphan's processing list, its lease, workers set, target,
  * record, quarantine set. ARGV: W', the item seen, the record's fence seen
@@ -341,9 +347,10 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
     if (strcmp(state, ST_DEAD) == 0) rec_add(rec, "finished_at", clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
-/* Move an orphan out of its dead replica's processing list (SWEEP_LUA). Best
- * effort: a sweep that cannot run now is tried again by the next claim. */
-static void sweep_orphan(lsrc *s, const redisReply *r) {
+/* Move an orphan out of its dead replica's processing list (SWEEP_LUA).
+ * Best effort: a sweep that cannot run now is tried again by the next
+ * claim. 1 when the claim script named an orphan, else 0. */
+static int sweep_orphan(lsrc *s, const redisReply *r) {
     char why[600] = "", err[512] = "", rk[512] = "", ttl[24], channel[300];
     char proc[512], lease[512];
     const char *mode, *target;
@@ -352,11 +359,13 @@ static void sweep_orphan(lsrc *s, const redisReply *r) {
     sweep_rec rec = {{0}, 0};
     job oj;
 
-    if (r->elements != 8) return;
-    for (size_t i = 1; i < 8; i++)
-        if (r->element[i]->type != REDIS_REPLY_STRING) return;
-    orphan o = {r->element[1], r->element[2]->str, r->element[3]->str, r->element[4]->str,
-                r->element[5]->str, r->element[6]->str, strcmp(r->element[7]->str, "1") == 0};
+    /* {'new', item, W', orphan item, record type, state, worker, fence, alive} */
+    if (r->elements != 9) return 0;
+    for (size_t i = 2; i < 9; i++)
+        if (r->element[i]->type != REDIS_REPLY_STRING) return 0;
+    if (!r->element[2]->len) return 0; /* no orphan */
+    orphan o = {r->element[3], r->element[2]->str, r->element[4]->str, r->element[5]->str,
+                r->element[6]->str, r->element[7]->str, strcmp(r->element[8]->str, "1") == 0};
     memset(&oj, 0, sizeof(oj));
     sweep_decide(s, &o, &oj, &mode, &msg, &msg_len, &target, &rec, why, sizeof(why));
     snprintf(proc, sizeof(proc), "%s:processing:%s", s->cfg->queue, o.owner);
@@ -392,6 +401,7 @@ static void sweep_orphan(lsrc *s, const redisReply *r) {
     for (int k = 0; k < rec.n; k++) free(rec.v[k]);
     free(msg);
     job_free(&oj);
+    return 1;
 }
 
 /* Turn the item now in our processing list into the job. */
@@ -434,116 +444,76 @@ static int take_item(lsrc *s, const char *item, size_t len, job *j, int *http_st
 
 /* The claim script's arguments. */
 static void add_claim(lsrc *s, rbatch *b) {
-    const char *argv[] = {"EVAL",   LIST_CLAIM_LUA,   "3",           s->lease,      s->reg,
-                          s->proc,  s->me,       s->lease_ms,   s->cfg->prefix, s->cfg->queue,
-                          s->use_status ? "1" : "0"};
-    size_t lens[11];
-    for (int k = 0; k < 11; k++) lens[k] = strlen(argv[k]);
-    rbatch_addv(b, 11, argv, lens);
+    const char *argv[] = {"EVAL",        LIST_CLAIM_LUA, "4",         s->lease,       s->reg,
+                          s->proc,       s->cfg->queue,  s->me,       s->lease_ms,    s->cfg->prefix,
+                          s->cfg->queue, s->use_status ? "1" : "0"};
+    size_t lens[12];
+    for (int k = 0; k < 12; k++) lens[k] = strlen(argv[k]);
+    rbatch_addv(b, 12, argv, lens);
 }
 
-/* The claim script's answer: -1 an error (err set), 0 nothing, 1 our own
- * item (in *mine), 2 an orphan (swept here). */
-static int claim_reply(lsrc *s, const redisReply *r, const redisReply **mine, char *err, size_t errlen) {
-    if (rreply_check(r, "claim", err, errlen) < 0) return -1;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING ||
-        r->element[1]->type != REDIS_REPLY_STRING)
-        return 0;
-    if (strcmp(r->element[0]->str, "mine") == 0) {
-        *mine = r->element[1];
-        return 1;
-    }
-    sweep_orphan(s, r);
-    return 2;
-}
-
-/* After a lost connection: the claim script alone (our own processing list
- * may hold the item of a BLMOVE whose reply never came). */
-static int claim_recover(lsrc *s, job *j, int *http_status, char *err, size_t errlen) {
+/* The claim script (LIST_CLAIM_LUA): registers us, sweeps the orphan it
+ * names, and takes the item it moved or found in our list. CLAIM_NONE
+ * with *empty set: the queue had nothing and no orphan was swept (one
+ * swept may be back in the queue, and another may wait: look again at
+ * once rather than block). */
+static int claim_script(lsrc *s, job *j, int *http_status, int *empty, char *err, size_t errlen) {
     rbatch b;
-    const redisReply *mine = NULL;
-    int rc = CLAIM_NONE;
+    int rc = CLAIM_ERR;
+    *empty = 0;
     rbatch_init(&b);
     add_claim(s, &b);
+    SEAM("claim");
     if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
         rbatch_free(&b);
         return CLAIM_ERR;
     }
-    int got = claim_reply(s, b.rep[0], &mine, err, errlen);
-    if (got < 0) {
-        rc = CLAIM_ERR;
-    } else if (got == 1) {
-        log_info("found a job already in %s: taking it", s->proc);
-        rc = take_item(s, mine->str, mine->len, j, http_status, err, errlen);
+    redisReply *r = b.rep[0];
+    if (rreply_check(r, "claim", err, errlen) < 0) goto end;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->element[0]->type != REDIS_REPLY_STRING) {
+        snprintf(err, errlen, "claim: unexpected reply");
+        goto end;
     }
-    if (got != 2) s->suspect = 0; /* an orphan swept: look once more */
+    int mine = strcmp(r->element[0]->str, "mine") == 0;
+    int swept = !mine && sweep_orphan(s, r);
+    const redisReply *item = r->element[1];
+    if (item->type != REDIS_REPLY_STRING) {
+        *empty = !swept;
+        rc = CLAIM_NONE;
+        goto end;
+    }
+    if (mine) log_info("found a job already in %s (a reply was lost): taking it", s->proc);
+    rc = take_item(s, item->str, item->len, j, http_status, err, errlen);
+end:
     rbatch_free(&b);
     return rc;
 }
 
-/* Put an item our claim moved back to the head of the queue (taken next);
- * if even that fails, say where it is. */
-static void give_back(lsrc *s, const redisReply *item) {
-    char e2[256];
-    redisReply *r = rconn_cmd(s->c, RC_RETRY, e2, sizeof(e2), "LMOVE %s %s LEFT RIGHT", s->proc, s->cfg->queue);
-    if (!r || rreply_is_err(r))
-        log_error("a message (%zu bytes) is left in %s: move it back with redis-cli LMOVE %s %s LEFT RIGHT (%s)",
-                  item->len, s->proc, s->proc, s->cfg->queue, r ? r->str : e2);
-    if (r) freeReplyObject(r);
-}
-
-/* One round trip: the claim script (which also renews the lease and the
- * registration, and finds an orphan) and BLMOVE together. An orphan is
- * swept straight from its replica's list, never through ours. */
+/* The claim script first: it takes a waiting item in the same step that
+ * renews the lease and the registration, so an item is never held
+ * unregistered even when the script fails. Only when the queue was empty
+ * does BLMOVE wait for one (at most RC_BLOCK_MAX_MS, right after the
+ * script renewed the lease, so the precondition holds). BLMOVE is not
+ * re-sent on a lost connection (it is not idempotent): the next claim
+ * script finds what it moved as 'mine'. */
 static int list_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
     lsrc *s = state;
-    rbatch b;
-    const redisReply *mine = NULL;
-    int rc = CLAIM_ERR;
-
-    if (s->suspect) {
-        rc = claim_recover(s, j, http_status, err, errlen);
-        if (rc != CLAIM_NONE || s->suspect) return rc;
-    }
+    int empty;
+    int rc = claim_script(s, j, http_status, &empty, err, errlen);
+    if (rc != CLAIM_NONE || !empty) return rc;
     int ms = timeout_ms < 1 ? 1 : timeout_ms > RC_BLOCK_MAX_MS ? RC_BLOCK_MAX_MS : timeout_ms;
-    char secs[32];
-    snprintf(secs, sizeof(secs), "%d.%03d", ms / 1000, ms % 1000);
-    rbatch_init(&b);
-    add_claim(s, &b);
-    rbatch_add(&b, "BLMOVE %s %s RIGHT LEFT %s", s->cfg->queue, s->proc, secs);
-    SEAM("claim");
-    /* Not re-sent on a lost connection (BLMOVE is not idempotent): the next
-     * call recovers whatever reached our processing list. */
-    if (rconn_run(s->c, &b, 0, err, errlen) < 0) {
+    redisReply *mv = rconn_cmd(s->c, 0, err, errlen, "BLMOVE %s %s RIGHT LEFT %d.%03d", s->cfg->queue, s->proc,
+                               ms / 1000, ms % 1000);
+    if (!mv) {
         log_warn("claim: %s", err);
-        s->suspect = 1;
-        rbatch_free(&b);
         return CLAIM_NONE;
     }
-    redisReply *mv = b.rep[1];
-    int got = claim_reply(s, b.rep[0], &mine, err, errlen);
-    if (got < 0 && mv->type == REDIS_REPLY_STRING) {
-        /* BLMOVE ran although the claim script failed (they share a round
-         * trip): the item sits in our list without a registration, where
-         * no sweep would find it. Give it back before leaving. */
-        give_back(s, mv);
-        goto end;
-    }
-    if (got < 0 || rreply_check(mv, "BLMOVE", err, errlen) < 0) goto end;
-    if (got == 1) {
-        /* Ours already (a recovery was missed): give back what BLMOVE added
-         * (to the head: taken next) and take the old one. */
-        if (mv->type == REDIS_REPLY_STRING) give_back(s, mv);
-        rc = take_item(s, mine->str, mine->len, j, http_status, err, errlen);
-        goto end;
-    }
-    if (mv->type != REDIS_REPLY_STRING) {
-        rc = CLAIM_NONE;
-        goto end;
-    }
-    rc = take_item(s, mv->str, mv->len, j, http_status, err, errlen);
-end:
-    rbatch_free(&b);
+    rc = CLAIM_NONE;
+    if (rreply_check(mv, "BLMOVE", err, errlen) < 0)
+        rc = CLAIM_ERR;
+    else if (mv->type == REDIS_REPLY_STRING)
+        rc = take_item(s, mv->str, mv->len, j, http_status, err, errlen);
+    freeReplyObject(mv);
     return rc;
 }
 

@@ -82,42 +82,32 @@ run() { # title name model expect flags...
     t_run "model: $title" check
 }
 
-# The protocol: consumer/README.md with the three amendments the model
-# showed necessary (AMEND; tests/model/README.md).
+# The protocol: consumer/README.md (with the three amendments the model
+# showed necessary, now part of it: tests/model/README.md).
 run "redis-list, 2 replicas + janitor, 1 copy: nothing lost, no stale write, final once" \
-    list list none -DAMEND
+    list list none
 run "redis-list, 2 replicas + janitor, a duplicate copy" \
-    list-dup list none -DAMEND -DCOPIES=2
+    list-dup list none -DCOPIES=2
 run "redis-list, 3 replicas + janitor, a lost reply and a pause" \
-    list-3 list none -DAMEND -DNR=3 -DLOSTMAX=1 -DPAUSEMAX=1
+    list-3 list none -DNR=3 -DLOSTMAX=1 -DPAUSEMAX=1
 run "redis-list, 3 replicas + janitor, two pauses (stale writers in a chain)" \
-    list-3p list none -DAMEND -DNR=3 -DLOSTMAX=0 -DPAUSEMAX=2
+    list-3p list none -DNR=3 -DLOSTMAX=0 -DPAUSEMAX=2
 run "redis-list, a duplicate and an oneshot cancel at any moment" \
-    list-cancel list none -DAMEND -DCOPIES=2 -DCANCEL_ON
+    list-cancel list none -DCOPIES=2 -DCANCEL_ON
 run "redis-stream, 2 replicas + janitor, 1 entry: nothing lost, no stale write, final once" \
-    stream stream none -DAMEND
+    stream stream none
 run "redis-stream, 2 replicas + janitor, a duplicate entry" \
-    stream-dup stream none -DAMEND -DCOPIES=2
+    stream-dup stream none -DCOPIES=2
 run "redis-stream, 3 replicas + janitor, a lost reply and two pauses" \
-    stream-3 stream none -DAMEND -DNR=3 -DLOSTMAX=1
+    stream-3 stream none -DNR=3 -DLOSTMAX=1
 run "redis-stream, a duplicate and an oneshot cancel at any moment" \
-    stream-cancel stream none -DAMEND -DCOPIES=2 -DCANCEL_ON
-
-# consumer/README.md as written, one amendment off at a time: these fail
-# until the README (and, for the claim, the code) adopt the amendment;
-# then make it unconditional in common.pml and drop the check here.
-run "consumer/README.md as written: LIST_CLAIM + BLMOVE in one round trip (a failed LIST_CLAIM strands the copy)" \
-    asis-claim list none -DAMEND_BEGIN_CANCEL -DAMEND_UNRUN_DEAD
-run "consumer/README.md as written: BEGIN of a cancel-marked job writes nothing" \
-    asis-cancel list none -DAMEND_CLAIM_SEQ -DAMEND_UNRUN_DEAD -DCANCEL_ON
-run "consumer/README.md as written: a delivery of a dead job is only acked (redis-stream)" \
-    asis-dead stream none -DAMEND_BEGIN_CANCEL
+    stream-cancel stream none -DCOPIES=2 -DCANCEL_ON
 
 # Mutants: each must be caught.
-run "mutant caught: FINAL without the fence check (list)" mut-list-fence list violation -DAMEND -DBUG_NO_FENCE
-run "mutant caught: SWEEP without its compare-and-set (list)" mut-list-cas list violation -DAMEND -DBUG_SWEEP_NOCAS
-run "mutant caught: BEGIN over a final record (list)" mut-list-final list violation -DAMEND -DCOPIES=2 -DBUG_BEGIN_FINAL
-run "mutant caught: SETTLE without checking FINAL's record (list)" mut-list-settle list violation -DAMEND -DBUG_SETTLE_NOCHECK
-run "mutant caught: FINAL without the fence check (stream)" mut-stream-fence stream violation -DAMEND -DBUG_NO_FENCE
-run "mutant caught: BEGIN over a final record (stream)" mut-stream-final stream violation -DAMEND -DCOPIES=2 -DBUG_BEGIN_FINAL
-run "mutant caught: SETTLE without checking FINAL's record (stream)" mut-stream-settle stream violation -DAMEND -DBUG_SETTLE_NOCHECK
+run "mutant caught: FINAL without the fence check (list)" mut-list-fence list violation -DBUG_NO_FENCE
+run "mutant caught: SWEEP without its compare-and-set (list)" mut-list-cas list violation -DBUG_SWEEP_NOCAS
+run "mutant caught: BEGIN over a final record (list)" mut-list-final list violation -DCOPIES=2 -DBUG_BEGIN_FINAL
+run "mutant caught: SETTLE without checking FINAL's record (list)" mut-list-settle list violation -DBUG_SETTLE_NOCHECK
+run "mutant caught: FINAL without the fence check (stream)" mut-stream-fence stream violation -DBUG_NO_FENCE
+run "mutant caught: BEGIN over a final record (stream)" mut-stream-final stream violation -DCOPIES=2 -DBUG_BEGIN_FINAL
+run "mutant caught: SETTLE without checking FINAL's record (stream)" mut-stream-settle stream violation -DBUG_SETTLE_NOCHECK

@@ -17,8 +17,8 @@
  *   LOSTMAX  replies lost (then re-sent) over the whole run (default 2)
  *   PAUSEMAX pauses past the lease over the whole run (default 2)
  * Amendments to consumer/README.md (each closes a violation spin found in
- * the protocol as written; tests/model/README.md has the trails). AMEND
- * turns on all three:
+ * the protocol as first written; tests/model/README.md has the trails),
+ * now part of it:
  *   AMEND_BEGIN_CANCEL  BEGIN of a cancel-marked job nobody else runs
  *                       records it `cancelled` (fence+1) instead of writing
  *                       nothing (what redis_record.c's BEGIN does)
@@ -27,6 +27,8 @@
  *                       settle_unrun since 9364d83)
  *   AMEND_CLAIM_SEQ     BLMOVE is sent only once LIST_CLAIM has answered
  *                       (nothing held, no orphan), not in its round trip
+ *                       (the code: LIST_CLAIM moves a waiting item itself,
+ *                       and BLMOVE waits only when the queue was empty)
  * Mutants (each must make spin find a violation):
  *   BUG_NO_FENCE        FINAL does not compare the fence
  *   BUG_SWEEP_NOCAS     SWEEP does not check that the orphan's copy and the
@@ -35,11 +37,11 @@
  *   BUG_SETTLE_NOCHECK  SETTLE does not check that FINAL's record is there
  */
 
-#ifdef AMEND
+/* All three are the protocol now (consumer/README.md and the code adopted
+ * them): always on. */
 #define AMEND_BEGIN_CANCEL
 #define AMEND_UNRUN_DEAD
 #define AMEND_CLAIM_SEQ
-#endif
 
 #ifndef NR
 #define NR 2
