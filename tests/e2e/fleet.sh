@@ -196,10 +196,10 @@ t_sigint() {
 t_backoff_69() {
     rcli FLUSHALL >/dev/null
     push_list 5
-    rcli ACL SETUSER default -blmove >/dev/null # the replicas' claim is refused: exit 69
+    rcli ACL SETUSER default -blmove -lmove >/dev/null # the replicas' claim is refused: exit 69
     start_fleet --max-concurrent 4 --poll-ms 100 --drain -- "${LIST[@]}" --core echo
     wait_for 20 sh -c "[ \$(grep -c 'could not reach the broker' '$FLOG') -ge 4 ]" || fail "no backoff"
-    rcli ACL SETUSER default +blmove >/dev/null
+    rcli ACL SETUSER default +blmove +lmove >/dev/null
     assert_exit "$FPID" 30 0 "fleet exit code" "$FLOG"
     assert_eq "$(sf "done")" 5 "done"
     local u

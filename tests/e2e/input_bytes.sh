@@ -135,7 +135,7 @@ t_stream_nul_input() {
 }
 
 t_kafka_nul() {
-    export TMPDIR_TEST=$T_DIR/kafka KAFKA_BROKER_BIN=${KAFKA_BROKER_BIN:-$ROOT/$BUILD/kafka_broker}
+    export TMPDIR_TEST=$T_DIR/kafka
     . "$ROOT/tests/kafka_broker_start.sh"
     kafka_broker_start nul nul.results nul.status nul.dead || {
         fail "the Kafka test broker did not start"
@@ -143,8 +143,7 @@ t_kafka_nul() {
     }
     T_PIDS+=("$KAFKA_BROKER_PID")
     local B=$KAFKA_BROKERS
-    local K=(--port 0 --bind 127.0.0.1 --source kafka --kafka "$B" --queue nul --group g-nul --idle-timeout 15
-             --kafka-prop session.timeout.ms=4000 --kafka-prop heartbeat.interval.ms=500)
+    local K=(--port 0 --bind 127.0.0.1 --source kafka --kafka "$B" --queue nul --group g-nul --idle-timeout 15)
     printf '%s\n' '{"id":"batch\u0000A","input":1}' '{"id":"k2","input":"x\u0000y"}' |
         kcat -P -b "$B" -t nul -k m || fail "kcat produce"
     RC=0
