@@ -309,6 +309,27 @@ void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen) 
 
 void rbatch_add_formatted(rbatch *b, char *cmd, size_t len) { rbatch_push(b, cmd, (int)len); }
 
+void rargs_add(rargs *a, const char *s, size_t n, int copy) {
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 48;
+        a->v = xrealloc(a->v, (size_t)a->cap * sizeof(*a->v));
+        a->len = xrealloc(a->len, (size_t)a->cap * sizeof(*a->len));
+        a->owned = xrealloc(a->owned, (size_t)a->cap * sizeof(*a->owned));
+    }
+    a->owned[a->n] = copy ? xstrndup(s, n) : NULL;
+    a->v[a->n] = copy ? a->owned[a->n] : s;
+    a->len[a->n] = n;
+    a->n++;
+}
+
+void rargs_free(rargs *a) {
+    for (int i = 0; i < a->n; i++) free(a->owned[i]);
+    free(a->v);
+    free(a->len);
+    free(a->owned);
+    memset(a, 0, sizeof(*a));
+}
+
 static void rbatch_free_replies(rbatch *b) {
     for (int i = 0; i < b->n; i++) {
         if (b->rep[i]) freeReplyObject(b->rep[i]);

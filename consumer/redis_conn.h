@@ -31,6 +31,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
+#include <string.h>
 
 
 #define RC_CONNECT_TIMEOUT_MS 2000
@@ -80,6 +81,20 @@ void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen);
 void rbatch_add_formatted(rbatch *b, char *cmd, size_t len);
 /* Drop the commands and the replies (the batch can be reused). */
 void rbatch_free(rbatch *b);
+
+/* A growing argv for one command (an EVAL with many arguments): each
+ * string borrowed (it must outlive the call) or copied. */
+typedef struct rargs {
+    int n, cap;
+    const char **v;
+    size_t *len;
+    char **owned;
+} rargs;
+
+void rargs_add(rargs *a, const char *s, size_t n, int copy);
+static inline void rargs_str(rargs *a, const char *s) { rargs_add(a, s, strlen(s), 0); }
+static inline void rargs_copy(rargs *a, const char *s) { rargs_add(a, s, strlen(s), 1); }
+void rargs_free(rargs *a);
 
 /* Send the batch and read every reply. 0: rep[] holds one reply per
  * command (error replies included: check them); -1: Redis unreachable

@@ -96,45 +96,15 @@ static const char STORE_BEAT_LUA[] =
     "redis.call('HSET', KEYS[1], 'heartbeat_at', at, 'progress', ARGV[3])\n"
     "return 1\n";
 
-/* A growing argv for EVAL. */
-typedef struct args {
-    int n, cap;
-    const char **v;
-    size_t *len;
-    char **owned;
-} args;
-
-static void args_add(args *a, const char *s, size_t n, int copy) {
-    if (a->n == a->cap) {
-        a->cap = a->cap ? a->cap * 2 : 48;
-        a->v = xrealloc(a->v, (size_t)a->cap * sizeof(*a->v));
-        a->len = xrealloc(a->len, (size_t)a->cap * sizeof(*a->len));
-        a->owned = xrealloc(a->owned, (size_t)a->cap * sizeof(*a->owned));
-    }
-    a->owned[a->n] = copy ? xstrndup(s, n) : NULL;
-    a->v[a->n] = copy ? a->owned[a->n] : s;
-    a->len[a->n] = n;
-    a->n++;
-}
-
-static void args_str(args *a, const char *s) { args_add(a, s, strlen(s), 1); }
-
-static void args_free(args *a) {
-    for (int i = 0; i < a->n; i++) free(a->owned[i]);
-    free(a->v);
-    free(a->len);
-    free(a->owned);
-}
-
 static void collect_field(const char *name, const char *value, void *arg) {
-    args_str(arg, name);
-    args_str(arg, value);
+    rargs_copy(arg, name);
+    rargs_copy(arg, value);
 }
 
 /* Run an EVAL built in a; the reply, or NULL (err says why). */
-static redisReply *run_args(rconn *c, args *a, char *err, size_t errlen) {
+static redisReply *run_args(rconn *c, rargs *a, char *err, size_t errlen) {
     redisReply *r = rconn_cmdv(c, RC_RETRY, err, errlen, a->n, a->v, a->len);
-    args_free(a);
+    rargs_free(a);
     if (r && rreply_check(r, "status record", err, errlen) < 0) {
         freeReplyObject(r);
         return NULL;
@@ -158,7 +128,7 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     static const int rcs[] = {BEGIN_RUN, BEGIN_DONE, BEGIN_CANCELLED, BEGIN_DUPLICATE, BEGIN_LOST, BEGIN_POISON};
     char key[512], mark[512], lease[512], ttl_s[24], channel[300], now[40];
     const char *kind = p && p->kind ? p->kind : "none";
-    args a;
+    rargs a;
 
     memset(&a, 0, sizeof(a));
     rkey(key, sizeof(key), prefix, "job", st->id);
@@ -167,20 +137,20 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
     snprintf(channel, sizeof(channel), "%s:events", prefix);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
-    args_str(&a, "EVAL");
-    args_add(&a, BEGIN_LUA, sizeof(BEGIN_LUA) - 1, 0);
-    args_str(&a, "3");
-    args_str(&a, key);
-    args_str(&a, mark);
-    args_str(&a, p && p->key ? p->key : key);
-    args_str(&a, st->worker);
-    args_str(&a, kind);
-    args_str(&a, p && p->group ? p->group : "");
-    args_str(&a, p && p->entry ? p->entry : "");
-    args_str(&a, lease);
-    args_str(&a, ttl_s);
-    args_str(&a, channel);
-    args_str(&a, now);
+    rargs_copy(&a, "EVAL");
+    rargs_add(&a, BEGIN_LUA, sizeof(BEGIN_LUA) - 1, 0);
+    rargs_copy(&a, "3");
+    rargs_copy(&a, key);
+    rargs_copy(&a, mark);
+    rargs_copy(&a, p && p->key ? p->key : key);
+    rargs_copy(&a, st->worker);
+    rargs_copy(&a, kind);
+    rargs_copy(&a, p && p->group ? p->group : "");
+    rargs_copy(&a, p && p->entry ? p->entry : "");
+    rargs_copy(&a, lease);
+    rargs_copy(&a, ttl_s);
+    rargs_copy(&a, channel);
+    rargs_copy(&a, now);
     status_rec run = *st;
     run.fence = 0; /* the script sets it */
     status_each_field(&run, collect_field, &a);
@@ -204,7 +174,7 @@ int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, cons
                char *err, size_t errlen) {
     static const char *const words[] = {"ok", "again", "stale", "skipped", "poison", NULL};
     char key[512], result[512], ttl_s[24], channel[300], fence[24], why[300] = "";
-    args a;
+    rargs a;
 
     memset(&a, 0, sizeof(a));
     rkey(key, sizeof(key), prefix, "job", st->id);
@@ -212,17 +182,17 @@ int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, cons
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
     snprintf(channel, sizeof(channel), "%s:events", prefix);
     snprintf(fence, sizeof(fence), "%lld", (long long)st->fence);
-    args_str(&a, "EVAL");
-    args_add(&a, FINAL_LUA, sizeof(FINAL_LUA) - 1, 0);
-    args_str(&a, "2");
-    args_str(&a, key);
-    args_str(&a, result);
-    args_str(&a, fence);
-    args_str(&a, data ? "1" : "0");
-    args_add(&a, data ? data : "", data ? len : 0, 0);
-    args_str(&a, ttl_s);
-    args_str(&a, status_is_final(st->state) ? "1" : "0");
-    args_str(&a, channel);
+    rargs_copy(&a, "EVAL");
+    rargs_add(&a, FINAL_LUA, sizeof(FINAL_LUA) - 1, 0);
+    rargs_copy(&a, "2");
+    rargs_copy(&a, key);
+    rargs_copy(&a, result);
+    rargs_copy(&a, fence);
+    rargs_copy(&a, data ? "1" : "0");
+    rargs_add(&a, data ? data : "", data ? len : 0, 0);
+    rargs_copy(&a, ttl_s);
+    rargs_copy(&a, status_is_final(st->state) ? "1" : "0");
+    rargs_copy(&a, channel);
     status_each_field(st, collect_field, &a);
     redisReply *r = run_args(c, &a, err, errlen);
     if (!r) return -1;

@@ -261,101 +261,71 @@ static int stream_open(const config *cfg, void **state, char *err, size_t errlen
     return s ? 0 : -1;
 }
 
-/* argv for XADD field/value pairs: the entry's fields except id and
- * attempt, then id = the job id, then extra pairs. Pointers borrow. */
-typedef struct pairs {
-    int n, cap;
-    const char **v;
-    size_t *len;
-    char **owned;
-} pairs;
-
-static void pairs_add(pairs *p, const char *s, size_t n, int copy) {
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 32;
-        p->v = xrealloc(p->v, (size_t)p->cap * sizeof(*p->v));
-        p->len = xrealloc(p->len, (size_t)p->cap * sizeof(*p->len));
-        p->owned = xrealloc(p->owned, (size_t)p->cap * sizeof(*p->owned));
-    }
-    p->owned[p->n] = copy ? xstrndup(s, n) : NULL;
-    p->v[p->n] = copy ? p->owned[p->n] : s;
-    p->len[p->n] = n;
-    p->n++;
-}
-
-static void pairs_str(pairs *p, const char *s) { pairs_add(p, s, strlen(s), 0); }
-static void pairs_copy(pairs *p, const char *s) { pairs_add(p, s, strlen(s), 1); }
-
-static void pairs_free(pairs *p) {
-    for (int i = 0; i < p->n; i++) free(p->owned[i]);
-    free(p->v);
-    free(p->len);
-    free(p->owned);
-}
-
-static void pairs_entry(pairs *p, const sjob *sj, const char *job_id) {
-    pairs_str(p, "id");
-    pairs_str(p, job_id);
+/* XADD field/value pairs (rargs): the entry's fields except id and
+ * attempt, then id = the job id, then extra pairs. */
+static void pairs_entry(rargs *p, const sjob *sj, const char *job_id) {
+    rargs_str(p, "id");
+    rargs_str(p, job_id);
     const redisReply *f = sj->fields;
     if (!f || f->type != REDIS_REPLY_ARRAY) return;
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
         if (strcmp(k->str, "id") == 0 || strcmp(k->str, "attempt") == 0) continue;
-        pairs_add(p, k->str, k->len, 0);
-        pairs_add(p, v->str, v->len, 0);
+        rargs_add(p, k->str, k->len, 0);
+        rargs_add(p, v->str, v->len, 0);
     }
 }
 
-static void pairs_dead(pairs *p, const ssrc *s, const sjob *sj, const char *state, const char *error, int attempts) {
+static void pairs_dead(rargs *p, const ssrc *s, const sjob *sj, const char *state, const char *error, int attempts) {
     char at[40], n[24];
-    pairs_str(p, "error");
-    pairs_copy(p, error ? error : "");
-    pairs_str(p, "state");
-    pairs_copy(p, state);
-    pairs_str(p, "attempts");
+    rargs_str(p, "error");
+    rargs_copy(p, error ? error : "");
+    rargs_str(p, "state");
+    rargs_copy(p, state);
+    rargs_str(p, "attempts");
     snprintf(n, sizeof(n), "%d", attempts);
-    pairs_copy(p, n);
-    pairs_str(p, "entry");
-    pairs_copy(p, sj->entry);
-    pairs_str(p, "stream");
-    pairs_str(p, s->cfg->queue);
-    pairs_str(p, "worker");
-    pairs_str(p, s->me);
-    pairs_str(p, "failed_at");
-    pairs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
+    rargs_copy(p, n);
+    rargs_str(p, "entry");
+    rargs_copy(p, sj->entry);
+    rargs_str(p, "stream");
+    rargs_str(p, s->cfg->queue);
+    rargs_str(p, "worker");
+    rargs_str(p, s->me);
+    rargs_str(p, "failed_at");
+    rargs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
 /* Run SETTLE_LUA. mode ack|xadd|release; fields for xadd; fence > 0:
  * the record must hold state under it. 1 settled, 0 not ours, -1 the
  * record does not say what we wrote, -2 the target is not a stream, -3
  * unreachable. */
-static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode, const char *target, pairs *fields,
+static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode, const char *target, rargs *fields,
                   int64_t fence, const char *state, char *err, size_t errlen) {
-    pairs a;
+    rargs a;
     char retry[24], rk[512], fence_s[24];
     memset(&a, 0, sizeof(a));
     snprintf(retry, sizeof(retry), "%lld", sj->deliveries > 0 ? sj->deliveries - 1 : 0);
     snprintf(fence_s, sizeof(fence_s), "%lld", s->use_status ? (long long)fence : 0LL);
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
-    pairs_str(&a, "EVAL");
-    pairs_add(&a, SETTLE_LUA, sizeof(SETTLE_LUA) - 1, 0);
-    pairs_str(&a, "3");
-    pairs_str(&a, s->cfg->queue);
-    pairs_str(&a, target);
-    pairs_str(&a, rk);
-    pairs_str(&a, s->cfg->group);
-    pairs_str(&a, s->me);
-    pairs_str(&a, sj->entry);
-    pairs_str(&a, mode);
-    pairs_str(&a, RELEASE_IDLE_MS);
-    pairs_str(&a, retry);
-    pairs_str(&a, s->lease);
-    pairs_str(&a, fence_s);
-    pairs_str(&a, state ? state : "");
-    for (int i = 0; fields && i < fields->n; i++) pairs_add(&a, fields->v[i], fields->len[i], 0);
+    rargs_str(&a, "EVAL");
+    rargs_add(&a, SETTLE_LUA, sizeof(SETTLE_LUA) - 1, 0);
+    rargs_str(&a, "3");
+    rargs_str(&a, s->cfg->queue);
+    rargs_str(&a, target);
+    rargs_str(&a, rk);
+    rargs_str(&a, s->cfg->group);
+    rargs_str(&a, s->me);
+    rargs_str(&a, sj->entry);
+    rargs_str(&a, mode);
+    rargs_str(&a, RELEASE_IDLE_MS);
+    rargs_str(&a, retry);
+    rargs_str(&a, s->lease);
+    rargs_str(&a, fence_s);
+    rargs_str(&a, state ? state : "");
+    for (int i = 0; fields && i < fields->n; i++) rargs_add(&a, fields->v[i], fields->len[i], 0);
     redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
-    pairs_free(&a);
+    rargs_free(&a);
     if (!r) return -3;
     int rc = rreply_check(r, "settle", err, errlen) < 0 ? -3 : (int)r->integer;
     freeReplyObject(r);
@@ -363,25 +333,25 @@ static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode,
 }
 
 /* The record a dead-lettered exhausted entry gets. */
-static void pairs_dead_record(pairs *p, const ssrc *s, const char *job_id, const char *why, int attempts) {
+static void pairs_dead_record(rargs *p, const ssrc *s, const char *job_id, const char *why, int attempts) {
     char at[40], n[24];
     snprintf(n, sizeof(n), "%d", attempts);
-    pairs_str(p, "id");
-    pairs_copy(p, job_id);
-    pairs_str(p, "state");
-    pairs_str(p, ST_DEAD);
-    pairs_str(p, "attempt");
-    pairs_copy(p, n);
-    pairs_str(p, "worker");
-    pairs_str(p, s->me);
-    pairs_str(p, "source");
-    pairs_str(p, "redis-stream");
-    pairs_str(p, "queue");
-    pairs_str(p, s->cfg->queue);
-    pairs_str(p, "error");
-    pairs_copy(p, why);
-    pairs_str(p, "finished_at");
-    pairs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
+    rargs_str(p, "id");
+    rargs_copy(p, job_id);
+    rargs_str(p, "state");
+    rargs_str(p, ST_DEAD);
+    rargs_str(p, "attempt");
+    rargs_copy(p, n);
+    rargs_str(p, "worker");
+    rargs_str(p, s->me);
+    rargs_str(p, "source");
+    rargs_str(p, "redis-stream");
+    rargs_str(p, "queue");
+    rargs_str(p, s->cfg->queue);
+    rargs_str(p, "error");
+    rargs_copy(p, why);
+    rargs_str(p, "finished_at");
+    rargs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
 /* An entry delivered more often than --max-attempts: dead-letter it with
@@ -389,7 +359,7 @@ static void pairs_dead_record(pairs *p, const ssrc *s, const char *job_id, const
  * replica) without running it, in one script (EXHAUSTED_LUA). */
 static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, char *err, size_t errlen) {
     char why[400], rk[512], ttl[24], channel[300], n[24];
-    pairs a, rec, dl;
+    rargs a, rec, dl;
     memset(&a, 0, sizeof(a));
     memset(&rec, 0, sizeof(rec));
     memset(&dl, 0, sizeof(dl));
@@ -403,26 +373,26 @@ static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, 
     pairs_entry(&dl, sj, job_id);
     pairs_dead(&dl, s, sj, ST_DEAD, why, attempt - 1);
     snprintf(n, sizeof(n), "%d", rec.n);
-    pairs_str(&a, "EVAL");
-    pairs_add(&a, EXHAUSTED_LUA, sizeof(EXHAUSTED_LUA) - 1, 0);
-    pairs_str(&a, "3");
-    pairs_str(&a, s->cfg->queue);
-    pairs_str(&a, s->cfg->dead_letter);
-    pairs_str(&a, rk);
-    pairs_str(&a, s->cfg->group);
-    pairs_str(&a, s->me);
-    pairs_str(&a, sj->entry);
-    pairs_str(&a, s->lease_prefix);
-    pairs_str(&a, s->use_status ? "1" : "0");
-    pairs_str(&a, ttl);
-    pairs_str(&a, channel);
-    pairs_str(&a, n);
-    for (int i = 0; i < rec.n; i++) pairs_add(&a, rec.v[i], rec.len[i], 0);
-    for (int i = 0; i < dl.n; i++) pairs_add(&a, dl.v[i], dl.len[i], 0);
+    rargs_str(&a, "EVAL");
+    rargs_add(&a, EXHAUSTED_LUA, sizeof(EXHAUSTED_LUA) - 1, 0);
+    rargs_str(&a, "3");
+    rargs_str(&a, s->cfg->queue);
+    rargs_str(&a, s->cfg->dead_letter);
+    rargs_str(&a, rk);
+    rargs_str(&a, s->cfg->group);
+    rargs_str(&a, s->me);
+    rargs_str(&a, sj->entry);
+    rargs_str(&a, s->lease_prefix);
+    rargs_str(&a, s->use_status ? "1" : "0");
+    rargs_str(&a, ttl);
+    rargs_str(&a, channel);
+    rargs_str(&a, n);
+    for (int i = 0; i < rec.n; i++) rargs_add(&a, rec.v[i], rec.len[i], 0);
+    for (int i = 0; i < dl.n; i++) rargs_add(&a, dl.v[i], dl.len[i], 0);
     redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
-    pairs_free(&a);
-    pairs_free(&rec);
-    pairs_free(&dl);
+    rargs_free(&a);
+    rargs_free(&rec);
+    rargs_free(&dl);
     if (!r) return -1;
     int rc = -1;
     if (rreply_check(r, "dead letter", err, errlen) == 0) {
@@ -623,7 +593,7 @@ static int stream_heartbeat(void *state, job *j, char *err, size_t errlen) {
 static int stream_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
     ssrc *s = state;
     sjob *sj = j->src_data;
-    pairs f;
+    rargs f;
     const char *mode = "ack", *target = s->cfg->queue;
     char n[24];
     int rc;
@@ -636,9 +606,9 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
     case DISP_RETRY:
         mode = "xadd";
         pairs_entry(&f, sj, j->id);
-        pairs_str(&f, "attempt");
+        rargs_str(&f, "attempt");
         snprintf(n, sizeof(n), "%d", j->attempt + 1);
-        pairs_copy(&f, n);
+        rargs_copy(&f, n);
         break;
     case DISP_DEAD:
         mode = "xadd";
@@ -651,7 +621,7 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
         break;
     }
     rc = settle(s, sj, j->id, mode, target, &f, o->fence, o->state, err, errlen);
-    pairs_free(&f);
+    rargs_free(&f);
     if (rc == -3) return -1;
     if (rc == -1) {
         snprintf(err, errlen, "the record of job %s does not hold what was written under fence %lld: not settling",
