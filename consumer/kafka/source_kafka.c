@@ -192,10 +192,18 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why, rd_kafka_topic
             log_debug("rebalance: %d partition(s) assigned", parts->cnt);
         }
     } else {
-        if (held && !s->closing && coop && !rd_kafka_assignment_lost(rk) && !s->deferred) {
+        if (held && !s->closing && coop && !rd_kafka_assignment_lost(rk)) {
             /* Not answered now: librdkafka waits for the unassign call
              * (heartbeats go on), and the partition stays ours, fetching
-             * paused, until release_deferred. */
+             * paused, until release_deferred. A second revocation while
+             * one waits joins it. */
+            if (s->deferred) {
+                for (int i = 0; i < parts->cnt; i++)
+                    if (!tp_in(s->deferred, parts->elems[i].topic, parts->elems[i].partition))
+                        rd_kafka_topic_partition_list_add(s->deferred, parts->elems[i].topic,
+                                                          parts->elems[i].partition);
+                return;
+            }
             s->deferred = rd_kafka_topic_partition_list_copy(parts);
             log_info("partition %s [%d] is to move to another member: handing it over once this job is settled",
                      s->topic, (int)s->partition);
