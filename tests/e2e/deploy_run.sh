@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# deploy_run.sh -- the deploy files run for real (issue 17), with the
+# container runtimes this machine has (no cluster, no registry):
+#
+#  1. each ScaledJob of deploy/k8s: its Job template's pod spec as written
+#     (tests/deploy/podspec.py takes it out of the YAML) played with
+#     `podman kube play`, the Secret of credentials.yaml in podman's secret
+#     store; the broker runs inside the pod's own network namespace on the
+#     loopback address (nsenter), where the manifest's host names point.
+#     Checked: the security context, the liveness probe's path and port, the
+#     composed environment, one job in the store, the exit code and what
+#     podFailurePolicy does with it, the termination message.
+#  2. deploy/compose.yaml with podman-compose (images built here).
+#  3. deploy/verda/job-deployment.json's container settings on the image.
+#
+# Where podman cannot honour a field as Kubernetes would, a `#` line says
+# which and the test checks the field another way (deploy/README.md "Run
+# for real"). Nothing is skipped: a missing tool is a FAIL.
+. "$(dirname "$0")/../lib.sh"
+
+IMAGE=localhost/oneshot:test
+BASE=docker.io/library/debian:bookworm-slim
+PS="/usr/bin/python3 $ROOT/tests/deploy/podspec.py"
+K8S=$ROOT/deploy/k8s
+CRED=$K8S/credentials.yaml
+RUN_LABEL=oneshot.test=$$
+PT=timeout
+DR_PODS=()
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+T0=$(now_ms)
+
+dr_cleanup() {
+    local p ids
+    for p in "${DR_PODS[@]:-}"; do
+        [ -n "$p" ] && $PT 60 podman pod rm -f -t 0 "$p" >/dev/null 2>&1
+    done
+    [ -n "${DR_COMPOSE:-}" ] && $PT 120 $DR_COMPOSE down -v -t 0 >/dev/null 2>&1
+    ids=$($PT 30 podman ps -aq --filter "label=$RUN_LABEL" 2>/dev/null)
+    [ -n "$ids" ] && $PT 60 podman rm -f -t 0 $ids >/dev/null 2>&1
+    for p in "$T_DIR"/*.redis.pid; do
+        [ -f "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null
+    done
+    $PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
+    $PT 30 podman volume rm -f tmp >/dev/null 2>&1
+    t_cleanup
+}
+trap dr_cleanup EXIT
+
+setup_fail() {
+    echo "FAIL deploy run set-up: $*"
+    exit 1
+}
+
+# The image test's lock: one podman image test at a time (the tag, the
+# build cache, the secret name and the pod port 8000 are the machine's).
+exec 9>/tmp/oneshot-image-test.lock
+flock -w 900 9 || setup_fail "another image test holds /tmp/oneshot-image-test.lock"
+
+for c in podman nsenter curl redis-server redis-cli podman-compose /usr/bin/catatonit; do
+    command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] ||
+        setup_fail "$c is missing (make deps installs it: tests/deps.sh)"
+done
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || setup_fail "python3-yaml is missing (make deps)"
+
+$PT 900 bash "$ROOT/deploy/podman/setup.sh" >"$T_DIR/setup.log" 2>&1 ||
+    setup_fail "deploy/podman/setup.sh: $(tail -5 "$T_DIR/setup.log" | tr '\n' ' ')"
+. "$ROOT/deploy/podman/env.sh"
+
+# The image as tests/e2e/image.sh builds it (its layers are cached: when
+# nothing changed this is a cache hit, and image.sh's build is one after).
+t0=$(now_ms)
+$PT 900 podman build --pull=never --format docker \
+    -f "$ROOT/deploy/Dockerfile" --ignorefile "$ROOT/deploy/Dockerfile.dockerignore" \
+    -t "$IMAGE" "$ROOT" >"$T_DIR/build.log" 2>&1 ||
+    setup_fail "podman build: $(grep -E 'error|Error' "$T_DIR/build.log" | tail -3 | tr '\n' ' ')"
+echo "# podman build $(($(now_ms) - t0)) ms"
+
+# =====================================================================
+# 1. The ScaledJobs' pod templates, played with podman kube play.
+# =====================================================================
+
+# The manifests' image name, served from local storage: imagePullPolicy
+# IfNotPresent then pulls nothing.
+MIMG=$($PS get "$K8S/scaledjob-redis-list.yaml" containers.0.image)
+$PT 30 podman tag "$IMAGE" "$MIMG" || setup_fail "podman tag $MIMG"
+
+ns_run() { nsenter -t "$POD_PID" -n "$@"; }
+# The test's own side of Redis: its unix socket (the pod's namespace goes
+# with the pod).
+rcli() { redis-cli -s "$T_DIR/$POD.redis.sock" -a "$REDIS_PW" --no-auth-warning "$@"; }
+
+# play_pod FILE NAME: the wrapped pod created (not started), its infra
+# container started; sets POD, CTR, POD_PID (the infra's pid, whose
+# network namespace the pod shares), POD_IP.
+play_pod() {
+    local f=$1
+    POD=$2
+    CTR=$POD-$($PS get "$f" containers.0.name)
+    $PS pod "$f" "$POD" "$T_DIR/$POD.yaml" "$CRED" || { fail "podspec.py pod $f"; return 1; }
+    DR_PODS+=("$POD")
+    $PT 60 podman kube play --start=false "$T_DIR/$POD.yaml" >"$T_DIR/$POD.play" 2>&1 ||
+        { fail "podman kube play: $(tail -2 "$T_DIR/$POD.play")"; return 1; }
+    local infra
+    infra=$(podman pod inspect "$POD" --format '{{.InfraContainerID}}')
+    $PT 30 podman start "$infra" >/dev/null || { fail "infra start"; return 1; }
+    POD_PID=$(podman inspect "$infra" --format '{{.State.Pid}}')
+    POD_IP=$(podman inspect "$infra" --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')
+}
+
+# The Redis the manifests name (redis.redis.svc:6379, password from the
+# Secret), inside the pod's network namespace on 127.0.0.1.
+pod_redis() {
+    ns_run redis-server --port 6379 --bind 127.0.0.1 --requirepass "$REDIS_PW" \
+        --unixsocket "$T_DIR/$POD.redis.sock" --save '' --appendonly no --daemonize yes --dir "$T_DIR" \
+        --logfile "$T_DIR/$POD.redis.log" --pidfile "$T_DIR/$POD.redis.pid" ||
+        { fail "redis-server in the pod's network namespace"; return 1; }
+    wait_for 10 rcli PING || { fail "redis never answered"; return 1; }
+}
+
+# The security context as podman applied it, and as the running process
+# has it (/proc/PID/status of the replica).
+check_security() {
+    local f=$1 cfg pid st
+    cfg=$(podman inspect "$CTR" --format '{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{.EffectiveCaps}}|{{.HostConfig.SecurityOpt}}')
+    assert_eq "$cfg" "$($PS get "$f" securityContext.runAsUser):$($PS get "$f" securityContext.runAsGroup)|true|[]|[no-new-privileges]" "podman inspect user|readOnlyRootFilesystem|caps|allowPrivilegeEscalation"
+    pid=$(podman inspect "$CTR" --format '{{.State.Pid}}')
+    st=$(cat "/proc/$pid/status" 2>/dev/null)
+    assert_contains "$st" "$(printf 'Uid:\t10001\t10001\t10001\t10001')" "running uid"
+    assert_contains "$st" "$(printf 'CapEff:\t0000000000000000')" "effective capabilities"
+    assert_contains "$st" "$(printf 'CapBnd:\t0000000000000000')" "bounding set (drop ALL)"
+    assert_contains "$st" "$(printf 'NoNewPrivs:\t1')" "no new privileges"
+    assert_contains "$st" "$(printf 'Seccomp:\t2')" "seccompProfile RuntimeDefault (a filter)"
+    # A read-only root: the replica's own mount table says ro.
+    assert_contains "$(awk '$2 == "/" {print $4}' "/proc/$pid/mounts")" "ro" "root mount"
+}
+
+# The liveness probe's path and port, asked where the kubelet asks (the
+# pod's address) and on its loopback, from inside the pod's namespace.
+check_probe() {
+    local f=$1 path port ip out
+    path=$($PS get "$f" containers.0.livenessProbe.httpGet.path)
+    port=$($PS get "$f" containers.0.livenessProbe.httpGet.port)
+    for ip in "$POD_IP" 127.0.0.1; do
+        out=$(ns_run curl -sf -m 3 "http://$ip:$port$path")
+        assert_contains "$out" '"status":"ok"' "probe http://$ip:$port$path"
+    done
+    PROBE_BODY=$out
+    # podman turns the probe into an exec healthcheck running curl inside
+    # the container (the image has none) and runs it through systemd timers.
+    local hc
+    hc=$(podman inspect "$CTR" --format '{{json .Config.Healthcheck.Test}}')
+    echo "# podman kube play: livenessProbe httpGet becomes the healthcheck $hc, run by systemd (none here) with a curl the image lacks; probed with curl from the pod's network namespace instead"
+}
+
+# After the replica's exit: the exit code, what podFailurePolicy does with
+# it, and the termination message.
+check_exit() {
+    local f=$1 want=$2 want_action=$3 rc tmp
+    rc=$($PT 90 podman wait "$CTR" 2>/dev/null || echo timeout)
+    assert_eq "$rc" "$want" "exit code"
+    assert_eq "$($PS action "$f" "$rc")" "$want_action" "podFailurePolicy for $rc"
+    podman logs "$CTR" >"$T_DIR/$POD.log" 2>&1
+    grep '^{' "$T_DIR/$POD.log" >"$T_DIR/$POD.json"
+    check_json_lines "$T_DIR/$POD.json"
+    assert_contains "$(tail -1 "$T_DIR/$POD.json")" "\"exit_code\":$want" "last log line"
+    tmp=$($PS get "$f" containers.0.terminationMessagePath)
+    assert_eq "$tmp" /dev/termination-log "terminationMessagePath"
+    echo "# podman kube play: terminationMessagePath is not mounted (the replica's $tmp is not writable: '$(grep -o 'termination log[^"]*' "$T_DIR/$POD.json" | head -1)'); the kubelet's bind mount is checked with podman run below"
+    assert_contains "$(cat "$T_DIR/$POD.json")" "termination log $tmp: Permission denied" "replica log"
+}
+
+# The termination message where the spec says, with the file the kubelet
+# would mount there: the image run with the composed env (podspec.py env),
+# the spec's security context, and no network (the broker unreachable: 69,
+# which podFailurePolicy counts).
+check_termination_message() {
+    local f=$1 tmp tl=$T_DIR/$POD.termlog rc=0
+    tmp=$($PS get "$f" containers.0.terminationMessagePath)
+    : >"$tl" && chmod 0666 "$tl"
+    $PS env "$f" "$CRED" >"$T_DIR/$POD.env"
+    $PT 60 podman run --rm --label "$RUN_LABEL" --network none --read-only --tmpfs /tmp \
+        --user 10001:10001 --cap-drop ALL --security-opt no-new-privileges \
+        --env-file "$T_DIR/$POD.env" -v "$tl:$tmp" "$MIMG" >"$T_DIR/$POD.tm.log" 2>&1 || rc=$?
+    assert_eq "$rc" 69 "replica without its broker"
+    assert_eq "$($PS action "$f" "$rc")" Count "podFailurePolicy for 69"
+    assert_contains "$(cat "$tl")" '"exit_code":69' "termination message at $tmp"
+    [ "$(stat -c %s "$tl")" -le 4096 ] || fail "termination message over 4 KiB (the kubelet keeps 4096 bytes)"
+}
+
+# podman 4.3.1 leaves $(VAR) in env values unexpanded (Kubernetes expands
+# references to variables defined earlier in the list): shown on the spec
+# as written, created only.
+t_podman_env_expansion() {
+    local f=$K8S/scaledjob-redis-list.yaml env
+    $PS asis "$f" dr-asis "$T_DIR/asis.yaml" || { fail "podspec.py asis"; return; }
+    DR_PODS+=(dr-asis)
+    $PT 60 podman kube play --start=false "$T_DIR/asis.yaml" >"$T_DIR/asis.play" 2>&1 ||
+        { fail "podman kube play: $(tail -2 "$T_DIR/asis.play")"; return; }
+    env=$(podman inspect dr-asis-oneshot --format '{{range .Config.Env}}{{println .}}{{end}}')
+    assert_contains "$env" "REDIS_PASSWORD=$($PS env "$f" "$CRED" | sed -n 's/^REDIS_PASSWORD=//p')" "secretKeyRef from podman's secret store"
+    if grep -q 'ONESHOT_REDIS_URL=.*\$(REDIS_PASSWORD)' <<<"$env"; then
+        echo "# podman kube play $(podman --version | cut -d' ' -f3): \$(VAR) in env values is passed unexpanded; podspec.py expands it as the kubelet does (earlier variables only, \$\$ a literal \$)"
+    else
+        echo "# podman kube play expands \$(VAR) itself now: podspec.py's expansion is no longer needed"
+    fi
+    $PT 60 podman pod rm -f -t 0 dr-asis >/dev/null 2>&1
+    # stop timeout: terminationGracePeriodSeconds is not carried over.
+}
+
+t_redis_list_pod() {
+    local f=$K8S/scaledjob-redis-list.yaml
+    play_pod "$f" dr-redis-list || return
+    pod_redis || return
+    $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
+    wait_for 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
+        { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
+    check_security "$f"
+    check_probe "$f"
+    assert_contains "$PROBE_BODY" '"source":"redis-list"' "/health source"
+    local grace
+    grace=$(podman inspect "$CTR" --format '{{.Config.StopTimeout}}')
+    [ "$grace" != "$($PS get "$f" terminationGracePeriodSeconds)" ] &&
+        echo "# podman kube play: terminationGracePeriodSeconds $($PS get "$f" terminationGracePeriodSeconds) becomes a stop timeout of $grace s (podman's default); ONESHOT_TERM_GRACE 20 is under both"
+    rcli LPUSH "$($PS env "$f" "$CRED" | sed -n 's/^ONESHOT_QUEUE=//p')" '{"id":"k8s-list-1","input":{"duration":1,"via":"kube play"}}' >/dev/null
+    check_exit "$f" 0 Succeeded
+    assert_contains "$(rcli GET oneshot:result:k8s-list-1)" '"success":true,"message":"Job completed successfully","executionTime":1' "demo result in the store"
+    assert_contains "$(rcli HGETALL oneshot:job:k8s-list-1)" "succeeded" "status record"
+    # The composed ONESHOT_REDIS_URL (password from the Secret) got in:
+    # without it AUTH is refused and the replica exits 69 (as with the
+    # spec as written under podman, t_podman_env_expansion).
+    assert_not_contains "$(cat "$T_DIR/$POD.json")" "AUTH refused" "replica log"
+    check_termination_message "$f"
+}
+
+t_redis_stream_pod() {
+    local f=$K8S/scaledjob-redis-streams.yaml
+    play_pod "$f" dr-redis-streams || return
+    pod_redis || return
+    $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
+    wait_for 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
+        { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
+    check_security "$f"
+    check_probe "$f"
+    assert_contains "$PROBE_BODY" '"source":"redis-stream"' "/health source"
+    # A failing job: 1, which podFailurePolicy fails the Job on (the
+    # queue retries: the entry is re-queued while attempts remain).
+    rcli XADD jobs '*' id k8s-stream-1 input '{"duration":0,"failed":true}' >/dev/null
+    check_exit "$f" 1 FailJob
+    assert_contains "$(rcli HGETALL oneshot:job:k8s-stream-1)" "attempt" "status record in the store"
+    check_termination_message "$f"
+}
+
+REDIS_PW=$($PS env "$K8S/scaledjob-redis-list.yaml" "$CRED" | sed -n 's/^REDIS_PASSWORD=//p')
+$PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
+$PS secret "$CRED" "$T_DIR/secret.json" && $PT 30 podman secret create oneshot-broker "$T_DIR/secret.json" >/dev/null ||
+    setup_fail "podman secret create oneshot-broker"
+echo "# podman kube play $(podman --version | cut -d' ' -f3): a Secret document in the played YAML is stored as YAML but read back as JSON of base64 values (secretKeyRef fails), so credentials.yaml's Secret goes in with podman secret create"
+
+t_run "deploy run: podman keeps \$(VAR) in env as written (kubelet's expansion done by podspec.py)" t_podman_env_expansion
+t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed env, a job in Redis, exit 0, termination message" t_redis_list_pod
+t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
+
+echo "# deploy_run.sh $(($(now_ms) - T0)) ms"
