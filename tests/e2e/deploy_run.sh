@@ -163,7 +163,7 @@ check_exit() {
     podman logs "$CTR" >"$T_DIR/$POD.log" 2>&1
     grep '^{' "$T_DIR/$POD.log" >"$T_DIR/$POD.json"
     check_json_lines "$T_DIR/$POD.json"
-    assert_contains "$(tail -1 "$T_DIR/$POD.json")" "\"exit_code\":$want" "last log line"
+    assert_contains "$(grep "\"msg\":\"exit " "$T_DIR/$POD.json")" "\"exit_code\":$want" "exit log line"
     tmp=$($PS get "$f" containers.0.terminationMessagePath)
     assert_eq "$tmp" /dev/termination-log "terminationMessagePath"
     echo "# podman kube play: terminationMessagePath is not mounted (the replica's $tmp is not writable: '$(grep -o 'termination log[^"]*' "$T_DIR/$POD.json" | head -1)'); the kubelet's bind mount is checked with podman run below"
@@ -251,6 +251,32 @@ t_redis_stream_pod() {
     check_termination_message "$f"
 }
 
+# The Kafka template asks for SASL_SSL with SCRAM-SHA-512 at
+# kafka-bootstrap.kafka.svc:9093. The test broker (tests/kafka_broker_start.sh)
+# has PLAINTEXT and SASL_PLAINTEXT/PLAIN listeners only, and the image has no
+# CA certificates for a self-signed broker certificate, so no job runs
+# through this template here (the Kafka job path: tests/e2e/kafka.sh and the
+# compose worker-kafka below). Checked: the security context, the probe, the
+# composed SASL properties in the replica's environment, and the exit when
+# the broker cannot be reached: 69, which podFailurePolicy counts.
+t_kafka_pod() {
+    local f=$K8S/scaledjob-kafka.yaml env want
+    echo "# scaledjob-kafka: SASL_SSL/SCRAM-SHA-512 broker not available here (test broker: PLAINTEXT, SASL_PLAINTEXT/PLAIN; no CA in the image): no job, the broker-unreachable exit instead"
+    play_pod "$f" dr-kafka || return
+    $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
+    wait_for 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
+        { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
+    check_security "$f"
+    check_probe "$f"
+    assert_contains "$PROBE_BODY" '"source":"kafka"' "/health source"
+    env=$(podman inspect "$CTR" --format '{{range .Config.Env}}{{println .}}{{end}}')
+    want=$($PS env "$f" "$CRED" | grep '^ONESHOT_KAFKA_PROPS=')
+    assert_contains "$want" "sasl.username=oneshot,sasl.password=change-me" "composed props"
+    assert_contains "$env" "$want" "replica environment"
+    check_exit "$f" 69 Count
+    check_termination_message "$f"
+}
+
 REDIS_PW=$($PS env "$K8S/scaledjob-redis-list.yaml" "$CRED" | sed -n 's/^REDIS_PASSWORD=//p')
 $PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
 $PS secret "$CRED" "$T_DIR/secret.json" && $PT 30 podman secret create oneshot-broker "$T_DIR/secret.json" >/dev/null ||
@@ -260,5 +286,6 @@ echo "# podman kube play $(podman --version | cut -d' ' -f3): a Secret document 
 t_run "deploy run: podman keeps \$(VAR) in env as written (kubelet's expansion done by podspec.py)" t_podman_env_expansion
 t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed env, a job in Redis, exit 0, termination message" t_redis_list_pod
 t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
+t_run "deploy run: scaledjob-kafka pod: security context, probe, composed SASL props, exit 69 Count without a SASL_SSL broker, termination message" t_kafka_pod
 
 echo "# deploy_run.sh $(($(now_ms) - T0)) ms"
