@@ -288,4 +288,78 @@ t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed e
 t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
 t_run "deploy run: scaledjob-kafka pod: security context, probe, composed SASL props, exit 69 Count without a SASL_SSL broker, termination message" t_kafka_pod
 
+# =====================================================================
+# 3. The Verda deployment's container settings.
+# =====================================================================
+VJ=$ROOT/deploy/verda/job-deployment.json
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# verda_run [extra podman run options...]: the image with exactly the env
+# of job-deployment.json, its exposed_port published on a free loopback
+# port. Sets V_ID, V_PORT.
+verda_run() {
+    local xp
+    xp=$($PS get "$VJ" containers.0.exposed_port)
+    $PS verda "$VJ" >"$T_DIR/verda.env"
+    V_PORT=$(free_port)
+    V_ID=$($PT 60 podman run -d --label "$RUN_LABEL" --env-file "$T_DIR/verda.env" \
+        -p "127.0.0.1:$V_PORT:$xp" "$@" "$IMAGE" 2>>"$T_DIR/verda.err")
+    [ -n "$V_ID" ] || { fail "podman run: $(tail -2 "$T_DIR/verda.err")"; return 1; }
+}
+
+t_verda_job() {
+    local hp hpath xp t0
+    hp=$($PS get "$VJ" containers.0.healthcheck.port)
+    hpath=$($PS get "$VJ" containers.0.healthcheck.path)
+    xp=$($PS get "$VJ" containers.0.exposed_port)
+    assert_eq "$($PS get "$VJ" containers.0.entrypoint_overrides.enabled)" False "entrypoint_overrides"
+    assert_eq "$hp" "$xp" "health check port = exposed_port (the platform reaches one port)"
+    verda_run || return
+    wait_for 20 curl -sf -m 1 "http://127.0.0.1:$V_PORT$hpath" ||
+        { fail "health check $hpath never answered: $(podman logs "$V_ID" 2>&1 | tail -3)"; return; }
+    assert_contains "$(curl -s -m 2 "http://127.0.0.1:$V_PORT$hpath")" '"status":"ok"' "health"
+    # The image's own HEALTHCHECK reads ONESHOT_PORT from the same env.
+    $PT 30 podman healthcheck run "$V_ID" >/dev/null 2>&1 || fail "podman healthcheck run: unhealthy"
+    # As the platform posts it: POST /job on exposed_port, the id in
+    # X-Inference-Id, the caller's body.
+    http POST "http://127.0.0.1:$V_PORT/job?duration=1" -H 'X-Inference-Id: bi-deploy-run-1' \
+        -H 'Content-Type: application/json' -d '{"note":"verda"}'
+    assert_eq "$H_CODE" 200 "job"
+    assert_contains "$H_BODY" '"success":true' "answer"
+    t0=$(now_ms)
+    assert_eq "$($PT 20 podman wait "$V_ID" 2>/dev/null || echo timeout)" 0 "exit after the response"
+    echo "# verda: exit $(($(now_ms) - t0)) ms after the response"
+    podman logs "$V_ID" >"$T_DIR/verda.log" 2>&1
+    assert_contains "$(cat "$T_DIR/verda.log")" '"job_id":"bi-deploy-run-1"' "X-Inference-Id as the job id"
+    check_json_lines "$T_DIR/verda.log"
+}
+
+# The deadline: ONESHOT_DEADLINE is the platform's deadline_seconds and the
+# watchdog acts ONESHOT_DEADLINE_MARGIN earlier. Run at scale (3600/30 s
+# would take an hour): deadline 10 s, margin 4 s, the platform's kill at
+# 10 s from the container's start (podman run --timeout); a 30 s job gets
+# 504 and the replica exits 124 before the kill (which would be 137/255).
+t_verda_deadline() {
+    local d m t0 ms rc
+    d=$($PS verda "$VJ" | sed -n 's/^ONESHOT_DEADLINE=//p')
+    m=$($PS verda "$VJ" | sed -n 's/^ONESHOT_DEADLINE_MARGIN=//p')
+    assert_eq "$d" "$($PS get "$VJ" scaling.deadline_seconds)" "ONESHOT_DEADLINE = scaling.deadline_seconds"
+    [ "$m" -gt 0 ] && [ "$m" -lt "$d" ] || fail "margin $m not within the deadline $d"
+    t0=$(now_ms)
+    verda_run --timeout 10 -e ONESHOT_DEADLINE=10 -e ONESHOT_DEADLINE_MARGIN=4 || return
+    wait_for 20 curl -sf -m 1 "http://127.0.0.1:$V_PORT/health" || { fail "never healthy"; return; }
+    http POST "http://127.0.0.1:$V_PORT/job?duration=30" -H 'X-Inference-Id: bi-deploy-run-2'
+    ms=$(($(now_ms) - t0))
+    assert_eq "$H_CODE" 504 "answer at the deadline"
+    assert_contains "$H_BODY" "deadline exceeded" "answer"
+    rc=$($PT 20 podman wait "$V_ID" 2>/dev/null || echo timeout)
+    ms=$(($(now_ms) - t0))
+    assert_eq "$rc" 124 "exit code (the watchdog's, not the platform's kill)"
+    echo "# verda: deadline 10 s, margin 4 s: exited $rc at $ms ms from podman run (the kill at 10000)"
+    [ "$ms" -lt 10000 ] || fail "exit at $ms ms, not before the platform's kill"
+}
+
+t_run "deploy run: verda job-deployment.json: its env, port and health path, a job posted as the platform does, exit 0 after the answer" t_verda_job
+t_run "deploy run: verda deadline settings end the replica (504, 124) before the platform's kill" t_verda_deadline
+
 echo "# deploy_run.sh $(($(now_ms) - T0)) ms"
