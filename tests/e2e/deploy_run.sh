@@ -28,6 +28,17 @@ PT=timeout
 DR_PODS=()
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
+# wait_s SECONDS cmd...: wall-clock bounded (lib.sh's wait_for counts
+# tries, and a podman command takes a tenth of a second or more).
+wait_s() {
+    local end=$(($(now_ms) + $1 * 1000))
+    shift
+    while [ "$(now_ms)" -lt "$end" ]; do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.3
+    done
+    return 1
+}
 T0=$(now_ms)
 
 dr_cleanup() {
@@ -35,7 +46,10 @@ dr_cleanup() {
     for p in "${DR_PODS[@]:-}"; do
         [ -n "$p" ] && $PT 60 podman pod rm -f -t 0 "$p" >/dev/null 2>&1
     done
-    [ -n "${DR_COMPOSE:-}" ] && $PT 120 $DR_COMPOSE down -v -t 0 >/dev/null 2>&1
+    if [ -n "${DR_COMPOSE:-}" ]; then
+        $PT 120 $DR_COMPOSE down -v -t 0 >/dev/null 2>&1
+        $PT 30 podman network rm -f "$CNET" >/dev/null 2>&1
+    fi
     ids=$($PT 30 podman ps -aq --filter "label=$RUN_LABEL" 2>/dev/null)
     [ -n "$ids" ] && $PT 60 podman rm -f -t 0 $ids >/dev/null 2>&1
     for p in "$T_DIR"/*.redis.pid; do
@@ -115,7 +129,7 @@ pod_redis() {
         --unixsocket "$T_DIR/$POD.redis.sock" --save '' --appendonly no --daemonize yes --dir "$T_DIR" \
         --logfile "$T_DIR/$POD.redis.log" --pidfile "$T_DIR/$POD.redis.pid" ||
         { fail "redis-server in the pod's network namespace"; return 1; }
-    wait_for 10 rcli PING || { fail "redis never answered"; return 1; }
+    wait_s 10 rcli PING || { fail "redis never answered"; return 1; }
 }
 
 # The security context as podman applied it, and as the running process
@@ -213,7 +227,7 @@ t_redis_list_pod() {
     play_pod "$f" dr-redis-list || return
     pod_redis || return
     $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
-    wait_for 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
+    wait_s 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
         { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
     check_security "$f"
     check_probe "$f"
@@ -238,7 +252,7 @@ t_redis_stream_pod() {
     play_pod "$f" dr-redis-streams || return
     pod_redis || return
     $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
-    wait_for 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
+    wait_s 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
         { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
     check_security "$f"
     check_probe "$f"
@@ -264,7 +278,7 @@ t_kafka_pod() {
     echo "# scaledjob-kafka: SASL_SSL/SCRAM-SHA-512 broker not available here (test broker: PLAINTEXT, SASL_PLAINTEXT/PLAIN; no CA in the image): no job, the broker-unreachable exit instead"
     play_pod "$f" dr-kafka || return
     $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
-    wait_for 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
+    wait_s 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
         { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
     check_security "$f"
     check_probe "$f"
@@ -287,6 +301,92 @@ t_run "deploy run: podman keeps \$(VAR) in env as written (kubelet's expansion d
 t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed env, a job in Redis, exit 0, termination message" t_redis_list_pod
 t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
 t_run "deploy run: scaledjob-kafka pod: security context, probe, composed SASL props, exit 69 Count without a SASL_SSL broker, termination message" t_kafka_pod
+
+# =====================================================================
+# 2. deploy/compose.yaml with podman-compose.
+# =====================================================================
+# podman-compose 1.0.3 (Debian 12) names the project after the folder, not
+# the file's `name:`; -p gives it the file's name.
+CDIR=$ROOT/tests/e2e/deploy_run
+CPROJ=$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["name"])' "$ROOT/deploy/compose.yaml")
+CNET=${CPROJ}_default
+CRUN() { $PT 60 podman run --rm --label "$RUN_LABEL" --network "$CNET" oneshot:local "$@"; }
+cexec() { $PT 30 podman exec "${CPROJ}_$1_1" "${@:2}"; }
+
+# The Redis and Kafka images of the override file, from the local base:
+# Debian's redis-server; the tests' Kafka 4.1.1 jars with Debian's Java.
+compose_images() {
+    local ctx=$T_DIR/compose-ctx
+    mkdir -p "$ctx"
+    [ -d "$ROOT/tests/kafka/target/libs" ] || { fail "tests/kafka/target/libs missing (make deps)"; return 1; }
+    cp -a "$ROOT/tests/kafka/target/libs" "$ctx/libs" &&
+        cp "$CDIR"/*.sh "$CDIR/log4j2.properties" "$ctx/" || { fail "build context"; return 1; }
+    $PT 600 podman build --pull=never -f "$CDIR/redis.Containerfile" -t localhost/oneshot-compose-redis:test \
+        "$ctx" >"$T_DIR/redis-build.log" 2>&1 || { fail "redis image: $(tail -3 "$T_DIR/redis-build.log")"; return 1; }
+    $PT 600 podman build --pull=never -f "$CDIR/kafka.Containerfile" -t localhost/oneshot-compose-kafka:test \
+        "$ctx" >"$T_DIR/kafka-build.log" 2>&1 || { fail "kafka image: $(tail -3 "$T_DIR/kafka-build.log")"; return 1; }
+    # The compose file's oneshot image name, on the image built above.
+    $PT 30 podman tag "$IMAGE" "$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["x-oneshot"]["image"])' "$ROOT/deploy/compose.yaml")"
+}
+
+t_compose() {
+    local t0 i id out
+    compose_images || return
+    # Left by a run that was killed: this project's containers go first.
+    $PT 120 $DR_COMPOSE_CMD down -v -t 0 >/dev/null 2>&1
+    $PT 30 podman network rm "$CNET" >/dev/null 2>&1
+    t0=$(now_ms)
+    DR_COMPOSE=$DR_COMPOSE_CMD
+    $PT 300 $DR_COMPOSE up -d --no-build >"$T_DIR/compose-up.log" 2>&1 ||
+        { fail "podman-compose up: $(grep -v systemd "$T_DIR/compose-up.log" | tail -3)"; return; }
+    echo "# compose up $(($(now_ms) - t0)) ms; podman-compose $(podman-compose version 2>/dev/null | sed -n 's/^podman-compose[a-z]* version *//p')"
+    grep -q -- '--stop-timeout' "$T_DIR/compose-up.log" ||
+        echo "# podman-compose: stop_grace_period 30s is not passed on (podman's stop timeout stays 10 s; ONESHOT_TERM_GRACE 20 is over it)"
+    echo "# podman-compose: depends_on condition service_healthy is not waited for (healthchecks need systemd timers here); workers that start first exit 69 and restart: unless-stopped brings them back"
+    assert_eq "$(podman ps --filter "label=io.podman.compose.project=$CPROJ" --filter label=com.docker.compose.service=worker -q | wc -l)" 2 "worker replicas (deploy.replicas)"
+    assert_eq "$(podman inspect "${CPROJ}_worker_1" --format '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.RestartPolicy.Name}}')" "true unless-stopped" "worker read_only, restart"
+    # The brokers answer (their own healthcheck commands, run by hand).
+    wait_s 60 cexec redis redis-cli ping || { fail "redis never answered"; return; }
+    wait_s 90 cexec kafka /opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092 ||
+        { fail "kafka never answered: $(podman logs "${CPROJ}_kafka_1" 2>&1 | tail -3)"; return; }
+    # Jobs from the host (`oneshot submit` in a one-off container on the
+    # project network, as the compose file's comment does with exec).
+    for i in 1 2 3 4; do
+        CRUN submit --redis redis://redis:6379/0 --id "compose-list-$i" "{\"duration\":1,\"n\":$i}" >/dev/null ||
+            fail "submit compose-list-$i"
+    done
+    CRUN submit --source kafka --kafka kafka:9092 --queue jobs --id compose-kafka-1 '{"duration":1}' >/dev/null ||
+        fail "submit compose-kafka-1"
+    for i in 1 2 3 4; do
+        wait_s 60 sh -c "podman exec ${CPROJ}_redis_1 redis-cli GET oneshot:result:compose-list-$i | grep -q success" ||
+            fail "compose-list-$i never drained"
+    done
+    assert_eq "$(cexec redis redis-cli LLEN jobs)" 0 "queue drained"
+    wait_s 60 sh -c "podman logs ${CPROJ}_worker-kafka_1 2>&1 | grep '\"job_id\":\"compose-kafka-1\"' | grep -q 'exit_code\":0'" ||
+        fail "compose-kafka-1 never ran: $(podman logs "${CPROJ}_worker-kafka_1" 2>&1 | grep -v systemd | tail -3)"
+    # The HTTP service: the demo contract on the published port, twice
+    # (a fresh replica after each job).
+    for i in 1 2; do
+        wait_s 30 curl -sf -m 1 http://127.0.0.1:8000/health || { fail "http service never healthy"; break; }
+        http POST 'http://127.0.0.1:8000/job?duration=1' -H 'Content-Type: application/json' -d '{"note":"compose"}'
+        assert_eq "$H_CODE" 200 "POST /job ($i)"
+        assert_contains "$H_BODY" '"success":true' "answer"
+        [ "$i" = 1 ] && wait_s 10 sh -c '! curl -sf -m 1 http://127.0.0.1:8000/health'
+    done
+    # down: nothing of the project left.
+    t0=$(now_ms)
+    $PT 200 $DR_COMPOSE down -v -t 5 >"$T_DIR/compose-down.log" 2>&1 || fail "podman-compose down"
+    DR_COMPOSE=""
+    echo "# compose down $(($(now_ms) - t0)) ms"
+    if podman network exists "$CNET"; then
+        echo "# podman-compose 1.0.3: down leaves the project network $CNET; removed here"
+        $PT 30 podman network rm "$CNET" >/dev/null 2>&1
+    fi
+    out=$(podman ps -aq --filter "label=io.podman.compose.project=$CPROJ"; podman pod ps -q --filter "name=$CPROJ";
+        podman volume ls -q | grep "^${CPROJ}_"; podman network ls -q --filter "name=^${CPROJ}_")
+    assert_eq "$out" "" "left after down"
+}
+DR_COMPOSE_CMD="podman-compose -p $CPROJ -f $ROOT/deploy/compose.yaml -f $CDIR/compose.override.yaml"
 
 # =====================================================================
 # 3. The Verda deployment's container settings.
@@ -315,7 +415,7 @@ t_verda_job() {
     assert_eq "$($PS get "$VJ" containers.0.entrypoint_overrides.enabled)" False "entrypoint_overrides"
     assert_eq "$hp" "$xp" "health check port = exposed_port (the platform reaches one port)"
     verda_run || return
-    wait_for 20 curl -sf -m 1 "http://127.0.0.1:$V_PORT$hpath" ||
+    wait_s 20 curl -sf -m 1 "http://127.0.0.1:$V_PORT$hpath" ||
         { fail "health check $hpath never answered: $(podman logs "$V_ID" 2>&1 | tail -3)"; return; }
     assert_contains "$(curl -s -m 2 "http://127.0.0.1:$V_PORT$hpath")" '"status":"ok"' "health"
     # The image's own HEALTHCHECK reads ONESHOT_PORT from the same env.
@@ -347,7 +447,7 @@ t_verda_deadline() {
     [ "$m" -gt 0 ] && [ "$m" -lt "$d" ] || fail "margin $m not within the deadline $d"
     t0=$(now_ms)
     verda_run --timeout 10 -e ONESHOT_DEADLINE=10 -e ONESHOT_DEADLINE_MARGIN=4 || return
-    wait_for 20 curl -sf -m 1 "http://127.0.0.1:$V_PORT/health" || { fail "never healthy"; return; }
+    wait_s 20 curl -sf -m 1 "http://127.0.0.1:$V_PORT/health" || { fail "never healthy"; return; }
     http POST "http://127.0.0.1:$V_PORT/job?duration=30" -H 'X-Inference-Id: bi-deploy-run-2'
     ms=$(($(now_ms) - t0))
     assert_eq "$H_CODE" 504 "answer at the deadline"
@@ -359,6 +459,7 @@ t_verda_deadline() {
     [ "$ms" -lt 10000 ] || fail "exit at $ms ms, not before the platform's kill"
 }
 
+t_run "deploy run: compose.yaml with podman-compose: jobs drain through worker and worker-kafka, http answers POST /job, down leaves nothing" t_compose
 t_run "deploy run: verda job-deployment.json: its env, port and health path, a job posted as the platform does, exit 0 after the answer" t_verda_job
 t_run "deploy run: verda deadline settings end the replica (504, 124) before the platform's kill" t_verda_deadline
 
