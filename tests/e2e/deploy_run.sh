@@ -55,6 +55,7 @@ dr_cleanup() {
     for p in "$T_DIR"/*.redis.pid; do
         [ -f "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null
     done
+    [ "${DR_KUBE_NET:-}" = made ] && $PT 30 podman network rm -f podman-default-kube-network >/dev/null 2>&1
     $PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
     $PT 30 podman volume rm -f tmp >/dev/null 2>&1
     t_cleanup
@@ -147,6 +148,10 @@ check_security() {
     assert_contains "$st" "$(printf 'Seccomp:\t2')" "seccompProfile RuntimeDefault (a filter)"
     # A read-only root: the replica's own mount table says ro.
     assert_contains "$(awk '$2 == "/" {print $4}' "/proc/$pid/mounts")" "ro" "root mount"
+    # As the replica's user: the root refuses a write, the volume at /tmp
+    # (the spec's emptyDir, where an exec core works) takes one.
+    $PT 30 podman exec "$CTR" bash -c 'echo x >/usr/local/w' >/dev/null 2>&1 && fail "the root filesystem took a write"
+    $PT 30 podman exec "$CTR" bash -c 'echo x >/tmp/w && rm /tmp/w' >/dev/null 2>&1 || fail "/tmp (emptyDir) not writable by uid 10001"
 }
 
 # The liveness probe's path and port, asked where the kubelet asks (the
@@ -291,12 +296,30 @@ t_kafka_pod() {
     check_termination_message "$f"
 }
 
+# Every ScaledJob (and CronJob) of deploy/k8s is one of those played here.
+PLAYED="scaledjob-redis-list.yaml scaledjob-redis-streams.yaml scaledjob-kafka.yaml"
+t_coverage() {
+    local f k
+    for f in "$K8S"/*.yaml; do
+        for k in $(/usr/bin/python3 -c 'import sys, yaml; print(" ".join(d["kind"] for d in yaml.safe_load_all(open(sys.argv[1])) if d))' "$f"); do
+            case "$k" in
+            ScaledJob | CronJob | Job | Deployment)
+                case " $PLAYED " in *" ${f##*/} "*) ;; *) fail "${f##*/}: a $k this test does not play" ;; esac ;;
+            esac
+        done
+    done
+    /usr/bin/python3 -c 'import glob, sys, yaml; sys.exit(any(d.get("kind") == "CronJob" for f in glob.glob(sys.argv[1] + "/*.yaml") for d in yaml.safe_load_all(open(f)) if d))' "$K8S" &&
+        echo "# deploy/k8s has no janitor CronJob: nothing to play for it"
+}
+
+podman network exists podman-default-kube-network || DR_KUBE_NET=made
 REDIS_PW=$($PS env "$K8S/scaledjob-redis-list.yaml" "$CRED" | sed -n 's/^REDIS_PASSWORD=//p')
 $PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
 $PS secret "$CRED" "$T_DIR/secret.json" && $PT 30 podman secret create oneshot-broker "$T_DIR/secret.json" >/dev/null ||
     setup_fail "podman secret create oneshot-broker"
 echo "# podman kube play $(podman --version | cut -d' ' -f3): a Secret document in the played YAML is stored as YAML but read back as JSON of base64 values (secretKeyRef fails), so credentials.yaml's Secret goes in with podman secret create"
 
+t_run "deploy run: every workload of deploy/k8s is played" t_coverage
 t_run "deploy run: podman keeps \$(VAR) in env as written (kubelet's expansion done by podspec.py)" t_podman_env_expansion
 t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed env, a job in Redis, exit 0, termination message" t_redis_list_pod
 t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
