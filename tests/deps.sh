@@ -53,6 +53,12 @@ need_cmd runc runc
 need_file /usr/lib/podman/netavark netavark
 need_file /usr/sbin/iptables iptables
 need_file /usr/sbin/debootstrap debootstrap
+# Deploy run test (tests/e2e/deploy_run.sh): the pause container of
+# podman kube play, podman-compose, nsenter, python3-yaml for /usr/bin/python3
+need_file /usr/bin/catatonit catatonit
+need_cmd podman-compose podman-compose
+need_cmd nsenter util-linux
+need_file /usr/lib/python3/dist-packages/yaml python3-yaml
 # The real Kafka broker of the tests: Java 17 and Maven for tests/kafka/pom.xml
 need_cmd java openjdk-17-jre-headless
 need_cmd mvn maven
