@@ -468,12 +468,18 @@ t_neighbours() {
         logs+=("$R_LOG")
         wait_for 30 grep -q '"msg":"running job' "$R_LOG" || fail "replica $p runs no job: $(errors "$R_LOG")"
     done
+    local lost=0
     for p in 0 1 2 3; do
         assert_exit "${pids[$p]}" 60 0 "replica $p" "${logs[$p]}"
-        assert_not_contains "$(cat "${logs[$p]}")" 'mid-job' "replica $p"
+        # a neighbour's join must never take a running job; a member the
+        # broker fenced (it missed a rebalance under load: ILLEGAL_GENERATION)
+        # loses its assignment, and its job is delivered again (README "Kafka")
+        assert_not_contains "$(cat "${logs[$p]}")" 'revoked mid-job' "replica $p"
+        grep -q 'lost mid-job' "${logs[$p]}" && lost=$((lost + 1))
     done
     runs=$(cat "${logs[@]}" | grep '"msg":"running job' | sed 's/.*"job_id":"\([^"]*\)".*/\1/' | sort | tr '\n' ' ')
     assert_eq "$runs" "nb0 nb1 nb2 nb3 " "each job ran once"
+    [ "$lost" = 0 ] || echo "# kafka: $lost replica(s) fenced by the broker mid-job (a missed rebalance under load); their job runs again"
     echo "# kafka: 4 replicas joining busy ones, start -> claim: $(for p in 0 1 2 3; do
         python3 - "${logs[$p]}" <<'PY'
 import datetime, json, sys
@@ -484,7 +490,11 @@ print(f"{(ts(t[0]) - ts(recs[0])) * 1000:.0f} ms" if t else "none", end=" ")
 PY
     done)(deferred hand-overs: $(cat "${logs[@]}" | grep -c 'handing it over once'))"
     run_k 30 --queue nb --group g-nb --idle-timeout 5
-    assert_eq "$RC" 75 "all four committed"
+    if [ "$lost" = 0 ]; then
+        assert_eq "$RC" 75 "all four committed"
+    else
+        assert_eq "$RC" 0 "a fenced member's job, delivered again"
+    fi
 }
 
 # More replicas than partitions: 4 replicas, 2 partitions, 2 jobs of 4 s.
