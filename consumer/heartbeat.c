@@ -35,6 +35,13 @@ void heartbeat_set_progress(int percent) {
 
 int heartbeat_progress(void) { return atomic_load(&hb.progress); }
 
+/* The claim is lost (or cannot be kept): the job stops, nothing is written
+ * or settled. Only the first cancel reason counts. */
+static void claim_lost(void) {
+    int none = CANCEL_NONE;
+    atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+}
+
 static void beat_source(void) {
     char err[256] = "";
     if (!hb.a.src->heartbeat) return;
@@ -44,14 +51,12 @@ static void beat_source(void) {
     if (rc == 0) hb.renewed_ms = at;
     if (rc == -1) {
         log_error("claim lost: %s; stopping the job without acknowledging it", err);
-        int none = CANCEL_NONE;
-        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+        claim_lost();
     } else if (rc == -2) {
         log_warn("heartbeat: broker unreachable: %s", err);
     } else if (rc == -3) {
         log_error("claim cannot be kept: %s; stopping the job without acknowledging it", err);
-        int none = CANCEL_NONE;
-        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+        claim_lost();
     }
 }
 
@@ -69,8 +74,7 @@ static void beat_store(void) {
     }
     if (rc == STORE_STALE) { /* another replica owns the job now: stop, write nothing */
         log_error("stale: %s; stopping the job without acknowledging it", err);
-        int none = CANCEL_NONE;
-        atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+        claim_lost();
         return;
     }
     int c = hb.a.store->cancelled(hb.a.store_state, hb.a.job->id);
@@ -124,8 +128,7 @@ static void spawn(void) {
             /* Unrenewed, the claim would lapse under the running job: stop
              * it and leave the job to be redelivered (exit 69). */
             log_error("heartbeat: cannot start its thread: stopping the job without acknowledging it");
-            int none = CANCEL_NONE;
-            atomic_compare_exchange_strong(hb.a.cancel, &none, CANCEL_LOST);
+            claim_lost();
         }
     }
     pthread_mutex_unlock(&hb.mu);

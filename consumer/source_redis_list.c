@@ -262,22 +262,16 @@ typedef struct orphan {
     int worker_alive;     /* the record's worker still has its lease */
 } orphan;
 
-/* The record fields a sweep sets (HSET over what is there). */
-typedef struct sweep_rec {
-    char *v[20];
-    int n;
-} sweep_rec;
-
-static void rec_add(sweep_rec *r, const char *name, const char *value) {
-    if (r->n + 2 > 20) return;
-    r->v[r->n++] = xstrdup(name);
-    r->v[r->n++] = xstrdup(value);
+/* A record field a sweep sets (HSET over what is there). */
+static void rec_add(rargs *r, const char *name, const char *value) {
+    rargs_str(r, name);
+    rargs_copy(r, value);
 }
 
 /* Decide what becomes of an orphan (consumer/README.md, the sweep row):
  * sets *mode, *msg (malloc'd), and the record to write (rec->n 0: none). */
 static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, char **msg, size_t *msg_len,
-                         const char **target, sweep_rec *rec, char *why, size_t whylen) {
+                         const char **target, rargs *rec, char *why, size_t whylen) {
     char perr[256] = "", num[24], at[40];
     const char *state = NULL;
 
@@ -356,7 +350,7 @@ static int sweep_orphan(lsrc *s, const redisReply *r) {
     const char *mode, *target;
     char *msg = NULL;
     size_t msg_len = 0;
-    sweep_rec rec = {{0}, 0};
+    rargs rec = {0}, a = {0};
     job oj;
 
     /* {'new', item, W', orphan item, record type, state, worker, fence, alive} */
@@ -374,31 +368,37 @@ static int sweep_orphan(lsrc *s, const redisReply *r) {
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
     snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
 
-    const char *argv[40] = {"EVAL", SWEEP_LUA, "6", proc, lease, s->reg, target, rk[0] ? rk : proc, s->quar,
-                            o.owner, o.item->str, o.fence, mode, msg ? msg : "", rec.n ? "1" : "0", ttl,
-                            channel, rec.n ? rec.v[3] : ""};
-    size_t lens[40];
-    int argc = 18;
-    for (int k = 0; k < argc; k++) lens[k] = strlen(argv[k]);
-    lens[1] = sizeof(SWEEP_LUA) - 1;
-    lens[10] = o.item->len;
-    lens[13] = msg ? msg_len : 0;
-    for (int k = 0; k < rec.n; k++) {
-        argv[argc] = rec.v[k];
-        lens[argc++] = strlen(rec.v[k]);
-    }
+    const char *keys[] = {proc, lease, s->reg, target, rk[0] ? rk : proc, s->quar};
+    rargs_str(&a, "EVAL");
+    rargs_add(&a, SWEEP_LUA, sizeof(SWEEP_LUA) - 1, 0);
+    rargs_str(&a, "6");
+    for (int k = 0; k < 6; k++) rargs_str(&a, keys[k]);
+    rargs_str(&a, o.owner);
+    rargs_add(&a, o.item->str, o.item->len, 0);
+    rargs_str(&a, o.fence);
+    rargs_str(&a, mode);
+    rargs_add(&a, msg ? msg : "", msg ? msg_len : 0, 0);
+    rargs_str(&a, rec.n ? "1" : "0");
+    rargs_str(&a, ttl);
+    rargs_str(&a, channel);
+    rargs_str(&a, rec.n ? rec.v[3] : ""); /* the state: rec_add(rec, "state", ...) comes second */
+    for (int k = 0; k < rec.n; k++) rargs_add(&a, rec.v[k], rec.len[k], 0);
     SEAM("sweep");
-    redisReply *res = rconn_cmdv(s->c, RC_RETRY, err, sizeof(err), argc, argv, lens);
+    redisReply *res = rconn_cmdv(s->c, RC_RETRY, err, sizeof(err), a.n, a.v, a.len);
     if (!res || rreply_check(res, "sweep", err, sizeof(err)) < 0)
         log_warn("sweep of replica %s's job %s not done now: %s", o.owner, oj.id[0] ? oj.id : "?", err);
     else if (res->integer == 1)
         log_warn("sweep: job %s: %s", oj.id[0] ? oj.id : "?", why);
-    else if (res->integer == -2 || res->integer == -3)
+    else if (res->integer == -2)
         log_error("sweep: job %s of replica %s left in %s and the replica moved to %s: %s is not a list "
                   "(fix it, then: redis-cli SMOVE %s %s %s)",
                   oj.id[0] ? oj.id : "?", o.owner, proc, s->quar, target, s->quar, s->reg, o.owner);
+    else if (res->integer == -3)
+        log_error("sweep: job %s of replica %s left in %s: %s is not a list, and %s is not a set either (fix them)",
+                  oj.id[0] ? oj.id : "?", o.owner, proc, target, s->quar);
     if (res) freeReplyObject(res);
-    for (int k = 0; k < rec.n; k++) free(rec.v[k]);
+    rargs_free(&a);
+    rargs_free(&rec);
     free(msg);
     job_free(&oj);
     return 1;

@@ -46,7 +46,9 @@ typedef struct store_ops {
      * the heartbeat thread: heartbeat_at and progress only, and only while
      * the record is running under st->fence. */
     int (*put_status)(void *state, const status_rec *st, char *err, size_t errlen);
-    /* Write the result (before the final status). */
+    /* Write the result (before the final status). A store may keep data
+     * (not a copy) until the put_status that follows writes both: the
+     * caller keeps it alive until then. */
     int (*put_result)(void *state, const status_rec *st, const char *data, size_t len, char *err,
                       size_t errlen);
     /* Has a cancel mark been set for id? 1 yes, 0 no, -1 unreachable. */

@@ -45,7 +45,7 @@ typedef struct rstore {
     rconn *hb;        /* any other thread (the heartbeat) */
     pthread_t owner;
     char worker[128];
-    char *result;     /* the result, written with the next record */
+    const char *result; /* the result, borrowed until the next record writes it */
     size_t result_len;
     int has_result;
 } rstore;
@@ -98,23 +98,21 @@ static int redis_put_status(void *state, const status_rec *st, char *err, size_t
     if (c != s->main) return rrec_beat(c, s->cfg->prefix, st, err, errlen);
     int rc = rrec_final(c, s->cfg->prefix, s->cfg->result_ttl, st, s->has_result ? s->result : NULL,
                         s->result_len, err, errlen);
-    free(s->result);
     s->result = NULL;
     s->has_result = 0;
     return rc;
 }
 
-/* Kept for the record that follows: one script writes both. */
+/* Kept (borrowed, see store.h) for the record that follows: one script
+ * writes both, and a result can be --max-output bytes. */
 static int redis_put_result(void *state, const status_rec *st, const char *data, size_t len, char *err,
                             size_t errlen) {
     rstore *s = state;
     (void)err;
     (void)errlen;
     if (!st->id[0]) return 0;
-    free(s->result);
-    s->result = xmalloc(len + 1);
-    if (len) memcpy(s->result, data, len);
-    s->result_len = len;
+    s->result = data ? data : "";
+    s->result_len = data ? len : 0;
     s->has_result = 1;
     return 0;
 }
@@ -139,7 +137,6 @@ static void redis_close(void *state) {
     rstore *s = state;
     if (!s) return;
     if (s->has_result) log_warn("a result was never followed by its status record: not written");
-    free(s->result);
     rconn_close(s->main);
     rconn_close(s->hb);
     free(s);
