@@ -36,7 +36,7 @@
  * it was kicked out), the new owner re-delivers the message; this replica
  * finishes the job and writes its result but does not settle the message
  * (no commit, no re-queue), so the owner alone decides; the store's
- * idempotency by id makes that re-delivery cheap (DESIGN.md section 7).
+ * idempotency by id makes that re-delivery cheap (README "Kafka").
  *
  * No broker reachable for session.timeout.ms (by then the group has
  * dropped us anyway) while waiting: claim() fails, exit 69. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deploy_run.sh -- the deploy files run for real (issue 17), with the
+# deploy_run.sh -- the deploy files run for real, with the
 # container runtimes this machine has (no cluster, no registry):
 #
 #  1. each ScaledJob of deploy/k8s: its Job template's pod spec as written

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# input_bytes.sh -- ids and inputs are exactly what the producer sent
-# (issue 12): an id holding a byte outside its alphabet (an escaped NUL
+# input_bytes.sh -- ids and inputs are exactly what the producer sent:
+# an id holding a byte outside its alphabet (an escaped NUL
 # included) is rejected with 65 (redis-list and Kafka envelopes, the
 # stream's id field; libmicrohttpd cuts an HTTP header at a NUL before we
 # see it: README, Reliability), a string input holding NUL reaches the core

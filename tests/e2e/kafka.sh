@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kafka.sh -- the Kafka source and store (issues 5 and 13) against a real
+# kafka.sh -- the Kafka source and store against a real
 # Apache Kafka broker (tests/kafka_broker_start.sh: one JVM, KRaft, started
 # once for this file), with kcat as the operator's producer and consumer.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # model.sh -- the Promela models of the Redis job protocol (consumer/README.md;
-# tests/model/README.md) checked exhaustively with spin (issue 12, 6(d)):
+# tests/model/README.md) checked exhaustively with spin:
 # no job lost, no stale write applied, no job final twice, under a crash,
 # a pause past the lease, a lost reply re-sent or a refused script at any
 # step. Each check: spin -a, pan compiled -DSAFETY, a bounded search. The
