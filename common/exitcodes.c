@@ -11,6 +11,7 @@ const char *exitcode_name(int code) {
     switch (code) {
     case OS_EXIT_OK:          return "ok";
     case OS_EXIT_REJECTED:    return "rejected";
+    case OS_EXIT_NOINPUT:     return "unknown-job";
     case OS_EXIT_UNAVAILABLE: return "unavailable";
     case OS_EXIT_IDLE:        return "idle";
     case OS_EXIT_CONFIG:      return "config";

@@ -10,6 +10,7 @@
 #define OS_EXIT_FAILED      1   /* job failed (generic) */
 #define OS_EXIT_FAILED_MAX  63  /* an exec core's 1..63 passes through */
 #define OS_EXIT_REJECTED    65  /* EX_DATAERR: input rejected, never retried */
+#define OS_EXIT_NOINPUT     66  /* EX_NOINPUT: status/wait: no record of the job */
 #define OS_EXIT_UNAVAILABLE 69  /* EX_UNAVAILABLE: broker/store unreachable */
 #define OS_EXIT_IDLE        75  /* EX_TEMPFAIL: no job before --idle-timeout */
 #define OS_EXIT_CONFIG      78  /* EX_CONFIG: invalid configuration */

@@ -156,15 +156,25 @@ typedef struct member {
     size_t n;
 } member;
 
-/* Fill m with the first top-level member of each name of the JSON object
+#define UNKNOWN_MAX 8 /* unknown members named in the warning */
+
+typedef struct members {
+    member m[M_COUNT];
+    member unknown[UNKNOWN_MAX]; /* the keys' text, without the quotes */
+    int nunknown;
+} members;
+
+/* Fill ms->m with the first top-level member of each name of the JSON object
  * msg[0..n) (which cJSON has parsed whole), in one pass. The values are
  * the producer's bytes: re-printing a parsed value would change numbers a
  * double cannot hold (2^53 + 1, 1e400). Keys are compared decoded and
  * with their length: "\u0069d" is "id", "id\u0000x" is not (cJSON's own
- * lookup, on NUL-terminated keys, takes it for "id"). */
-static void json_members(const char *msg, size_t n, member m[M_COUNT]) {
+ * lookup, on NUL-terminated keys, takes it for "id"). Keys of no known
+ * name go to ms->unknown (the first UNKNOWN_MAX). */
+static void json_members(const char *msg, size_t n, members *ms) {
+    member *m = ms->m;
     const char *p = msg, *e = msg + n;
-    memset(m, 0, M_COUNT * sizeof(*m));
+    memset(ms, 0, sizeof(*ms));
 #define SKIP_WS while (p < e && (unsigned char)*p <= ' ') p++ /* cJSON's whitespace */
     SKIP_WS;
     if (p >= e || *p++ != '{') return;
@@ -179,12 +189,16 @@ static void json_members(const char *msg, size_t n, member m[M_COUNT]) {
         SKIP_WS;
         const char *v = p;
         if (p >= e || !(p = json_skip_value(p, e))) return;
-        for (int i = 0; i < M_COUNT; i++)
-            if (!m[i].v && json_key_is(k, kn, MEMBER_NAMES[i])) {
-                m[i].v = v;
-                m[i].n = (size_t)(p - v);
-                break;
+        int known = 0;
+        for (int i = 0; i < M_COUNT && !known; i++)
+            if (json_key_is(k, kn, MEMBER_NAMES[i])) {
+                known = 1;
+                if (!m[i].v) {
+                    m[i].v = v;
+                    m[i].n = (size_t)(p - v);
+                }
             }
+        if (!known && ms->nunknown < UNKNOWN_MAX) ms->unknown[ms->nunknown++] = (member){k + 1, kn - 2};
         SKIP_WS;
         if (p >= e || *p++ != ',') return;
     }
@@ -209,7 +223,8 @@ static int member_str(const member *m, buf *d) {
 }
 
 int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t errlen) {
-    member m[M_COUNT];
+    members ms;
+    const member *m = ms.m;
     buf s = BUF_INIT;
     int rc = -1;
 
@@ -222,9 +237,10 @@ int job_parse_envelope(const char *msg, size_t len, job *out, char *err, size_t 
     int is_obj = cJSON_IsObject(root);
     cJSON_Delete(root);
     if (!is_obj) return 0;
-    json_members(msg, len, m);
+    json_members(msg, len, &ms);
     const member *in = &m[M_INPUT], *in64 = &m[M_INPUT64];
     if (!in->v && !in64->v) return 0;
+    for (int i = 0; i < ms.nunknown; i++) job_note_unknown(out, "envelope", ms.unknown[i].v, ms.unknown[i].n);
 
     /* Every byte of the id counts: one outside the alphabet (an escaped
      * NUL included) rejects the envelope rather than cutting the id. */
@@ -374,7 +390,24 @@ void job_param_add(job *j, const char *name, const char *value) {
     j->nparams++;
 }
 
+void job_note_unknown(job *j, const char *what, const char *name, size_t n) {
+    buf b = BUF_INIT;
+    if (n > 64) n = 64;
+    if (j->unknown) {
+        if (strlen(j->unknown) > 400) return;
+        buf_puts(&b, j->unknown);
+        buf_puts(&b, ", ");
+        free(j->unknown);
+    } else {
+        buf_printf(&b, "unknown %s field ignored (a typo?): ", what);
+    }
+    buf_append(&b, name, n);
+    j->unknown = buf_steal(&b, NULL);
+}
+
 void job_free(job *j) {
+    free(j->unknown);
+    j->unknown = NULL;
     free(j->input);
     for (size_t i = 0; i < j->nparams; i++) {
         free(j->params[i].name);

@@ -29,6 +29,7 @@ typedef struct job {
     char *content_type; /* HTTP Content-Type, owned, may be NULL */
     int64_t claimed_mono_ms;
     int64_t claimed_wall_ms;
+    char *unknown;      /* owned: a warning naming the fields oneshot ignored, NULL = none */
     void *src_data;     /* the source's own handle, freed by the source */
 } job;
 
@@ -53,6 +54,11 @@ void job_json_input(buf *b, const job *j);
 /* Append "name":"<p as a JSON string>", or "name_base64":"..." when the
  * bytes are not valid UTF-8 without NUL (a JSON string would change them). */
 void job_json_bytes(buf *b, const char *name, const char *p, size_t n);
+
+/* Note a field the envelope or entry had that oneshot does not know
+ * (what: "envelope", "stream"; name as the producer wrote it); the
+ * lifecycle logs the list once, at warn. */
+void job_note_unknown(job *j, const char *what, const char *name, size_t n);
 
 const char *job_param_get(const job *j, const char *name);
 void job_param_add(job *j, const char *name, const char *value);

@@ -20,10 +20,52 @@ void status_init(status_rec *st) {
     st->max_rss_kb = -1;
 }
 
+/* README "Job states" is this table; tests/e2e/records.sh holds them to
+ * each other. Records of final states are kept --result-ttl seconds. */
+const state_info STATES[] = {
+    {ST_QUEUED, 0, "written by `oneshot submit`; the replica that claims the job moves it to running, "
+                   "`oneshot cancel` to cancelled", "--result-ttl"},
+    {ST_RUNNING, 0, "its replica moves it on; when that replica dies, the next claim or `oneshot sweep` "
+                    "(Redis sources), or the partition's next owner (Kafka). An HTTP job is never re-delivered: "
+                    "`oneshot wait` reports its replica gone", "until it moves on"},
+    {ST_RETRYING, 0, "failed with attempts left, back in the queue as attempt + 1: the next claim moves it on",
+     "until it moves on"},
+    {ST_INTERRUPTED, 0, "given back to the queue (SIGTERM past --term-grace, a lost lease or broker): "
+                        "the next claim moves it on", "until it moves on"},
+    {ST_SUCCEEDED, 1, "the core succeeded; the result is kept beside the record", "--result-ttl"},
+    {ST_FAILED, 1, "the core failed and nothing retries it (HTTP), or an HTTP job was ended by SIGTERM "
+                   "(exit_code 143)", "--result-ttl"},
+    {ST_REJECTED, 1, "the input was refused (exit 65): dead-lettered, never retried", "--result-ttl"},
+    {ST_TIMED_OUT, 1, "the deadline passed and nothing retries it (HTTP)", "--result-ttl"},
+    {ST_DEAD, 1, "failed or timed out with no attempts left, or its keys are unusable: in the dead letters",
+     "--result-ttl"},
+    {ST_CANCELLED, 1, "`oneshot cancel`: before it ran, or stopped at its replica's next heartbeat",
+     "--result-ttl"},
+};
+const size_t NSTATES = sizeof(STATES) / sizeof(STATES[0]);
+
+const state_info *status_state(const char *s) {
+    for (size_t i = 0; i < NSTATES; i++)
+        if (strcmp(STATES[i].name, s) == 0) return &STATES[i];
+    return NULL;
+}
+
 int status_is_final(const char *state) {
-    return strcmp(state, ST_SUCCEEDED) == 0 || strcmp(state, ST_FAILED) == 0 ||
-           strcmp(state, ST_REJECTED) == 0 || strcmp(state, ST_TIMED_OUT) == 0 ||
-           strcmp(state, ST_DEAD) == 0 || strcmp(state, ST_CANCELLED) == 0;
+    const state_info *si = status_state(state);
+    return si && si->final;
+}
+
+const char *status_states_help(void) {
+    static char text[4096];
+    if (text[0]) return text;
+    buf b = BUF_INIT;
+    buf_puts(&b, "Job states (a final state never changes; kept: how long the record is):\n");
+    for (size_t i = 0; i < NSTATES; i++)
+        buf_printf(&b, "  %-12s %-10s %s; kept %s\n", STATES[i].name, STATES[i].final ? "final" : "not final",
+                   STATES[i].means, STATES[i].kept);
+    snprintf(text, sizeof(text), "%s", b.data);
+    buf_free(&b);
+    return text;
 }
 
 /* Parse "2026-11-28T23:40:00.123Z" back into wall ms; 0 when malformed. */
@@ -73,6 +115,7 @@ void status_each_field(const status_rec *st,
     EMIT_INT("cpu_ms", st->cpu_ms, -1);
     EMIT_INT("max_rss_kb", st->max_rss_kb, -1);
     EMIT_INT("fence", st->fence, 0);
+    if (st->content_type[0]) fn("content_type", st->content_type, arg);
 #undef EMIT_INT
 #undef EMIT_TIME
 }
@@ -131,6 +174,7 @@ void status_set_field(status_rec *st, const char *name, const char *value) {
     else if (strcmp(name, "source") == 0) SET_STR(source);
     else if (strcmp(name, "queue") == 0) SET_STR(queue);
     else if (strcmp(name, "error") == 0) SET_STR(error);
+    else if (strcmp(name, "content_type") == 0) SET_STR(content_type);
     else if (strcmp(name, "started_at") == 0) st->started_at = iso_parse(value);
     else if (strcmp(name, "heartbeat_at") == 0) st->heartbeat_at = iso_parse(value);
     else if (strcmp(name, "finished_at") == 0) st->finished_at = iso_parse(value);

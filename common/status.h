@@ -11,7 +11,9 @@
 
 #include "ids.h"
 
-/* Job states; the strings are part of the contract. */
+/* Job states; the strings are part of the contract, and STATES (below)
+ * says which are final and who moves each other one on. */
+#define ST_QUEUED      "queued"   /* written by `oneshot submit` */
 #define ST_RUNNING     "running"
 #define ST_SUCCEEDED   "succeeded"
 #define ST_FAILED      "failed"
@@ -40,7 +42,25 @@ typedef struct status_rec {
     int64_t cpu_ms;       /* -1 = unset */
     int64_t max_rss_kb;   /* -1 = unset */
     int64_t fence;        /* the owner's fence (consumer/README.md), 0 = unset */
+    char content_type[128]; /* the result's, "" = unset (no result) */
 } status_rec;
+
+/* One job state: its name, whether it is final (never changes again),
+ * what it means and who moves it on, and how long its record is kept. */
+typedef struct state_info {
+    const char *name;
+    int final;
+    const char *means;
+    const char *kept;
+} state_info;
+
+extern const state_info STATES[];
+extern const size_t NSTATES;
+
+/* The state named s, or NULL. */
+const state_info *status_state(const char *s);
+/* The states as the text `oneshot status --help` prints. */
+const char *status_states_help(void);
 
 /* A record with every optional field unset. */
 void status_init(status_rec *st);

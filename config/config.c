@@ -691,8 +691,8 @@ const char *config_usage(void) {
              "  --config FILE          JSON file with the settings above (ONESHOT_CONFIG)\n"
              "  --print-config         print the effective configuration (secrets masked)\n"
              "  --help, --version\n"
-             "\nExit codes: 0 ok, 1..63 failed, 65 rejected, 69 broker unreachable, 75 idle,\n"
-             "78 bad configuration, 124 deadline, 143 terminated.\n");
+             "\nExit codes: 0 ok, 1..63 failed, 65 rejected, 66 no record of the job (status, wait),\n"
+             "69 broker unreachable, 75 idle, 78 bad configuration, 124 deadline, 143 terminated.\n");
     snprintf(text, sizeof(text), "%s", b.data);
     buf_free(&b);
     return text;

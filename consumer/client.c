@@ -81,63 +81,118 @@ static char *submit_envelope(const char *id, const submission *sub, size_t *len)
     return job_envelope_json(&j, len);
 }
 
-static int submit_redis_list(const config *cfg, const submission *sub, char *out_id, size_t n) {
-    char err[512], uuid[40];
-    size_t len;
+/* KEYS: the queue. ARGV: kind (list | stream), the job id ('' for a
+ * stream: the entry id), the record key prefix (P:job:), ttl, channel,
+ * source, then the envelope (list) or the entry's field/value pairs.
+ * {'queued', id} | {'exists', state}. The job and its "queued" record in
+ * one step, so `wait` knows the id from the moment it is queued; an id
+ * with a record already (queued, running, final) is not queued again: a
+ * replica would acknowledge the copy without running it. Not idempotent
+ * (a re-send after a lost reply would queue twice): sent once. */
+static const char SUBMIT_LUA[] =
+    "--oneshot:SUBMIT\n"
+    RREC_LUA_PRELUDE
+    "local kind, id = ARGV[1], ARGV[2]\n"
+    "local ok, t = typeok(KEYS[1], kind)\n"
+    "if not ok then return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' holds a ' .. t .. ', not a ' .. kind) end\n"
+    "local rec = ARGV[3] .. id\n"
+    "if id ~= '' then\n"
+    "  local rok, rt = typeok(rec, 'hash')\n"
+    "  if not rok then return redis.error_reply('WRONGTYPE ' .. rec .. ' holds a ' .. rt .. ', not a hash') end\n"
+    "  local s = redis.call('HGET', rec, 'state')\n"
+    "  if s then return {'exists', s} end\n"
+    "end\n"
+    "if kind == 'list' then\n"
+    "  redis.call('LPUSH', KEYS[1], ARGV[7])\n"
+    "else\n"
+    "  local e = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))\n"
+    "  if id == '' then id = e; rec = ARGV[3] .. id end\n"
+    "end\n"
+    "redis.call('HSET', rec, 'id', id, 'state', 'queued', 'source', ARGV[6], 'queue', KEYS[1])\n"
+    "redis.call('EXPIRE', rec, ARGV[4])\n"
+    "publish(rec, ARGV[5])\n"
+    "return {'queued', id}\n";
+
+/* Run SUBMIT_LUA with the job's payload (ARGV[7] on: borrowed strings
+ * that outlive the call), freed here. */
+static int submit_redis(const config *cfg, const char *kind, const char *id, rargs *payload, char *out_id, size_t n) {
+    char err[512], prefix[300], ttl[24], channel[300];
+    rargs a;
     int code = OS_EXIT_UNAVAILABLE;
 
-    if (!sub->id) id_uuid4(uuid);
-    snprintf(out_id, n, "%s", sub->id ? sub->id : uuid);
-    char *env = submit_envelope(out_id, sub, &len);
+    memset(&a, 0, sizeof(a));
+    rkey(prefix, sizeof(prefix), cfg->prefix, "job", "");
+    snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
+    snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
+    rargs_copy(&a, "EVAL");
+    rargs_add(&a, SUBMIT_LUA, sizeof(SUBMIT_LUA) - 1, 0);
+    rargs_copy(&a, "1");
+    rargs_copy(&a, cfg->queue);
+    rargs_copy(&a, kind);
+    rargs_copy(&a, id ? id : "");
+    rargs_copy(&a, prefix);
+    rargs_copy(&a, ttl);
+    rargs_copy(&a, channel);
+    rargs_copy(&a, strcmp(kind, "list") == 0 ? "redis-list" : "redis-stream");
+    for (int i = 0; i < payload->n; i++) rargs_add(&a, payload->v[i], payload->len[i], 0);
     rconn *c = client_connect(cfg, "submit");
-    if (!c) goto end;
-    redisReply *r = rconn_cmd(c, 0, err, sizeof(err), "LPUSH %s %b", cfg->queue, env, len);
-    if (!r || rreply_check(r, "LPUSH", err, sizeof(err)) < 0)
+    redisReply *r = c ? rconn_cmdv(c, 0, err, sizeof(err), a.n, a.v, a.len) : NULL;
+    rargs_free(&a);
+    rargs_free(payload);
+    if (!c) return code;
+    if (!r || rreply_check(r, "submit", err, sizeof(err)) < 0) {
         fprintf(stderr, "oneshot submit: %s\n", err);
-    else
-        code = 0;
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        if (strcmp(r->element[0]->str, "queued") == 0) {
+            snprintf(out_id, n, "%s", r->element[1]->str);
+            code = 0;
+        } else {
+            fprintf(stderr, "oneshot submit: job %s already %s: not queued again (a replica would acknowledge "
+                            "the copy without running it); use another id\n", id ? id : "", r->element[1]->str);
+            code = OS_EXIT_FAILED;
+        }
+    } else {
+        fprintf(stderr, "oneshot submit: unexpected reply to the submit script\n");
+    }
     if (r) freeReplyObject(r);
-end:
     rconn_close(c);
+    return code;
+}
+
+static int submit_redis_list(const config *cfg, const submission *sub, char *out_id, size_t n) {
+    char uuid[40];
+    size_t len;
+    rargs p;
+
+    memset(&p, 0, sizeof(p));
+    if (!sub->id) id_uuid4(uuid);
+    const char *id = sub->id ? sub->id : uuid;
+    char *env = submit_envelope(id, sub, &len);
+    rargs_add(&p, env, len, 0);
+    int code = submit_redis(cfg, "list", id, &p, out_id, n);
     free(env);
     return code;
 }
 
 static int submit_redis_stream(const config *cfg, const submission *sub, char *out_id, size_t n) {
-    char err[512], dl[24];
-    const char *argv[9];
-    size_t lens[9];
-    int argc = 0, code = OS_EXIT_UNAVAILABLE;
+    char dl[24];
+    rargs p;
 
-#define ARG(s, l) (argv[argc] = (s), lens[argc] = (l), argc++)
-    ARG("XADD", 4);
-    ARG(cfg->queue, strlen(cfg->queue));
-    ARG("*", 1);
-    ARG("input", 5);
-    ARG(sub->input, sub->len);
+    memset(&p, 0, sizeof(p));
+    rargs_copy(&p, "input");
+    rargs_add(&p, sub->input, sub->len, 0);
     if (sub->id) {
-        ARG("id", 2);
-        ARG(sub->id, strlen(sub->id));
+        rargs_copy(&p, "id");
+        rargs_copy(&p, sub->id);
     }
     if (sub->deadline_s > 0) {
         snprintf(dl, sizeof(dl), "%d", sub->deadline_s);
-        ARG("deadline_s", 10);
-        ARG(dl, strlen(dl));
+        rargs_copy(&p, "deadline_s");
+        rargs_copy(&p, dl);
     }
-#undef ARG
-    rconn *c = client_connect(cfg, "submit");
-    if (!c) return code;
-    redisReply *r = rconn_cmdv(c, 0, err, sizeof(err), argc, argv, lens);
-    if (!r || rreply_check(r, "XADD", err, sizeof(err)) < 0) {
-        fprintf(stderr, "oneshot submit: %s\n", err);
-    } else {
-        /* Without --id the job id is the entry id. */
-        snprintf(out_id, n, "%s", sub->id ? sub->id : r->str);
-        code = 0;
-    }
-    if (r) freeReplyObject(r);
-    rconn_close(c);
-    return code;
+    /* Without --id the job id is the entry id. */
+    return submit_redis(cfg, "stream", sub->id, &p, out_id, n);
 }
 
 /* Kafka: the producer lives in oneshot-kafka.so (kafka_module.h). */
@@ -229,6 +284,11 @@ end:
 
 /* --- status --- */
 
+/* What a missing record means (README "Job states"). */
+#define NO_RECORD_WHY                                                                                     \
+    "never submitted, expired after --result-ttl, or queued by a producer that writes no queued record " \
+    "and not claimed yet"
+
 int client_status(const config *cfg) {
     const char *id;
     char err[512];
@@ -245,8 +305,8 @@ int client_status(const config *cfg) {
         return OS_EXIT_UNAVAILABLE;
     }
     if (!found) {
-        fprintf(stderr, "oneshot status: no record of job %s (not claimed yet, unknown, or expired)\n", id);
-        return 1;
+        fprintf(stderr, "oneshot status: no record of job %s (%s)\n", id, NO_RECORD_WHY);
+        return OS_EXIT_NOINPUT;
     }
     char *json = status_to_json(&st, NULL);
     printf("%s\n", json);
@@ -263,6 +323,16 @@ static int event_is_for(const char *payload, size_t len, const char *id) {
     int yes = cJSON_IsString(v) && strcmp(v->valuestring, id) == 0;
     cJSON_Delete(o);
     return yes;
+}
+
+/* A running HTTP job whose replica died (SIGKILL, OOM) stays running:
+ * nothing re-delivers it. Its replica renews heartbeat_at every third of
+ * its --lease; three leases (ours: the replica's is not recorded) without
+ * one means it is gone. Jobs of a queue are moved on by the next claim or
+ * `oneshot sweep`, so wait keeps waiting for them. */
+static int replica_gone(const config *cfg, const status_rec *st) {
+    if (strcmp(st->state, ST_RUNNING) != 0 || strcmp(st->source, "http") != 0 || !st->heartbeat_at) return 0;
+    return clock_wall_ms() - st->heartbeat_at > 3 * (int64_t)cfg->lease * 1000;
 }
 
 int client_wait(const config *cfg) {
@@ -292,6 +362,18 @@ int client_wait(const config *cfg) {
             goto end;
         }
         if (found && status_is_final(st.state)) break;
+        if (!found) {
+            fprintf(stderr, "oneshot wait: no record of job %s (%s)\n", id, NO_RECORD_WHY);
+            code = OS_EXIT_NOINPUT;
+            goto end;
+        }
+        if (replica_gone(cfg, &st)) {
+            fprintf(stderr, "oneshot wait: job %s is running, but its replica %s stopped renewing the record "
+                            "at its heartbeat_at, and an HTTP job is never re-delivered: it will not end\n",
+                    id, st.worker);
+            code = OS_EXIT_UNAVAILABLE;
+            goto end;
+        }
         int64_t now = clock_mono_ms();
         if (until && now >= until) {
             fprintf(stderr, "oneshot wait: job %s is %s after %ds: giving up\n", id, found ? st.state : "not started",
@@ -351,8 +433,10 @@ end:
 /* --- cancel --- */
 
 /* KEYS: cancel mark, record. ARGV: ttl, channel, id, now. A final job is
- * left alone (its state is returned). Otherwise the mark is set; a job
- * nobody runs right now (queued, retrying, interrupted) is recorded as
+ * left alone (its state is returned). Otherwise the mark is set; without
+ * a record ('unclaimed': a job no replica has met, or an id nobody knows)
+ * that is all, so no record is invented; a job nobody runs right now
+ * (queued, retrying, interrupted) is recorded as
  * cancelled at once, under a new fence (so a replica that wakes with the
  * old one writes nothing), keeping what the record said of it, so `wait`
  * returns; a running one is stopped by its replica at the next heartbeat.
@@ -368,6 +452,7 @@ static const char CANCEL_LUA[] =
     "if FINAL[s] then return s end\n"
     "redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
     "if s == 'running' then return s end\n"
+    "if s == '' then return 'unclaimed' end\n"
     "redis.call('HSET', KEYS[2], 'id', ARGV[3], 'state', 'cancelled', 'exit_code', 0,\n"
     "           'error', 'cancelled before it ran', 'finished_at', ARGV[4],\n"
     "           'fence', (tonumber(r[2] or '0') or 0) + 1)\n"
@@ -400,7 +485,12 @@ int client_cancel(const config *cfg) {
     const char *state = r->type == REDIS_REPLY_STRING ? r->str : "";
     int is_final = status_is_final(state) && strcmp(state, ST_CANCELLED) != 0;
     int code = 0;
-    if (strcmp(state, ST_CANCELLED) == 0 || strcmp(state, ST_RUNNING) == 0) {
+    if (strcmp(state, "unclaimed") == 0) {
+        printf("{\"id\":\"%s\",\"cancel\":true,\"state\":\"unclaimed\"}\n", id);
+        fprintf(stderr, "oneshot cancel: no record of job %s: set a cancel mark for --result-ttl %ds; a replica "
+                        "that claims the job before then acknowledges it without running it and records it "
+                        "cancelled (an id nobody submits is never recorded)\n", id, cfg->result_ttl);
+    } else if (strcmp(state, ST_CANCELLED) == 0 || strcmp(state, ST_RUNNING) == 0) {
         printf("{\"id\":\"%s\",\"cancel\":true,\"state\":\"%s\"}\n", id, state);
         if (strcmp(state, ST_RUNNING) == 0)
             fprintf(stderr, "oneshot cancel: job %s is running: its replica stops it at its next heartbeat\n", id);

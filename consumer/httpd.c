@@ -62,6 +62,7 @@ struct httpd {
     char reject_err[256];
     /* The answer, set by httpd_job_respond, queued on the MHD thread. */
     int resp_status;
+    char resp_id[ID_MAX + 1]; /* the job's id, echoed as X-Inference-Id */
     char *resp_type;
     char *resp_body;
     size_t resp_len;
@@ -71,14 +72,16 @@ static void (*metrics_render)(char **body, size_t *len);
 
 void httpd_set_metrics(void (*render)(char **body, size_t *len)) { metrics_render = render; }
 
-/* mode MHD_RESPMEM_PERSISTENT: body outlives the daemon, no copy is made. */
+/* mode MHD_RESPMEM_PERSISTENT: body outlives the daemon, no copy is made.
+ * xid: the job's id for the X-Inference-Id header, NULL for none. */
 static enum MHD_Result send_body_mem(struct MHD_Connection *c, unsigned status, const char *type,
-                                     const char *body, size_t len, const char *allow,
+                                     const char *body, size_t len, const char *allow, const char *xid,
                                      enum MHD_ResponseMemoryMode mode) {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type ? type : "application/octet-stream");
     if (allow) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    if (xid && xid[0]) MHD_add_response_header(r, "X-Inference-Id", xid);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
@@ -86,7 +89,7 @@ static enum MHD_Result send_body_mem(struct MHD_Connection *c, unsigned status, 
 
 static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, const char *type,
                                  const char *body, size_t len, const char *allow) {
-    return send_body_mem(c, status, type, body, len, allow, MHD_RESPMEM_MUST_COPY);
+    return send_body_mem(c, status, type, body, len, allow, NULL, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result send_detail(struct MHD_Connection *c, unsigned status, const char *detail,
@@ -171,6 +174,7 @@ static enum MHD_Result job_arrived(httpd *h, struct MHD_Connection *c, request *
     } else {
         id_uuid4(j->id);
     }
+    snprintf(h->resp_id, sizeof(h->resp_id), "%s", j->id);
     h->slot = SLOT_WAITING;
     h->job_ready = 1;
     pthread_cond_broadcast(&h->cv);
@@ -270,7 +274,7 @@ static enum MHD_Result serve_job(httpd *h, struct MHD_Connection *c, request *rq
         /* resp_body is freed only after the daemon stops: no second copy
          * of a result that may be --max-output large. */
         return send_body_mem(c, (unsigned)h->resp_status, h->resp_type, h->resp_body, h->resp_len, NULL,
-                             MHD_RESPMEM_PERSISTENT);
+                             h->resp_id, MHD_RESPMEM_PERSISTENT);
     }
     return MHD_YES;
 }

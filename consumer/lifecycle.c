@@ -101,13 +101,29 @@ static void hook_abort_core(void) {
     if (R.core && R.core->abort) R.core->abort(R.core_state);
 }
 
+/* The state a job left running by a hard exit (code) ends in: given back
+ * to a source that re-delivers it; final when nothing would (HTTP). */
+static const char *hard_exit_state(int code) {
+    if (code == OS_EXIT_DEADLINE) return R.src && R.src->can_retry ? ST_INTERRUPTED : ST_TIMED_OUT;
+    return R.src && R.src->can_retry ? ST_INTERRUPTED : ST_FAILED;
+}
+
 static void hook_hard_exit(int code) {
     status_rec st = R.status;
+    int was_running = st.id[0] && strcmp(st.state, ST_RUNNING) == 0;
     if (!st.state[0] || strcmp(st.state, ST_RUNNING) == 0) {
-        snprintf(st.state, sizeof(st.state), "%s",
-                 code == OS_EXIT_DEADLINE ? ST_TIMED_OUT : ST_INTERRUPTED);
+        snprintf(st.state, sizeof(st.state), "%s", hard_exit_state(code));
         st.exit_code = code;
-        st.finished_at = clock_wall_ms();
+        st.finished_at = st.heartbeat_at = clock_wall_ms();
+        if (st.started_at) st.duration_ms = clock_mono_ms() - R.started_mono_ms;
+        snprintf(st.error, sizeof(st.error), "%s: the core did not stop, hard exit",
+                 code == OS_EXIT_DEADLINE ? "deadline exceeded" : "interrupted");
+    }
+    /* No queue re-delivers this job: its record must not stay running. */
+    if (was_running && status_is_final(st.state) && R.store && R.store->last_words && R.store_state) {
+        char err[256] = "";
+        if (R.store->last_words(R.store_state, &st, err, sizeof(err)) < 0)
+            log_error("the final record could not be written: %s", err);
     }
     termlog_write(&st);
     log_fields(LL_ERROR, NULL, "exit %d (%s), immediate", code, exitcode_name(code));
@@ -165,6 +181,7 @@ static void outcome_from_result(const job *j, core_result *res, outcome *o, buf 
         o->state = ST_REJECTED;
         o->exit_code = OS_EXIT_REJECTED;
         o->http_status = res->http_status ? res->http_status : 422;
+        log_warn("job rejected by the core (%d): %s", o->http_status, res->error[0] ? res->error : "no reason given");
         o->disp = DISP_DEAD;
         o->body = NULL;
         break;
@@ -172,11 +189,18 @@ static void outcome_from_result(const job *j, core_result *res, outcome *o, buf 
         o->body = NULL;
         switch (atomic_load(&R.cancel)) {
         case CANCEL_TERM:
-            o->state = ST_INTERRUPTED;
             o->exit_code = OS_EXIT_TERM;
             o->http_status = 503;
-            o->disp = DISP_RELEASE;
-            snprintf(res->error, sizeof(res->error), "interrupted: SIGTERM and --term-grace is over");
+            if (can_retry) { /* given back: the queue re-delivers it */
+                o->state = ST_INTERRUPTED;
+                o->disp = DISP_RELEASE;
+                snprintf(res->error, sizeof(res->error), "interrupted: SIGTERM and --term-grace is over");
+            } else { /* nothing re-delivers it: the record ends final */
+                o->state = ST_FAILED;
+                o->disp = DISP_ACK;
+                snprintf(res->error, sizeof(res->error),
+                         "interrupted: SIGTERM and --term-grace is over (an HTTP job is not re-delivered)");
+            }
             break;
         case CANCEL_USER:
             o->state = ST_CANCELLED;
@@ -254,7 +278,9 @@ static int publish_and_settle(job *j, outcome *o) {
     st->finished_at = clock_wall_ms();
     /* From the monotonic clock: the wall clock may be slewed or stepped. */
     st->duration_ms = st->started_at ? clock_mono_ms() - R.started_mono_ms : 0;
-    st->progress = heartbeat_progress();
+    /* The last sign of life: never before what a heartbeat wrote. */
+    if (st->started_at) st->heartbeat_at = st->finished_at;
+    st->progress = strcmp(o->state, ST_SUCCEEDED) == 0 ? 100 : heartbeat_progress();
     snprintf(st->error, sizeof(st->error), "%s", o->error ? o->error : "");
     if (o->disp == DISP_RELEASE && strcmp(o->state, ST_INTERRUPTED) == 0 && o->exit_code == OS_EXIT_UNAVAILABLE) {
         /* The claim was lost: another replica owns the job and its record. */
@@ -265,6 +291,8 @@ static int publish_and_settle(job *j, outcome *o) {
                                                  strcmp(o->state, ST_CANCELLED) != 0 &&
                                                  strcmp(o->state, ST_INTERRUPTED) != 0)) {
         st->result_bytes = (int64_t)o->body_len;
+        snprintf(st->content_type, sizeof(st->content_type), "%s",
+                 o->content_type ? o->content_type : "application/octet-stream");
         if (R.store->put_result(R.store_state, st, o->body, o->body_len, err, sizeof(err)) < 0) goto unavailable;
     }
     SEAM("final");
@@ -279,6 +307,7 @@ static int publish_and_settle(job *j, outcome *o) {
         snprintf(st->state, sizeof(st->state), "%s", ST_DEAD);
         st->exit_code = OS_EXIT_UNAVAILABLE;
         st->result_bytes = -1;
+        st->content_type[0] = '\0';
         o->disp = DISP_DEAD;
         o->state = ST_DEAD;
         o->exit_code = OS_EXIT_UNAVAILABLE;
@@ -558,6 +587,7 @@ int lifecycle_run(const config *cfg) {
     R.status.attempt = j.attempt;
     watchdog_job_begin(j.deadline_s > 0 ? j.claimed_mono_ms + (int64_t)j.deadline_s * 1000 : 0);
     log_info("claimed job (attempt %d)", j.attempt);
+    if (j.unknown) log_warn("%s", j.unknown);
 
     if (claim_rc == CLAIM_REJECT) {
         watchdog_job_end();

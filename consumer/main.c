@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../common/exitcodes.h"
+#include "../common/status.h"
 #include "../config/config.h"
 #include "client.h"
 #include "fleet.h"
@@ -34,13 +35,14 @@ static const struct command {
     const char *name;
     int (*fn)(const config *cfg);
     int nargs; /* positional arguments it takes: exact count, or -1 for 0..1 */
+    const char *(*help)(void); /* more for its --help, after the options; may be NULL */
 } commands[] = {
-    {"run", cmd_run, 0},
-    {"submit", client_submit, -1},
-    {"status", client_status, 1},
-    {"wait", client_wait, 1},
-    {"cancel", client_cancel, 1},
-    {"fleet", cmd_fleet, 0},
+    {.name = "run", .fn = cmd_run, .nargs = 0},
+    {.name = "submit", .fn = client_submit, .nargs = -1},
+    {.name = "status", .fn = client_status, .nargs = 1, .help = status_states_help},
+    {.name = "wait", .fn = client_wait, .nargs = 1, .help = status_states_help},
+    {.name = "cancel", .fn = client_cancel, .nargs = 1, .help = status_states_help},
+    {.name = "fleet", .fn = cmd_fleet, .nargs = 0},
 };
 
 int main(int argc, char **argv) {
@@ -78,6 +80,7 @@ int main(int argc, char **argv) {
     }
     if (cfg.help) {
         fputs(config_usage(), stdout);
+        if (cmd->help) printf("\n%s", cmd->help());
         code = OS_EXIT_OK;
     } else if (cfg.version) {
         const kafka_module *km = kafka_module_load(err, sizeof(err));

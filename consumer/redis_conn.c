@@ -54,6 +54,10 @@ static int64_t retry_budget_ms(void) {
     return v;
 }
 
+void rconn_limit_budget(int ms) {
+    if (ms < retry_budget_ms()) atomic_store(&budget_cached, ms);
+}
+
 /* A call that began at `began` (monotonic ms) failed: the outage is taken
  * to have begun then, not when the failure was noticed (a frozen server is
  * noticed only when the socket timeout fires). */

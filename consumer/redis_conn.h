@@ -62,6 +62,9 @@ rconn *rconn_open(const char *url, const char *who, char *err, size_t errlen);
 rconn *rconn_share(const char *url, const char *who, char *err, size_t errlen);
 /* Close the connection (a shared one: once its last holder closes it). */
 void rconn_close(rconn *c);
+/* Shorten the process's retry budget to ms (never lengthen it): for the
+ * last write before a hard exit, which must not outlive its moment. */
+void rconn_limit_budget(int ms);
 
 #define RBATCH_MAX 12
 

@@ -23,7 +23,9 @@ void rkey(char *out, size_t n, const char *prefix, const char *kind, const char 
  * "running" record's field/value pairs (no fence).
  * {'run', fence} | {'done', state} | {'cancelled', fence} |
  * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
- * its own running record and answers 'run' with the same fence. */
+ * its own running record and answers 'run' with the same fence. A job
+ * cancelled before any replica met it gets this one's attempt, worker,
+ * source and queue (the fields it lacks) with its 'done'. */
 static const char BEGIN_LUA[] =
     "--oneshot:BEGIN\n"
     RREC_LUA_PRELUDE
@@ -37,7 +39,15 @@ static const char BEGIN_LUA[] =
     "end\n"
     "local r = redis.call('HMGET', KEYS[1], 'state', 'worker', 'fence')\n"
     "local st, wk, f = r[1] or '', r[2] or '', tonumber(r[3] or '0') or 0\n"
-    "if FINAL[st] then return {'done', st} end\n"
+    "if FINAL[st] then\n"
+    "  if st == 'cancelled' and wk == '' then\n"
+    "    local keep = {attempt = true, worker = true, source = true, queue = true}\n"
+    "    for i = 9, #ARGV - 1, 2 do\n"
+    "      if keep[ARGV[i]] then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
+    "    end\n"
+    "  end\n"
+    "  return {'done', st}\n"
+    "end\n"
     "if st == 'running' and wk == ARGV[1] then return {'run', tostring(f)} end\n"
     "if st == 'running' and wk ~= '' and redis.call('EXISTS', ARGV[5] .. wk) == 1 then\n"
     "  return {'duplicate', wk}\n"
@@ -59,7 +69,8 @@ static const char BEGIN_LUA[] =
  * result, ttl, final (0/1), channel, then field/value pairs (fence
  * included when set). {'ok'} | {'again', state} | {'stale', fence} |
  * {'skipped', why} | {'poison', why}. The result's SET is the first write: refused (OOM),
- * nothing is written. */
+ * nothing is written. heartbeat_at never goes back: a later one kept
+ * (the wall clock may step back) stays. */
 static const char FINAL_LUA[] =
     "--oneshot:FINAL\n"
     RREC_LUA_PRELUDE
@@ -69,7 +80,7 @@ static const char FINAL_LUA[] =
     "  local rok, rt = typeok(KEYS[2], 'string')\n"
     "  if not rok then return {'poison', KEYS[2] .. ' holds a ' .. rt .. ', not a string'} end\n"
     "end\n"
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'fence')\n"
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'fence', 'heartbeat_at')\n"
     "if ARGV[1] == '0' then\n"
     "  if r[2] or FINAL[r[1] or ''] then return {'skipped', 'the record belongs to another delivery'} end\n"
     "elseif (r[2] or '0') ~= ARGV[1] then\n"
@@ -80,6 +91,8 @@ static const char FINAL_LUA[] =
     "if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
+    "local hb = redis.call('HGET', KEYS[1], 'heartbeat_at')\n"
+    "if r[3] and hb and r[3] > hb then redis.call('HSET', KEYS[1], 'heartbeat_at', r[3]) end\n"
     "if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end\n"
     "publish(KEYS[1], ARGV[6])\n"
     "return {'ok'}\n";

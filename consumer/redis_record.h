@@ -25,7 +25,8 @@
     "               cancelled=true}\n"                                                             \
     "local ORDER = {'id', 'state', 'attempt', 'worker', 'source', 'queue', 'started_at',\n"        \
     "               'heartbeat_at', 'finished_at', 'duration_ms', 'progress', 'exit_code',\n"      \
-    "               'error', 'result_bytes', 'cpu_ms', 'max_rss_kb', 'fence'}\n"                   \
+    "               'error', 'result_bytes', 'cpu_ms', 'max_rss_kb', 'fence',\n"                 \
+    "               'content_type'}\n"                                                            \
     "local NUM = {attempt=true, duration_ms=true, progress=true, exit_code=true,\n"                \
     "             result_bytes=true, cpu_ms=true, max_rss_kb=true, fence=true}\n"                  \
     "local function typeok(k, want)\n"                                                             \

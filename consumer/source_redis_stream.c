@@ -410,6 +410,22 @@ static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, 
     return rc;
 }
 
+/* The fields an entry may carry: the producer's, then what oneshot adds
+ * on a re-queue or a dead letter (which a re-drive brings back). */
+static const char *const ENTRY_FIELDS[] = {"input", "id", "deadline_s", "attempt", "error", "state",
+                                           "attempts", "entry", "stream", "worker", "failed_at", NULL};
+
+static void note_unknown_fields(const redisReply *fields, job *j) {
+    if (!fields || fields->type != REDIS_REPLY_ARRAY) return;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const redisReply *k = fields->element[i];
+        if (k->type != REDIS_REPLY_STRING) continue;
+        int known = 0;
+        for (int f = 0; ENTRY_FIELDS[f] && !known; f++) known = strcmp(k->str, ENTRY_FIELDS[f]) == 0;
+        if (!known) job_note_unknown(j, "stream", k->str, k->len);
+    }
+}
+
 /* Make the job from an entry now pending with us. Takes the fields reply. */
 static int take_entry(ssrc *s, const char *entry, redisReply *fields, long long deliveries, job *j,
                       int *http_status, char *err, size_t errlen) {
@@ -428,6 +444,7 @@ static int take_entry(ssrc *s, const char *entry, redisReply *fields, long long 
     if (at) field_int(at, 1, 1000000, &field_attempt);
     j->attempt = field_attempt + (int)(sj->deliveries - 1);
     if (in && in->type == REDIS_REPLY_STRING) job_set_input(j, in->str, in->len);
+    note_unknown_fields(fields, j);
 
     if (j->attempt > s->cfg->max_attempts) {
         int rc = settle_exhausted(s, sj, j->id, j->attempt, err, errlen);

@@ -53,6 +53,11 @@ typedef struct store_ops {
                       size_t errlen);
     /* Has a cancel mark been set for id? 1 yes, 0 no, -1 unreachable. */
     int (*cancelled)(void *state, const char *id);
+    /* The watchdog's hard exit, for a job nothing re-delivers (HTTP):
+     * write the final record st, fenced like put_status, on a connection
+     * of its own (the main thread may hold its own mid-call), within
+     * about a second. 0 or -1. May be NULL. */
+    int (*last_words)(void *state, const status_rec *st, char *err, size_t errlen);
     /* Make everything written durable (Kafka: flush). May be NULL. */
     int (*flush)(void *state, char *err, size_t errlen);
     void (*close)(void *state);

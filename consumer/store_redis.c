@@ -133,6 +133,20 @@ static int redis_cancelled(void *state, const char *id) {
     return rc;
 }
 
+#define LAST_WORDS_MS 1000
+
+static int redis_last_words(void *state, const status_rec *st, char *err, size_t errlen) {
+    rstore *s = state;
+    char who[200];
+    rconn_limit_budget(LAST_WORDS_MS);
+    snprintf(who, sizeof(who), "store-last:%s", s->worker);
+    rconn *c = rconn_open(s->cfg->redis_url, who, err, errlen);
+    if (!c) return -1;
+    int rc = rrec_final(c, s->cfg->prefix, s->cfg->result_ttl, st, NULL, 0, err, errlen);
+    rconn_close(c);
+    return rc == 0 ? 0 : -1;
+}
+
 static void redis_close(void *state) {
     rstore *s = state;
     if (!s) return;
@@ -149,5 +163,6 @@ const store_ops store_redis = {
     .put_status = redis_put_status,
     .put_result = redis_put_result,
     .cancelled = redis_cancelled,
+    .last_words = redis_last_words,
     .close = redis_close,
 };

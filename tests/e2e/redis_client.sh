@@ -24,7 +24,8 @@ t_submit_status_wait_list() {
     assert_eq "$OUT" c1 "submit prints the id"
     assert_eq "$(rcli LINDEX jobs 0)" '{"id":"c1","input":{"duration":0},"deadline_s":60}' "envelope"
     cli status c1 --redis "$RS_URL"
-    assert_eq "$CODE" 1 "status before any replica"
+    assert_eq "$CODE" 0 "status before any replica"
+    assert_contains "$OUT" '"state":"queued"' "status before any replica"
     cli submit --redis "$RS_URL" 'just text'
     echo "$OUT" | grep -Eq "$UUID_RE" || fail "generated id '$OUT'"
     local id2=$OUT
@@ -99,8 +100,12 @@ t_wait_failed_and_retrying() {
 t_wait_timeout_unknown() {
     local t0=$SECONDS
     cli wait nosuchjob --redis "$RS_URL" --timeout 1
-    assert_eq "$CODE" 75 "exit code"
-    [ $((SECONDS - t0)) -le 3 ] || fail "took $((SECONDS - t0)) s"
+    assert_eq "$CODE" 66 "exit code: no record"
+    cli submit --redis "$RS_URL" --id waiting1 x
+    cli wait waiting1 --redis "$RS_URL" --timeout 1
+    assert_eq "$CODE" 75 "exit code: a queued job past --timeout"
+    assert_contains "$ERR" "is queued after 1s" "message"
+    [ $((SECONDS - t0)) -le 4 ] || fail "took $((SECONDS - t0)) s"
     cli status 'bad id!' --redis "$RS_URL"
     assert_eq "$CODE" 78 "invalid id"
 }

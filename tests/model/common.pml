@@ -262,15 +262,20 @@ inline STORE_BEAT(me) {
     }
 }
 
-/* CANCEL (oneshot cancel): the mark; a job nobody runs is recorded
- * `cancelled`, fence+1. */
+/* CANCEL (oneshot cancel, CANCEL_LUA): a final job is left alone; else
+ * the mark, and a job with a record nobody runs (retrying, interrupted)
+ * is recorded `cancelled`, fence+1. No record: the mark only (BEGIN then
+ * records it). A running one: the mark only (its heartbeat sees it). */
 inline CANCEL() {
     atomic {
-        cmark = 1;
         if
-        :: !IS_FINAL(rec_state) && !(rec_state == S_RUNNING && lease[rec_worker]) ->
-            REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1)
-        :: else -> skip
+        :: IS_FINAL(rec_state) -> skip
+        :: else ->
+            cmark = 1;
+            if
+            :: rec_state == S_NONE || rec_state == S_RUNNING -> skip
+            :: else -> REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1)
+            fi
         fi;
         printf("MSC: CANCEL -> record "); SAY_ST(rec_state); printf("/fence %d\n", rec_fence)
     }

@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# records.sh -- what callers and operators can rely on in the Redis store:
+# the record's fields, the final states (README "Job states"), `oneshot
+# submit`'s queued record, `wait` and `status` on an id never seen, what
+# `cancel` says, an HTTP job's record under SIGTERM and a hard exit, the
+# warn line for an unknown envelope or stream field, the X-Inference-Id
+# echo. Against a real redis-server, driven with redis-cli and curl.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../redis_start.sh"
+
+redis_start || exit 1
+
+job_field() { rcli HGET "oneshot:job:$1" "$2"; }
+
+# No field of the record may hold a placeholder for "unknown".
+no_placeholders() { # id
+    local v
+    v=$(rcli HGETALL "oneshot:job:$1" | paste - - | awk -F'\t' '$2 == "-1" || $2 == "" {print $1}')
+    [ -z "$v" ] || fail "placeholder values in fields: $v"
+}
+
+t_exec_success_fields() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"x1","input":"abc"}' >/dev/null
+    run_replica 20 --source redis-list --store redis --idle-timeout 5 --core exec -- sh -c 'cat; printf "\001\002"'
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(job_field x1 state)" succeeded "state"
+    assert_eq "$(job_field x1 progress)" 100 "progress of a successful exec job"
+    assert_eq "$(job_field x1 content_type)" application/octet-stream "content_type"
+    assert_eq "$(job_field x1 result_bytes)" 5 "result_bytes"
+    assert_eq "$(rcli GET oneshot:result:x1 | od -An -tx1 | tr -d ' \n')" 61626301020a "result bytes (redis-cli adds the newline)"
+    no_placeholders x1
+    # The echo core's result carries the envelope's JSON: its type says so.
+    rcli LPUSH jobs '{"id":"x2","input":{"a":1}}' >/dev/null
+    run_replica 20 --source redis-list --store redis --idle-timeout 5 --core demo
+    assert_eq "$(job_field x2 content_type)" application/json "demo core's content_type"
+    no_placeholders x2
+}
+
+# The final record's heartbeat_at is never before one a heartbeat wrote.
+t_heartbeat_never_back() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"hb1","input":"x"}' >/dev/null
+    local log=$T_DIR/hb.log max="" v
+    "$ONESHOT" --port 0 --bind 127.0.0.1 --redis "$RS_URL" --source redis-list --lease 3 --idle-timeout 5 \
+        --core exec -- sleep 3.5 2>"$log" &
+    local pid=$!
+    T_PIDS+=("$pid")
+    local i=0
+    while kill -0 "$pid" 2>/dev/null && [ $i -lt 500 ]; do
+        v=$(job_field hb1 heartbeat_at)
+        if [ "$(job_field hb1 state)" = running ] && [ -n "$v" ] && [[ "$v" > "$max" ]]; then max=$v; fi
+        sleep 0.02
+        i=$((i + 1))
+    done
+    assert_exit "$pid" 10 0 "exit code" "$log"
+    assert_eq "$(job_field hb1 state)" succeeded "state"
+    [ -n "$max" ] || fail "no heartbeat seen"
+    v=$(job_field hb1 heartbeat_at)
+    [[ "$v" < "$max" ]] && fail "final heartbeat_at $v is before a heartbeat's $max"
+    [[ "$v" > "$(job_field hb1 finished_at)" ]] && fail "heartbeat_at $v after finished_at"
+    return 0
+}
+
+t_submit_queued() {
+    rcli FLUSHALL >/dev/null
+    local id
+    id=$(oneshot_cli submit --id q1 '"hello"')
+    assert_eq "$id" q1 "printed id"
+    assert_eq "$(job_field q1 state)" queued "state after submit"
+    assert_eq "$(job_field q1 source)" redis-list "source"
+    assert_eq "$(job_field q1 queue)" jobs "queue"
+    local ttl
+    ttl=$(rcli TTL oneshot:job:q1)
+    [ "$ttl" -gt 86000 ] || fail "queued record TTL $ttl"
+    oneshot_cli status q1 >"$T_DIR/out" 2>&1
+    assert_contains "$(cat "$T_DIR/out")" '"state":"queued"' "status of a queued job"
+    # The stream's submit records the entry id it got.
+    id=$(oneshot_cli submit --source redis-stream --queue sjobs '"s"')
+    assert_eq "$(job_field "$id" state)" queued "stream submit: state"
+    assert_eq "$(job_field "$id" source)" redis-stream "stream submit: source"
+    # The replica moves it on.
+    run_replica 20 --source redis-list --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(job_field q1 state)" succeeded "state after the run"
+    # An id whose record is final is not queued again: a replica would
+    # acknowledge it without running it.
+    oneshot_cli submit --id q1 '"again"' >"$T_DIR/out" 2>&1
+    assert_eq "$?" 1 "submit of a finished id"
+    assert_contains "$(cat "$T_DIR/out")" "already succeeded" "submit's message"
+    assert_eq "$(rcli LLEN jobs)" 0 "nothing pushed"
+}
+
+t_wait_status_unknown() {
+    rcli FLUSHALL >/dev/null
+    local t0=$SECONDS rc=0
+    oneshot_cli wait ghost --timeout 30 >"$T_DIR/out" 2>&1 || rc=$?
+    assert_eq "$rc" 66 "wait on an id never seen"
+    [ $((SECONDS - t0)) -le 5 ] || fail "wait took $((SECONDS - t0)) s on an unknown id"
+    assert_contains "$(cat "$T_DIR/out")" "no record of job ghost" "wait's message"
+    rc=0
+    oneshot_cli status ghost >"$T_DIR/out" 2>&1 || rc=$?
+    assert_eq "$rc" 66 "status on an id never seen"
+}
+
+t_wait_final_codes() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"f1","input":"x"}' >/dev/null
+    run_replica 20 --source redis-list --idle-timeout 5 --max-attempts 1 --core exec -- sh -c 'exit 7'
+    assert_eq "$(job_field f1 state)" dead "state"
+    local rc=0
+    oneshot_cli wait f1 --timeout 5 >/dev/null 2>&1 || rc=$?
+    assert_eq "$rc" 7 "wait on a dead job: its exit code"
+    # A job that was cancelled before it ran: 0.
+    oneshot_cli submit --id c0 '"x"' >/dev/null
+    oneshot_cli cancel c0 >/dev/null 2>&1
+    rc=0
+    oneshot_cli wait c0 --timeout 5 >/dev/null 2>&1 || rc=$?
+    assert_eq "$rc" 0 "wait on a cancelled job"
+}
+
+t_cancel_unknown() {
+    rcli FLUSHALL >/dev/null
+    local rc=0
+    oneshot_cli cancel ghost >"$T_DIR/out" 2>"$T_DIR/err" || rc=$?
+    assert_eq "$rc" 0 "exit code"
+    assert_eq "$(cat "$T_DIR/out")" '{"id":"ghost","cancel":true,"state":"unclaimed"}' "stdout"
+    assert_contains "$(cat "$T_DIR/err")" "no record of job ghost" "stderr"
+    assert_contains "$(cat "$T_DIR/err")" "cancel mark" "stderr"
+    assert_not_contains "$(cat "$T_DIR/out")" '"state":"cancelled"' "stdout"
+    assert_eq "$(rcli EXISTS oneshot:job:ghost)" 0 "no record invented"
+    assert_eq "$(rcli EXISTS oneshot:cancel:ghost)" 1 "the mark"
+    # A producer enqueues it after all: acked unrun, recorded with who met it.
+    rcli LPUSH jobs '{"id":"ghost","input":"x"}' >/dev/null
+    run_replica 20 --source redis-list --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(job_field ghost state)" cancelled "state"
+    assert_eq "$(job_field ghost attempt)" 1 "attempt"
+    assert_eq "$(job_field ghost source)" redis-list "source"
+    assert_eq "$(job_field ghost queue)" jobs "queue"
+    [ -n "$(job_field ghost worker)" ] || fail "no worker"
+    assert_eq "$(rcli EXISTS oneshot:result:ghost)" 0 "no result"
+}
+
+t_cancel_queued_keeps_fields() {
+    rcli FLUSHALL >/dev/null
+    oneshot_cli submit --id cq '"x"' >/dev/null
+    oneshot_cli cancel cq >"$T_DIR/out" 2>/dev/null
+    assert_eq "$(cat "$T_DIR/out")" '{"id":"cq","cancel":true,"state":"cancelled"}' "stdout"
+    assert_eq "$(job_field cq state)" cancelled "state"
+    assert_eq "$(job_field cq source)" redis-list "source kept"
+    assert_eq "$(job_field cq queue)" jobs "queue kept"
+    run_replica 20 --source redis-list --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(job_field cq state)" cancelled "state after a replica met it"
+    assert_eq "$(job_field cq attempt)" 1 "attempt filled in"
+    [ -n "$(job_field cq worker)" ] || fail "worker not filled in"
+    assert_eq "$(rcli LLEN jobs)" 0 "queue"
+}
+
+# An HTTP job has no queue to go back to: SIGTERM ends it final.
+t_http_sigterm_final() {
+    rcli FLUSHALL >/dev/null
+    start_replica --redis "$RS_URL" --store redis --term-grace 1 --core exec -- sleep 30 || return
+    curl -s -m 20 -o /dev/null -H 'X-Inference-Id: h1' --data x "http://127.0.0.1:$R_PORT/job" &
+    T_PIDS+=("$!")
+    wait_for 10 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' HGET oneshot:job:h1 state)\" = running ]" || fail "not running"
+    kill -TERM "$R_PID"
+    assert_exit "$R_PID" 10 143 "exit code"
+    assert_eq "$(job_field h1 state)" failed "state"
+    assert_eq "$(job_field h1 exit_code)" 143 "record's exit_code"
+    assert_contains "$(job_field h1 error)" "SIGTERM" "error"
+    local rc=0
+    oneshot_cli wait h1 --timeout 5 >/dev/null 2>&1 || rc=$?
+    assert_eq "$rc" 143 "wait's exit code"
+    [ "$(rcli TTL oneshot:job:h1)" -gt 0 ] || fail "final record without TTL"
+}
+
+# A core that does not stop: the watchdog's hard exit still writes the
+# HTTP job's final record.
+t_http_hard_exit_final() {
+    rcli FLUSHALL >/dev/null
+    start_replica --redis "$RS_URL" --store redis --deadline 4 --deadline-margin 2 --term-grace 1 \
+        --core "plugin:$ROOT/$BUILD/plugins/stuck.so" || return
+    curl -s -m 20 -o /dev/null -H 'X-Inference-Id: h2' --data x "http://127.0.0.1:$R_PORT/job" &
+    T_PIDS+=("$!")
+    assert_exit "$R_PID" 15 124 "exit code"
+    assert_eq "$(job_field h2 state)" timed_out "state"
+    assert_eq "$(job_field h2 exit_code)" 124 "record's exit_code"
+    [ "$(rcli TTL oneshot:job:h2)" -gt 0 ] || fail "final record without TTL"
+}
+
+t_unknown_fields_warned() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"u1","input":"x","deadline":5,"priority":1}' >/dev/null
+    run_replica 20 --source redis-list --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(grep -c 'unknown envelope field' "$LOG")" 1 "warn lines"
+    grep 'unknown envelope field' "$LOG" | grep -q '"level":"warn"' || fail "not at warn: $(grep unknown "$LOG")"
+    assert_contains "$(grep 'unknown envelope field' "$LOG")" 'deadline' "names deadline"
+    assert_contains "$(grep 'unknown envelope field' "$LOG")" 'priority' "names priority"
+    # Stream entries: the same for their fields.
+    rcli XADD sjobs '*' input x id u2 dedline_s 3 >/dev/null
+    run_replica 20 --source redis-stream --queue sjobs --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_contains "$(grep 'unknown stream field' "$LOG")" 'dedline_s' "names dedline_s"
+    # A known envelope says nothing.
+    rcli LPUSH jobs '{"id":"u3","input":"x","deadline_s":5}' >/dev/null
+    run_replica 20 --source redis-list --core echo --idle-timeout 5
+    assert_eq "$(grep -c 'unknown' "$LOG")" 0 "no warning for a known envelope"
+}
+
+t_http_reject_warns_and_echoes() {
+    rcli FLUSHALL >/dev/null
+    start_replica --core demo --log-format json || return
+    curl -s -m 10 -D "$T_DIR/h" -o "$T_DIR/b" -H 'X-Inference-Id: r1' -H 'Content-Type: text/plain' \
+        --data 'not json' "http://127.0.0.1:$R_PORT/job"
+    assert_exit "$R_PID" 10 65 "exit code"
+    grep -qi '^HTTP/1.1 4' "$T_DIR/h" || fail "not a 4xx: $(head -1 "$T_DIR/h")"
+    grep -qi '^X-Inference-Id: r1' "$T_DIR/h" || fail "X-Inference-Id not echoed: $(cat "$T_DIR/h")"
+    grep '"level":"warn"' "$R_LOG" | grep -q 'rejected' || fail "no warn line: $(cat "$R_LOG")"
+    # A success echoes it too.
+    start_replica --core echo || return
+    curl -s -m 10 -D "$T_DIR/h" -o /dev/null -H 'X-Inference-Id: r2' --data x "http://127.0.0.1:$R_PORT/job"
+    assert_exit "$R_PID" 10 0 "exit code"
+    grep -qi '^X-Inference-Id: r2' "$T_DIR/h" || fail "X-Inference-Id not echoed on 200"
+}
+
+t_states_documented() {
+    local help states s
+    help=$("$ONESHOT" status --help)
+    assert_contains "$help" "Job states" "status --help"
+    states=$(printf '%s\n' "$help" | awk '/^Job states/{on=1; next} on && /^  [a-z_]+ /{print $1}')
+    [ "$(echo "$states" | wc -w)" -ge 10 ] || fail "states in --help: $states"
+    for s in $states; do
+        grep -q "^| \`$s\` |" "$ROOT/README.md" || fail "state $s not in README's table"
+    done
+    for s in queued running retrying interrupted succeeded failed rejected timed_out dead cancelled; do
+        assert_contains "$states" "$s" "--help's states"
+    done
+}
+
+t_run "record fields of a successful exec job" t_exec_success_fields
+t_run "heartbeat_at never goes back in time" t_heartbeat_never_back
+t_run "submit writes a queued record, refuses a finished id" t_submit_queued
+t_run "wait and status on an id never seen exit 66 at once" t_wait_status_unknown
+t_run "wait returns on every final state with its code" t_wait_final_codes
+t_run "cancel of an unknown id sets a mark and says so" t_cancel_unknown
+t_run "cancel of a queued job keeps its fields" t_cancel_queued_keeps_fields
+t_run "HTTP job's record is final after SIGTERM" t_http_sigterm_final
+t_run "HTTP job's record is final after a hard exit" t_http_hard_exit_final
+t_run "unknown envelope and stream fields are warned once" t_unknown_fields_warned
+t_run "HTTP 4xx warns with the reason and echoes X-Inference-Id" t_http_reject_warns_and_echoes
+t_run "every job state is in status --help and README" t_states_documented
+exit 0
