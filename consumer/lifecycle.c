@@ -347,6 +347,8 @@ static int settle_unrun(job *j, int begun, const char *info) {
     int code = OS_EXIT_OK;
     const char *state = ST_SUCCEEDED;
 
+    /* Behind HTTP each of these ends the replica with a 4xx: a warning. */
+    int level = R.src->can_retry ? LL_INFO : LL_WARN;
     memset(&o, 0, sizeof(o));
     switch (begun) {
     case BEGIN_LOST:
@@ -360,13 +362,14 @@ static int settle_unrun(job *j, int begun, const char *info) {
         R.status.started_at = R.status.heartbeat_at = 0;
         return reject_job(j, 500, why, ST_DEAD, OS_EXIT_UNAVAILABLE);
     case BEGIN_CANCELLED:
-        log_info("job %s was cancelled before it ran: recorded cancelled, acknowledging it without running", j->id);
+        log_fields(level, NULL, "job %s was cancelled before it ran: recorded cancelled, acknowledging it without running",
+                   j->id);
         state = ST_CANCELLED;
         o.http_status = 409;
         break;
     case BEGIN_DUPLICATE:
-        log_info("job %s is being run by replica %s: this delivery is a duplicate, acknowledged without running",
-                 j->id, info);
+        log_fields(level, NULL, "job %s is being run by replica %s: this delivery is a duplicate, acknowledged without running",
+                   j->id, info);
         state = "duplicate";
         o.http_status = 409;
         break;
@@ -384,9 +387,10 @@ static int settle_unrun(job *j, int begun, const char *info) {
             break;
         }
         if (strcmp(info, ST_CANCELLED) == 0)
-            log_info("job %s was cancelled before it ran: acknowledging it without running", j->id);
+            log_fields(level, NULL, "job %s was cancelled before it ran: acknowledging it without running", j->id);
         else
-            log_info("job %s is already %s: acknowledging this delivery without running it again", j->id, info);
+            log_fields(level, NULL, "job %s is already %s: acknowledging this delivery without running it again", j->id,
+                       info);
         break;
     }
     if (!o.error) o.disp = DISP_ACK;
@@ -621,9 +625,12 @@ out:
     termlog_write(&R.status);
     metrics_final(cfg, &R.status); /* before the server stops; pushes with --pushgateway */
     {
-        char f[160];
-        snprintf(f, sizeof(f), "\"exit_code\":%d,\"state\":\"%s\",\"cpu_ms\":%lld,\"max_rss_kb\":%lld", code,
-                 R.status.state, (long long)R.status.cpu_ms, (long long)R.status.max_rss_kb);
+        /* cpu_ms and max_rss_kb only when known (no job: none). */
+        char f[200];
+        int n = snprintf(f, sizeof(f), "\"exit_code\":%d,\"state\":\"%s\"", code, R.status.state);
+        if (R.status.cpu_ms >= 0)
+            snprintf(f + n, sizeof(f) - (size_t)n, ",\"cpu_ms\":%lld,\"max_rss_kb\":%lld", (long long)R.status.cpu_ms,
+                     (long long)R.status.max_rss_kb);
         log_fields(LL_INFO, f, "exit %d (%s)", code, exitcode_name(code));
     }
     watchdog_stop();

@@ -176,6 +176,26 @@ t_http_sigterm_final() {
     [ "$(rcli TTL oneshot:job:h1)" -gt 0 ] || fail "final record without TTL"
 }
 
+# SIGKILL: nothing can write the HTTP job's record, and nothing
+# re-delivers it; wait says so once heartbeat_at is three leases old
+# (made old here by hand, rather than by waiting nine seconds).
+t_http_sigkill_wait_gives_up() {
+    rcli FLUSHALL >/dev/null
+    start_replica --redis "$RS_URL" --store redis --core exec -- sleep 30 || return
+    curl -s -m 20 -o /dev/null -H 'X-Inference-Id: k1' --data x "http://127.0.0.1:$R_PORT/job" &
+    T_PIDS+=("$!")
+    wait_for 10 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' HGET oneshot:job:k1 state)\" = running ]" || fail "not running"
+    kill -KILL "$R_PID"
+    local rc=0
+    oneshot_cli wait k1 --timeout 2 >/dev/null 2>&1 || rc=$?
+    assert_eq "$rc" 75 "a fresh heartbeat: wait keeps waiting"
+    rcli HSET oneshot:job:k1 heartbeat_at 2026-01-01T00:00:00.000Z >/dev/null
+    rc=0
+    oneshot_cli wait k1 --timeout 20 >/dev/null 2>"$T_DIR/err" || rc=$?
+    assert_eq "$rc" 69 "wait on a dead HTTP replica's job"
+    assert_contains "$(cat "$T_DIR/err")" "never re-delivered" "message"
+}
+
 # A core that does not stop: the watchdog's hard exit still writes the
 # HTTP job's final record.
 t_http_hard_exit_final() {
@@ -226,6 +246,17 @@ t_http_reject_warns_and_echoes() {
     grep -qi '^X-Inference-Id: r2' "$T_DIR/h" || fail "X-Inference-Id not echoed on 200"
 }
 
+# A 409 ends an HTTP replica too: the job is done already.
+t_http_409_warns() {
+    rcli FLUSHALL >/dev/null
+    rcli HSET oneshot:job:d1 id d1 state failed exit_code 3 >/dev/null
+    start_replica --redis "$RS_URL" --store redis --core echo --log-format json || return
+    http POST "http://127.0.0.1:$R_PORT/job" -H 'X-Inference-Id: d1' --data x
+    assert_exit "$R_PID" 10 0 "exit code"
+    assert_eq "$H_CODE" 409 "status"
+    grep '"level":"warn"' "$R_LOG" | grep -q "already failed" || fail "no warn line: $(cat "$R_LOG")"
+}
+
 t_states_documented() {
     local help states s
     help=$("$ONESHOT" status --help)
@@ -249,7 +280,9 @@ t_run "cancel of an unknown id sets a mark and says so" t_cancel_unknown
 t_run "cancel of a queued job keeps its fields" t_cancel_queued_keeps_fields
 t_run "HTTP job's record is final after SIGTERM" t_http_sigterm_final
 t_run "HTTP job's record is final after a hard exit" t_http_hard_exit_final
+t_run "wait gives up on an HTTP job whose replica was SIGKILLed" t_http_sigkill_wait_gives_up
 t_run "unknown envelope and stream fields are warned once" t_unknown_fields_warned
 t_run "HTTP 4xx warns with the reason and echoes X-Inference-Id" t_http_reject_warns_and_echoes
+t_run "HTTP 409 (job done already) warns" t_http_409_warns
 t_run "every job state is in status --help and README" t_states_documented
 exit 0
