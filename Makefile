@@ -170,9 +170,11 @@ install: $(BIN) $(KAFKA_SO)
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/oneshot
 	install -m 0644 $(KAFKA_SO) $(DESTDIR)$(PREFIX)/lib/oneshot/
 	if [ -d include/oneshot ]; then install -m 0644 include/oneshot/*.h $(DESTDIR)$(PREFIX)/include/oneshot/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 man/oneshot.1 $(DESTDIR)$(PREFIX)/share/man/man1/oneshot.1
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/oneshot
+	rm -f $(DESTDIR)$(PREFIX)/bin/oneshot $(DESTDIR)$(PREFIX)/share/man/man1/oneshot.1
 	rm -rf $(DESTDIR)$(PREFIX)/lib/oneshot
 	rm -rf $(DESTDIR)$(PREFIX)/include/oneshot
 
