@@ -32,6 +32,7 @@
 #include "heartbeat.h"
 #include "httpd.h"
 #include "metrics.h"
+#include "outcome.h"
 #include "replica.h"
 #include "source.h"
 #include "store.h"
@@ -141,95 +142,37 @@ static void detail_body(buf *b, const char *detail) {
     buf_puts(b, "}");
 }
 
-/* Decide state, exit code, HTTP answer and disposition from the core's
- * result and the cancel reason. */
+/* The outcome (outcome.h decides it) with its body: the core's output,
+ * or a {"detail"} naming the error. */
 static void outcome_from_result(const job *j, core_result *res, outcome *o, buf *body) {
-    int can_retry = R.src->can_retry;
-    int attempts_left = j->attempt < R.cfg->max_attempts;
-
     memset(o, 0, sizeof(*o));
-    o->body = res->out;
-    o->body_len = res->out_len;
-    o->content_type = res->content_type;
-    o->error = res->error;
-    if (res->outcome == CORE_OK && res->out_len > (size_t)R.cfg->max_output) {
+    if (res->outcome == CORE_OK && res->out_len > (size_t)R.cfg->max_output)
         core_fail(res, CORE_FAILED, 500, "result of %zu bytes exceeds --max-output %lld", res->out_len,
                   (long long)R.cfg->max_output);
-        o->body = NULL;
-        o->body_len = 0;
+    outcome_in in = {
+        .core = res->outcome,
+        .core_exit = res->exit_code,
+        .core_http = res->http_status,
+        .cancel = atomic_load(&R.cancel),
+        .can_retry = R.src->can_retry,
+        .attempts_left = j->attempt < R.cfg->max_attempts,
+    };
+    outcome_decision d;
+    outcome_decide(&in, &d);
+    if (d.error) snprintf(res->error, sizeof(res->error), "%s", d.error);
+    if (res->outcome == CORE_REJECTED)
+        log_warn("job rejected by the core (%d): %s", d.http_status, res->error[0] ? res->error : "no reason given");
+    o->state = d.state;
+    o->exit_code = d.exit_code;
+    o->http_status = d.http_status;
+    o->disp = d.disp;
+    o->error = res->error;
+    if (d.keep_body && res->out_len <= (size_t)R.cfg->max_output) {
+        o->body = res->out;
+        o->body_len = res->out_len;
+        o->content_type = res->content_type;
     }
-    switch (res->outcome) {
-    case CORE_OK:
-        o->state = ST_SUCCEEDED;
-        o->exit_code = OS_EXIT_OK;
-        o->http_status = res->http_status ? res->http_status : 200;
-        o->disp = DISP_ACK;
-        return;
-    case CORE_FAILED:
-        o->exit_code = exitcode_from_core(res->exit_code ? res->exit_code : 1);
-        if (o->exit_code == 0) o->exit_code = OS_EXIT_FAILED;
-        o->http_status = res->http_status ? res->http_status : 500;
-        if (can_retry && attempts_left) {
-            o->state = ST_RETRYING;
-            o->disp = DISP_RETRY;
-        } else {
-            o->state = can_retry ? ST_DEAD : ST_FAILED;
-            o->disp = can_retry ? DISP_DEAD : DISP_ACK;
-        }
-        break;
-    case CORE_REJECTED:
-        o->state = ST_REJECTED;
-        o->exit_code = OS_EXIT_REJECTED;
-        o->http_status = res->http_status ? res->http_status : 422;
-        log_warn("job rejected by the core (%d): %s", o->http_status, res->error[0] ? res->error : "no reason given");
-        o->disp = DISP_DEAD;
-        o->body = NULL;
-        break;
-    case CORE_CANCELLED:
-        o->body = NULL;
-        switch (atomic_load(&R.cancel)) {
-        case CANCEL_TERM:
-            o->exit_code = OS_EXIT_TERM;
-            o->http_status = 503;
-            if (can_retry) { /* given back: the queue re-delivers it */
-                o->state = ST_INTERRUPTED;
-                o->disp = DISP_RELEASE;
-                snprintf(res->error, sizeof(res->error), "interrupted: SIGTERM and --term-grace is over");
-            } else { /* nothing re-delivers it: the record ends final */
-                o->state = ST_FAILED;
-                o->disp = DISP_ACK;
-                snprintf(res->error, sizeof(res->error),
-                         "interrupted: SIGTERM and --term-grace is over (an HTTP job is not re-delivered)");
-            }
-            break;
-        case CANCEL_USER:
-            o->state = ST_CANCELLED;
-            o->exit_code = OS_EXIT_OK;
-            o->http_status = 409;
-            o->disp = DISP_ACK;
-            snprintf(res->error, sizeof(res->error), "cancelled");
-            break;
-        case CANCEL_LOST:
-            o->state = ST_INTERRUPTED;
-            o->exit_code = OS_EXIT_UNAVAILABLE;
-            o->http_status = 503;
-            o->disp = DISP_RELEASE;
-            break;
-        default: /* CANCEL_DEADLINE */
-            o->exit_code = OS_EXIT_DEADLINE;
-            o->http_status = 504;
-            snprintf(res->error, sizeof(res->error), "deadline exceeded");
-            if (can_retry && attempts_left) {
-                o->state = ST_RETRYING;
-                o->disp = DISP_RETRY;
-            } else {
-                o->state = can_retry ? ST_DEAD : ST_TIMED_OUT;
-                o->disp = can_retry ? DISP_DEAD : DISP_ACK;
-            }
-        }
-        break;
-    }
-    if (!o->body || !o->body_len) {
+    if (strcmp(d.state, ST_SUCCEEDED) != 0 && (!o->body || !o->body_len)) { /* a success may be empty */
         detail_body(body, res->error[0] ? res->error : "job failed");
         o->body = body->data;
         o->body_len = body->len;

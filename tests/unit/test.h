@@ -51,5 +51,6 @@ typedef struct test_case {
 extern const test_case config_tests[];
 extern const test_case json_tests[];
 extern const test_case exitcode_tests[];
+extern const test_case outcome_tests[];
 
 #endif
