@@ -14,12 +14,14 @@
 #include "lifecycle.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/buf.h"
@@ -55,7 +57,12 @@ static struct run {
     int64_t start_mono_ms;
     int64_t started_mono_ms; /* the job's start, for its duration */
     atomic_int cancel;
-    status_rec status;
+    status_rec status;   /* the main thread's; the heartbeat reads it while the core runs */
+    /* What the watchdog's hard exit writes: a copy of status the main
+     * thread takes (status_share) at each transition, under shared_mu, so
+     * the watchdog thread never reads a record half-written. */
+    pthread_mutex_t shared_mu;
+    status_rec shared;
     char termlog[4096];  /* the termination-log path, "" = off */
 } R;
 
@@ -98,6 +105,27 @@ static void termlog_write(const status_rec *st) {
 
 /* --- watchdog hooks --- */
 
+static void status_share(void) {
+    pthread_mutex_lock(&R.shared_mu);
+    R.shared = R.status;
+    pthread_mutex_unlock(&R.shared_mu);
+}
+
+/* The shared copy; if the main thread holds the lock for long (it never
+ * does: a struct copy), the hard exit does not wait on it past 100 ms. */
+static void status_shared_copy(status_rec *st) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    int locked = pthread_mutex_timedlock(&R.shared_mu, &until) == 0;
+    *st = R.shared;
+    if (locked) pthread_mutex_unlock(&R.shared_mu);
+}
+
 static void hook_abort_core(void) {
     if (R.core && R.core->abort) R.core->abort(R.core_state);
 }
@@ -110,7 +138,8 @@ static const char *hard_exit_state(int code) {
 }
 
 static void hook_hard_exit(int code) {
-    status_rec st = R.status;
+    status_rec st;
+    status_shared_copy(&st);
     int was_running = st.id[0] && strcmp(st.state, ST_RUNNING) == 0;
     if (!st.state[0] || strcmp(st.state, ST_RUNNING) == 0) {
         snprintf(st.state, sizeof(st.state), "%s", hard_exit_state(code));
@@ -225,6 +254,7 @@ static int publish_and_settle(job *j, outcome *o) {
     if (st->started_at) st->heartbeat_at = st->finished_at;
     st->progress = strcmp(o->state, ST_SUCCEEDED) == 0 ? 100 : heartbeat_progress();
     snprintf(st->error, sizeof(st->error), "%s", o->error ? o->error : "");
+    status_share();
     if (o->disp == DISP_RELEASE && strcmp(o->state, ST_INTERRUPTED) == 0 && o->exit_code == OS_EXIT_UNAVAILABLE) {
         /* The claim was lost: another replica owns the job and its record. */
         log_error("not writing the status or settling: the claim was lost");
@@ -257,6 +287,7 @@ static int publish_and_settle(job *j, outcome *o) {
         o->error = st->error;
         put = R.store->put_status(R.store_state, st, err, sizeof(err));
         if (put == STORE_POISON) put = STORE_SKIPPED; /* the record itself: dead-letter without it */
+        status_share();
     }
     if (put < 0) goto unavailable;
     if (put == STORE_STALE) {
@@ -277,6 +308,7 @@ unavailable:
     snprintf(st->state, sizeof(st->state), "%s", ST_INTERRUPTED);
     st->exit_code = OS_EXIT_UNAVAILABLE;
     snprintf(st->error, sizeof(st->error), "%s", err);
+    status_share();
     return OS_EXIT_UNAVAILABLE;
 }
 
@@ -352,6 +384,7 @@ static int settle_unrun(job *j, int begun, const char *info) {
     }
     snprintf(R.status.state, sizeof(R.status.state), "%s", code ? ST_INTERRUPTED : state);
     R.status.exit_code = code;
+    status_share();
     buf_free(&body);
     return code;
 }
@@ -485,6 +518,7 @@ int lifecycle_run(const config *cfg) {
     int opened_src = 0, opened_store = 0;
 
     memset(&R, 0, sizeof(R));
+    pthread_mutex_init(&R.shared_mu, NULL);
     memset(&j, 0, sizeof(j));
     R.cfg = cfg;
     R.start_mono_ms = start;
@@ -532,6 +566,7 @@ int lifecycle_run(const config *cfg) {
     snprintf(R.status.id, sizeof(R.status.id), "%s", j.id);
     snprintf(R.status.state, sizeof(R.status.state), "%s", ST_RUNNING);
     R.status.attempt = j.attempt;
+    status_share();
     watchdog_job_begin(j.deadline_s > 0 ? j.claimed_mono_ms + (int64_t)j.deadline_s * 1000 : 0);
     log_info("claimed job (attempt %d)", j.attempt);
     if (j.unknown) log_warn("%s", j.unknown);
@@ -543,6 +578,7 @@ int lifecycle_run(const config *cfg) {
     }
     char info[400] = "";
     int begun = begin_job(&j, info, sizeof(info), err, sizeof(err));
+    status_share(); /* the fence */
     if (begun == BEGIN_ERR) {
         log_error("cannot write the running status, leaving the job to be redelivered: %s", err);
         code = OS_EXIT_UNAVAILABLE;
@@ -564,6 +600,7 @@ out:
         snprintf(R.status.state, sizeof(R.status.state), "%s", code == OS_EXIT_IDLE ? "idle" : exitcode_name(code));
         R.status.exit_code = code;
     }
+    status_share();
     replica_set_result(R.status.state, code);
     termlog_write(&R.status);
     metrics_final(cfg, &R.status); /* before the server stops; pushes with --pushgateway */
