@@ -1,4 +1,4 @@
-/* exitcodes.c -- the exit-code mapping (DESIGN.md section 6). */
+/* exitcodes.c -- the exit-code mapping. */
 #include "exitcodes.h"
 
 int exitcode_from_core(int code) {

@@ -1,4 +1,4 @@
-/* exitcodes.h -- every exit code the process can return (DESIGN.md section 6).
+/* exitcodes.h -- every exit code the process can return.
  *
  * This is the single source of truth: the lifecycle, the subcommands, the
  * tests and the deploy manifests (podFailurePolicy) all take their numbers

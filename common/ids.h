@@ -6,7 +6,7 @@
 
 #define ID_MAX 200 /* a job id is 1..200 bytes of [A-Za-z0-9._:-] */
 
-/* 1 when s[0..n) is a valid job id (DESIGN.md section 4), else 0. */
+/* 1 when s[0..n) is a valid job id, else 0. */
 int id_valid(const char *s, size_t n);
 /* A random RFC 4122 version-4 UUID into out (>= 37 bytes). */
 void id_uuid4(char *out);

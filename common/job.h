@@ -1,4 +1,4 @@
-/* job.h -- the job envelope (DESIGN.md section 4).
+/* job.h -- the job envelope.
  *
  * A job is what a source claims: an id, the input bytes, an optional
  * per-job deadline, the delivery attempt, and for HTTP jobs the query

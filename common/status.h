@@ -1,4 +1,4 @@
-/* status.h -- the status record (DESIGN.md section 5).
+/* status.h -- the status record.
  *
  * Written at claim ("running"), renewed by the heartbeat, and written once
  * more when the job ends. The same fields serialise to JSON (Kafka status

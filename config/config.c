@@ -566,7 +566,7 @@ static int load(config *cfg, int argc, char **argv, char **envp, int allow_args,
     return rc;
 }
 
-/* The error stays one line (DESIGN.md section 3) even when it quotes a
+/* The error stays one line even when it quotes a
  * value or flag holding a newline: control characters become '?'. */
 int config_load(config *cfg, int argc, char **argv, char **envp, int allow_args, char *err,
                 size_t errlen) {

@@ -1,4 +1,4 @@
-/* config.h -- configuration loading and validation (DESIGN.md section 3).
+/* config.h -- configuration loading and validation.
  *
  * Precedence: command-line flag > environment variable > --config FILE
  * (JSON with the flag names as keys) > default. Every value is validated

@@ -1,5 +1,5 @@
 /* redis_url.h -- parse redis://[user:password@]host[:port][/db] and
- * unix:///path/to.sock[?db=N&password=P&user=U] (DESIGN.md section 3). */
+ * unix:///path/to.sock[?db=N&password=P&user=U]. */
 #ifndef ONESHOT_REDIS_URL_H
 #define ONESHOT_REDIS_URL_H
 

@@ -1,5 +1,4 @@
-/* backlog.h -- how many jobs wait for a replica, per source (DESIGN.md
- * sections 7 and 8), for `oneshot fleet`.
+/* backlog.h -- how many jobs wait for a replica, per source, for `oneshot fleet`.
  *
  * One small table per source, like the sources themselves:
  *   redis-list    waiting = LLEN <queue> + items in processing lists whose

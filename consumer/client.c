@@ -1,4 +1,4 @@
-/* client.c -- the callers' subcommands (DESIGN.md section 3).
+/* client.c -- the callers' subcommands.
  *
  *   submit [INPUT | -]  enqueue one job, print its id
  *   status ID           print the status record as JSON (exit 0 found, 1 not)
@@ -69,7 +69,7 @@ typedef struct submission {
 /* Enqueue; the job id into out_id. 0, or an exit code. */
 typedef int (*submit_fn)(const config *cfg, const submission *sub, char *out_id, size_t n);
 
-/* The envelope of DESIGN.md section 4 for a submit: no "attempt" (oneshot
+/* The envelope (README "The job envelope") for a submit: no "attempt" (oneshot
  * sets it on a re-queue); JSON input stays JSON. */
 static char *submit_envelope(const char *id, const submission *sub, size_t *len) {
     job j;

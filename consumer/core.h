@@ -1,4 +1,4 @@
-/* core.h -- the compute-core interface (DESIGN.md section 8).
+/* core.h -- the compute-core interface.
  *
  * A core is a small table of functions. The lifecycle calls init once at
  * start (a failure there is a configuration error: exit 78), run once per

@@ -1,4 +1,4 @@
-/* core_demo.c -- the batch-jobs example's contract (DESIGN.md section 1).
+/* core_demo.c -- the batch-jobs example's contract.
  *
  * Reproduces the public FastAPI example: `duration` seconds of work (default
  * 5) logging "Progress: i/N seconds elapsed" each second, failure when

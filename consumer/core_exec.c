@@ -1,4 +1,4 @@
-/* core_exec.c -- run any program on the job (DESIGN.md section 8).
+/* core_exec.c -- run any program on the job.
  *
  * The command (--core exec with `-- CMD ARGS...` or ONESHOT_EXEC, already
  * split into words by config/, never given to a shell) runs in its own

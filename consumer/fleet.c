@@ -1,5 +1,5 @@
 /* fleet.c -- `oneshot fleet`: the batch-jobs platform on one machine (see
- * fleet.h and DESIGN.md section 8).
+ * fleet.h and README "Fleet").
  *
  * One thread, one loop: poll(2) on a signalfd (SIGCHLD, SIGINT, SIGTERM,
  * SIGHUP) and on each replica's output pipe, waking at least every
@@ -436,7 +436,7 @@ static void backoff_grow(fleet *F, const slot *s, int64_t now) {
              (long)s->pid, (long long)F->backoff_ms);
 }
 
-/* Count an ended replica (DESIGN.md section 6). */
+/* Count an ended replica. */
 static void tally_exit(fleet *F, slot *s, int status, int64_t now) {
     tally *t = &F->t;
     int code = -1, sig = 0, failure = 0;

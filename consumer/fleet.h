@@ -1,5 +1,5 @@
 /* fleet.h -- `oneshot fleet`: the batch-jobs platform on one machine
- * (DESIGN.md section 8).
+ *.
  *
  * A single-threaded supervisor: it reads the backlog of the replicas'
  * source (backlog.h), starts one replica (this binary, `run`) per waiting

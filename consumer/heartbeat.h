@@ -1,4 +1,4 @@
-/* heartbeat.h -- keeps a running job's claim alive (DESIGN.md section 7).
+/* heartbeat.h -- keeps a running job's claim alive.
  *
  * While the core runs, a thread renews the source's claim (lease key,
  * XCLAIM, Kafka poll) at the source's period and, every third of --lease,

@@ -1,4 +1,4 @@
-/* lifecycle.h -- one replica, one job, one exit code (DESIGN.md section 2). */
+/* lifecycle.h -- one replica, one job, one exit code. */
 #ifndef ONESHOT_LIFECYCLE_H
 #define ONESHOT_LIFECYCLE_H
 

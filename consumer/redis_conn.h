@@ -1,6 +1,6 @@
 /* redis_conn.h -- one Redis connection, shared by the redis-list and
  * redis-stream sources, the Redis store and the client subcommands
- * (DESIGN.md sections 3, 5 and 7).
+ *.
  *
  * rconn_open connects from a --redis URL (redis://[user:password@]host:port/db
  * or unix:///path?db=N), authenticates (AUTH pass, or AUTH user pass for an

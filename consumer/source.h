@@ -1,4 +1,4 @@
-/* source.h -- where the one job comes from (DESIGN.md sections 2 and 7).
+/* source.h -- where the one job comes from.
  *
  * A source is a small table of functions; the lifecycle calls through it
  * and never switches on the broker. At-least-once: nothing is acknowledged

@@ -1,4 +1,4 @@
-/* source_http.c -- the job arrives as POST /job (DESIGN.md section 1).
+/* source_http.c -- the job arrives as POST /job.
  *
  * A thin adapter over httpd: claim waits for the request, finish answers
  * it and waits until the answer has been sent. There is no broker, so

@@ -1,5 +1,5 @@
 /* source_redis_list.c -- the reliable-queue pattern on a Redis list
- * (DESIGN.md sections 4 and 7).
+ *.
  *
  * Keys (Q = --queue, P = --prefix, W = this replica's id):
  *   Q                    the queue; producers LPUSH, replicas take from the right

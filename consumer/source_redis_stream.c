@@ -1,5 +1,5 @@
 /* source_redis_stream.c -- one entry of a Redis stream through a consumer
- * group (DESIGN.md sections 4 and 7).
+ * group.
  *
  * Entries carry fields: input (required), id (default: the entry id),
  * deadline_s, and attempt (set by oneshot on a retry). The group is created

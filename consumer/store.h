@@ -1,4 +1,4 @@
-/* store.h -- where status records and results go (DESIGN.md section 5).
+/* store.h -- where status records and results go.
  *
  * A store is a small table of functions. "none" keeps nothing (the HTTP
  * caller gets the result in the response). Every call returns 0, or -1

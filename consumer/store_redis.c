@@ -1,4 +1,4 @@
-/* store_redis.c -- status records and results in Redis (DESIGN.md section 5).
+/* store_redis.c -- status records and results in Redis.
  *
  *   <prefix>:job:<id>     hash, the status record (status_each_field names),
  *                         replaced whole at each transition, expiring after

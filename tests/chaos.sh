@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# chaos.sh -- `make chaos` (issue 8): per source, `oneshot fleet --drain
+# chaos.sh -- `make chaos`: per source, `oneshot fleet --drain
 # --max-concurrent 4 -- ... --lease 3 --max-attempts 10` works through a
 # queue of jobs while a chaos loop SIGKILLs replicas at random and the
 # broker is restarted once (Redis: SIGKILL of redis-server, which runs with

@@ -1,5 +1,5 @@
 /* source_kafka.c -- one message per replica from a consumer group
- * (DESIGN.md sections 4 and 7).
+ *.
  *
  * The replica subscribes to --queue in group --group with the
  * cooperative-sticky assignor, auto commit and the automatic offset store
@@ -761,9 +761,9 @@ static void ksrc_close(void *state) {
     if (s->rkt) rd_kafka_topic_destroy(s->rkt);
     if (s->join_ms < 0 && !no_assignor) {
         /* librdkafka < 2.3.0 with cooperative-sticky asserts in destroy
-         * when the member joined but never got an assignment (its #4312):
+         * when the member joined but never got an assignment:
          * the process is about to exit, so the handle is left to it. */
-        log_debug("not destroying the consumer (librdkafka issue 4312)");
+        log_debug("not destroying the consumer (librdkafka < 2.3.0 asserts in destroy)");
         leaked_consumer = s->rk;
     } else {
         rd_kafka_destroy_flags(s->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);

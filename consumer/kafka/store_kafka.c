@@ -1,5 +1,4 @@
-/* store_kafka.c -- status records and results on Kafka topics (DESIGN.md
- * section 5).
+/* store_kafka.c -- status records and results on Kafka topics.
  *
  *   <queue>.results  key = job id, value = the result bytes, headers
  *                    `state` and `exit_code` (and `error` when the result

@@ -14,9 +14,9 @@
 # metric, which two subjects, the target; report.py documents the modes).
 #
 # One private redis-server (unix socket in a temp folder, removed on exit)
-# serves the queue rows (issue 4) and the fleet rows (issue 7); one test
-# Kafka broker (tests/kafka_broker_start.sh, Apache Kafka in one JVM) the Kafka rows
-# (issue 5).
+# serves the queue rows and the fleet rows; one test
+# Kafka broker (tests/kafka_broker_start.sh, Apache Kafka in one JVM) the
+# Kafka rows.
 #
 #   BENCH_N=5 make bench      same N for every startbench subject (defaults below)
 #   BENCH_FLEET_N, BENCH_FLEET_JOBS   fleet rounds and jobs per round
@@ -113,7 +113,7 @@ subject() {
 ROWS=()
 row() { ROWS+=(--row "$1"); }
 
-# -- issue 2: HTTP source, demo core, against the FastAPI example ----------
+# -- HTTP source, demo core, against the FastAPI example ----------
 # One --job run gives all three numbers: the start -> 200 phase and the RSS
 # read are the same whether or not a job follows.
 JOB='/job?duration=0'
@@ -123,7 +123,7 @@ row "start -> first 200 on /health|ready_ms|oneshot|fastapi|ms|5|30"
 row "cycle: start -> POST $JOB -> exit|cycle_ms|oneshot|fastapi|ms||50"
 row "idle VmRSS after first 200|rss_kb|oneshot|fastapi|kB|8192|5"
 
-# -- issue 4: one-shot Redis replicas, against a bare hiredis client and RQ --
+# -- one-shot Redis replicas, against a bare hiredis client and RQ --
 # Each run: --pre queues one job (list: DEL + LPUSH; stream: XTRIM + XADD;
 # RQ: empty the queue + enqueue, in python) off the clock; the clock runs
 # from fork to the reaped exit (exit 0 required); --post checks the run's
@@ -147,7 +147,7 @@ row "redis-list replica vs \`rq worker --burst --max-jobs 1\` (1 job)|cycle_ms|l
 row "redis-stream replica, 1 XADDed job: $LIFE|cycle_ms|stream-oneshot|stream-bare|ms|3|3|within"
 row "redis-stream replica vs the same list-based RQ run (RQ has no stream mode)|cycle_ms|stream-oneshot|rq-one|ms||30"
 
-# -- issue 3: the exec core -------------------------------------------------
+# -- the exec core -------------------------------------------------------
 # 64 MiB of random bytes POSTed (application/octet-stream, by startbench's
 # own client: what `curl --data-binary @file` sends, without a curl spawn)
 # through `exec -- cat`; the answer is compared byte by byte. Two spans:
@@ -427,7 +427,7 @@ row "fleet on Kafka, $KFLEET_JOBS echo jobs, $KFLEET_PARTS partitions, N=8 vs th
 row "fleet on Kafka vs one confluent-kafka Python worker in burst mode (same topic layout): jobs/s|jobs_per_s|kfleet-kafka|kfleet-python|jobs/s|||rate"
 row "fleet on Kafka: CPU per job (fleet + replicas; Python: its process)|cpu_ms_per_job|kfleet-kafka|kfleet-python|ms|||"
 
-# -- issue 7: the fleet against RQ, same Redis, same count ------------------
+# -- the fleet against RQ, same Redis, same count ------------------
 # FLEET_JOBS echo jobs drained by `oneshot fleet --drain --max-concurrent 4`
 # (one replica process per job) on a Redis list and on a Redis stream, and
 # by `rq worker --burst` (a forked work horse per job; tests/bench/rq_jobs.py),
@@ -512,9 +512,9 @@ meta+=(--subject "kfleet-list|$KFLEET_N|$(shquote "${KFLEET_CMD[@]}" -- --source
 meta+=(--subject "kfleet-python|$KFLEET_N|$(shquote "$PY" tests/bench/kafka_burst.py --brokers "$KAFKA_BROKERS" --topic kpR --group gkpR --prop "$COOP")")
 meta+=(--subject "rq-4workers|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 4)")
 notes=(
-    --note "Queue rows (issue 4): the clock runs from fork to the reaped exit; off the clock, before each run, hook.sh queues the run's own job (list: DEL + LPUSH of {\"id\":ID,\"input\":{\"n\":1}}; stream: XTRIM MAXLEN 0 + XADD input id; RQ: rq_jobs.py --enqueue-one empties the queue and enqueues echo() with job_id ID), and after it checks that very job: result key exists and status hash state = succeeded (RQ: job status = finished), exit code 0. Every run is checked, not a sample. bare_hiredis = tests/bench/bare_hiredis.c: connect, BLMOVE + SET + HSET + LREM (stream: XREADGROUP + SET + HSET + XACK), one round trip each. RQ has no stream mode: both stream rows compare with the same list-based RQ run."
+    --note "Queue rows: the clock runs from fork to the reaped exit; off the clock, before each run, hook.sh queues the run's own job (list: DEL + LPUSH of {\"id\":ID,\"input\":{\"n\":1}}; stream: XTRIM MAXLEN 0 + XADD input id; RQ: rq_jobs.py --enqueue-one empties the queue and enqueues echo() with job_id ID), and after it checks that very job: result key exists and status hash state = succeeded (RQ: job status = finished), exit code 0. Every run is checked, not a sample. bare_hiredis = tests/bench/bare_hiredis.c: connect, BLMOVE + SET + HSET + LREM (stream: XREADGROUP + SET + HSET + XACK), one round trip each. RQ has no stream mode: both stream rows compare with the same list-based RQ run."
     --note "Kafka rows: one real broker (Apache Kafka from tests/kafka/pom.xml, KRaft, one JVM, group.initial.rebalance.delay.ms=0; tests/kafka_broker_start.sh) for the whole bench. Empty group: every run has its own topic k{ID} and group g{ID}. m4 / m16: group gbN holds N oneshot replicas each running a long job on its own partition of kbusyN; the run subscribes to knewN in that group, so its join is a rebalance of N + 1 members and no busy partition moves (a busy member whose job was revoked would log it: $revoked such lines). Join = subscribe -> the assignment that holds the partition (cooperative: the first assignment in a busy group is empty, first_join_ms). Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset must be the partition's high watermark (oneshot also: the last result record is {ID} succeeded). Everyone cooperative-sticky, auto.offset.reset=earliest, else its defaults. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; nothing published. kcat -G -c 1 commits by auto-commit at close and logs no phases: its 'beyond the join' is its wall minus oneshot's median join of the same group. Fleet rows: $KFLEET_JOBS echo jobs on $KFLEET_PARTS partitions, fleet --drain --max-concurrent 8 (one replica per job), the same on a Redis list, and tests/bench/kafka_burst.py (one long-lived consumer: echo, produce + flush the result, sync commit, per message); each checked: every job one result."
-    --note "exec cat rows (issue 3): 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
+    --note "exec cat rows: 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
 )
 "$PY" tests/bench/report.py --raw "$raw" --out "$OUT/results.md" \
     --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_KAFKA_N=$KAFKA_N, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS, BENCH_KFLEET_N=$KFLEET_N, BENCH_KFLEET_JOBS=$KFLEET_JOBS)" "${notes[@]}" \

@@ -164,7 +164,7 @@ function scaledJobs() {
 
 /* The podFailurePolicy of every ScaledJob against the contract: for each
  * code of common/exitcodes.h, the first rule that matches it must take the
- * action DESIGN.md section 6 implies, and no rule may name a code the
+ * action README's exit-code table implies, and no rule may name a code the
  * header does not define. */
 function checkK8sExitCodes() {
   const c = exitCodes();

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cores.sh -- the exec and plugin cores, driven over HTTP with curl (issue 3).
+# cores.sh -- the exec and plugin cores, driven over HTTP with curl.
 . "$(dirname "$0")/../lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deploy.sh -- the files in deploy/ checked against the real schemas and
-# the built binary (issue 6): Kubernetes + KEDA manifests (kubernetes-models,
+# the built binary: Kubernetes + KEDA manifests (kubernetes-models,
 # @kubernetes-models/keda, and tsc over their types for unknown fields),
 # podFailurePolicy against common/exitcodes.h, the Verda job deployment,
 # the compose file (the Compose Specification's JSON schema) and the

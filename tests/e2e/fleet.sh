@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fleet.sh -- `oneshot fleet`, the batch-jobs platform on one machine
-# (issue 7): the built binary supervising its own replicas against a
+#: the built binary supervising its own replicas against a
 # private redis-server (and the test Kafka broker), checked with redis-cli.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../redis_start.sh"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fuzz.sh -- a short smoke of every libFuzzer target (issue 8): builds them
+# fuzz.sh -- a short smoke of every libFuzzer target: builds them
 # with clang into $BUILD/fuzz (make fuzz-build), then runs each over its
 # seed corpus tests/fuzz/corpus/<target>/ (which keeps every crash found so
 # far as a regression case) plus a bounded number of new inputs, with a

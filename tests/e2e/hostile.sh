@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# hostile.sh -- hostile HTTP clients against the built replica (issue 8):
+# hostile.sh -- hostile HTTP clients against the built replica:
 # slowloris, the connection limit and the descriptor limit, oversized
 # headers and URLs, a chunked body beyond --max-input, pipelined requests.
 # None may crash, hang or end the replica early. Loopback only, bounded

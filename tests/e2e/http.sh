@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# http.sh -- the replica over HTTP, driven with curl (issue 2).
+# http.sh -- the replica over HTTP, driven with curl.
 . "$(dirname "$0")/../lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }

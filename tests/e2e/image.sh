@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # image.sh -- the container image (deploy/Dockerfile) built and run with
-# podman as a user would run it (issue 6). No image registry is reachable:
+# podman as a user would run it. No image registry is reachable:
 # deploy/podman/setup.sh installs podman and makes the debian:bookworm-slim
 # base locally (debootstrap, cached). Then: podman build --pull=never, run
 # with -p 127.0.0.1:PORT:8000, /health, a job, exit codes 0/1/65/78 out of

@@ -2,7 +2,7 @@
 # metrics.sh -- GET /metrics (Prometheus text format, read back with the
 # prometheus_client parser) and --pushgateway: the final metrics pushed at
 # exit to a real Prometheus Pushgateway, and to fake gateways that record
-# the request, answer 500, or never answer (issue 6).
+# the request, answer 500, or never answer.
 . "$(dirname "$0")/../lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis_client.sh -- submit/status/wait/cancel end to end, the Redis store
-# behind the HTTP source, URLs and credentials, Redis unreachable (issue 4).
+# behind the HTTP source, URLs and credentials, Redis unreachable.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../redis_start.sh"
 

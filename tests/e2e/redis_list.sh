@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis_list.sh -- the redis-list source and the Redis store against a real
-# redis-server, driven with redis-cli as an operator would (issue 4).
+# redis-server, driven with redis-cli as an operator would.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../redis_start.sh"
 

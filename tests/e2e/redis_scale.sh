@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # redis_scale.sh -- 1000 queued jobs, 1000 one-shot replicas one after the
-# other: each job taken exactly once, nothing left behind (issue 4).
+# other: each job taken exactly once, nothing left behind.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../redis_start.sh"
 

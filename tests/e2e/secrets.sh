@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# secrets.sh -- passwords and tokens never reach a log (issue 8): replicas
+# secrets.sh -- passwords and tokens never reach a log: replicas
 # and subcommands at --log-level debug with a Redis password (closed port,
 # wrong password, a real redis-server with requirepass and an ACL user), a
 # bearer token, Kafka SASL passwords (a real broker's SASL/PLAIN listener),

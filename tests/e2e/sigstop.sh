@@ -3,7 +3,7 @@
 # job another replica has taken over and finished meanwhile, is resumed
 # (SIGCONT): it must notice that its claim is lost, log it, record it in
 # its termination log, and exit 69 without acknowledging, re-queueing or
-# overwriting anything (DESIGN.md section 7; issue 8). On redis-list and
+# overwriting anything (consumer/README.md). On redis-list and
 # redis-stream, in two ways each:
 #   - the replica alone is stopped (its program runs on and ends while it
 #     is stopped: on resume the end of the job and the lost claim race);

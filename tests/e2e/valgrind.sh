@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# valgrind.sh -- a sample of replicas under valgrind memcheck (issue 8): the
+# valgrind.sh -- a sample of replicas under valgrind memcheck: the
 # HTTP demo job, the echo core, a rejected input and an idle exit. Each must
 # exit with its own code: valgrind's --error-exitcode=99 turns any invalid
 # read or write, use of uninitialised memory, bad free, or a definite or

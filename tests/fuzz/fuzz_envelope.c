@@ -1,4 +1,4 @@
-/* fuzz_envelope.c -- job_parse_envelope on any message (DESIGN.md section 4).
+/* fuzz_envelope.c -- job_parse_envelope on any message.
  *
  * Invariants: the parse never fails to leave the raw message as input; an
  * id it accepts is valid; an accepted envelope, serialised again by

@@ -1,4 +1,4 @@
-/* fuzz_status.c -- the status record's JSON round trip (DESIGN.md section 5).
+/* fuzz_status.c -- the status record's JSON round trip.
  *
  * status_from_json on any bytes; when it accepts them, status_to_json of
  * the record must be valid JSON that status_from_json accepts and reads

@@ -1,4 +1,4 @@
-/* exitcode_test.c -- the exit-code mapping (DESIGN.md section 6). */
+/* exitcode_test.c -- the exit-code mapping. */
 #include "../../common/exitcodes.h"
 #include "test.h"
 
