@@ -432,14 +432,15 @@ end:
 
 /* --- cancel --- */
 
-/* KEYS: cancel mark, record. ARGV: ttl, channel, id, now. A final job is
+/* KEYS: cancel mark, record, result. ARGV: ttl, channel, id, now. A final job is
  * left alone (its state is returned). Otherwise the mark is set; without
  * a record ('unclaimed': a job no replica has met, or an id nobody knows)
  * that is all, so no record is invented; a job nobody runs right now
  * (queued, retrying, interrupted) is recorded as
  * cancelled at once, under a new fence (so a replica that wakes with the
- * old one writes nothing), keeping what the record said of it, so `wait`
- * returns; a running one is stopped by its replica at the next heartbeat.
+ * old one writes nothing), keeping who met it (attempt, worker, source,
+ * queue) but nothing of an earlier attempt's run or result (its fields
+ * and, a string, the result key), so `wait` returns; a running one is stopped by its replica at the next heartbeat.
  * A record key of the wrong type is reported, never written. Safe to
  * re-send: the second run finds the job cancelled. */
 static const char CANCEL_LUA[] =
@@ -450,9 +451,13 @@ static const char CANCEL_LUA[] =
     "local r = redis.call('HMGET', KEYS[2], 'state', 'fence')\n"
     "local s = r[1] or ''\n"
     "if FINAL[s] then return s end\n"
+    "local old_result = redis.call('TYPE', KEYS[3]).ok == 'string'\n"
     "redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])\n"
     "if s == 'running' then return s end\n"
     "if s == '' then return 'unclaimed' end\n"
+    "redis.call('HDEL', KEYS[2], 'result_bytes', 'content_type', 'duration_ms', 'cpu_ms', 'max_rss_kb',\n"
+    "           'started_at', 'heartbeat_at', 'progress')\n"
+    "if old_result then redis.call('DEL', KEYS[3]) end\n"
     "redis.call('HSET', KEYS[2], 'id', ARGV[3], 'state', 'cancelled', 'exit_code', 0,\n"
     "           'error', 'cancelled before it ran', 'finished_at', ARGV[4],\n"
     "           'fence', (tonumber(r[2] or '0') or 0) + 1)\n"
@@ -462,20 +467,21 @@ static const char CANCEL_LUA[] =
 
 int client_cancel(const config *cfg) {
     const char *id;
-    char err[512], mark[512], rec[512], channel[300], ttl[24], now[40];
+    char err[512], mark[512], rec[512], result[512], channel[300], ttl[24], now[40];
 
     client_log_init(cfg);
     if (id_arg(cfg, "cancel", &id) < 0) return OS_EXIT_CONFIG;
     rkey(mark, sizeof(mark), cfg->prefix, "cancel", id);
     rkey(rec, sizeof(rec), cfg->prefix, "job", id);
+    rkey(result, sizeof(result), cfg->prefix, "result", id);
     snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
     snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
     rconn *c = client_connect(cfg, "cancel");
     if (!c) return OS_EXIT_UNAVAILABLE;
     SEAM("cancel");
-    redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "EVAL %s 2 %s %s %s %s %s %s", CANCEL_LUA, mark, rec,
-                              ttl, channel, id, now);
+    redisReply *r = rconn_cmd(c, RC_RETRY, err, sizeof(err), "EVAL %s 3 %s %s %s %s %s %s %s", CANCEL_LUA, mark, rec,
+                              result, ttl, channel, id, now);
     rconn_close(c);
     if (!r || rreply_check(r, "cancel", err, sizeof(err)) < 0) {
         fprintf(stderr, "oneshot cancel: %s\n", err);

@@ -18,14 +18,17 @@ void rkey(char *out, size_t n, const char *prefix, const char *kind, const char 
 }
 
 /* KEYS: record, cancel mark, the held copy's key (processing list or
- * stream; the record again for kind none). ARGV: W, kind, group, entry,
+ * stream; the record again for kind none), result. ARGV: W, kind, group, entry,
  * lease key prefix (P:lease:), ttl, channel, now (ISO 8601), then the
  * "running" record's field/value pairs (no fence).
  * {'run', fence} | {'done', state} | {'cancelled', fence} |
  * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
  * its own running record and answers 'run' with the same fence. A job
  * cancelled before any replica met it gets this one's attempt, worker,
- * source and queue (the fields it lacks) with its 'done'. */
+ * source and queue (the fields it lacks) with its 'done'. A new attempt
+ * drops an earlier attempt's result (a string: another type is left to
+ * FINAL's poison check), so a result key always belongs to the record
+ * that names it (result_bytes). */
 static const char BEGIN_LUA[] =
     "--oneshot:BEGIN\n"
     RREC_LUA_PRELUDE
@@ -54,7 +57,9 @@ static const char BEGIN_LUA[] =
     "end\n"
     "f = f + 1\n"
     "local cancelled = redis.call('EXISTS', KEYS[2]) == 1\n"
+    "local old_result = redis.call('TYPE', KEYS[4]).ok == 'string'\n"
     "redis.call('DEL', KEYS[1])\n"
+    "if old_result then redis.call('DEL', KEYS[4]) end\n"
     "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 9))\n"
     "if cancelled then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'exit_code', 0,\n"
@@ -139,7 +144,7 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
                char *err, size_t errlen) {
     static const char *const words[] = {"run", "done", "cancelled", "duplicate", "lost", "poison", NULL};
     static const int rcs[] = {BEGIN_RUN, BEGIN_DONE, BEGIN_CANCELLED, BEGIN_DUPLICATE, BEGIN_LOST, BEGIN_POISON};
-    char key[512], mark[512], lease[512], ttl_s[24], channel[300], now[40];
+    char key[512], mark[512], lease[512], result[512], ttl_s[24], channel[300], now[40];
     const char *kind = p && p->kind ? p->kind : "none";
     rargs a;
 
@@ -147,15 +152,17 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     rkey(key, sizeof(key), prefix, "job", st->id);
     rkey(mark, sizeof(mark), prefix, "cancel", st->id);
     rkey(lease, sizeof(lease), prefix, "lease", "");
+    rkey(result, sizeof(result), prefix, "result", st->id);
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
     snprintf(channel, sizeof(channel), "%s:events", prefix);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
     rargs_copy(&a, "EVAL");
     rargs_add(&a, BEGIN_LUA, sizeof(BEGIN_LUA) - 1, 0);
-    rargs_copy(&a, "3");
+    rargs_copy(&a, "4");
     rargs_copy(&a, key);
     rargs_copy(&a, mark);
     rargs_copy(&a, p && p->key ? p->key : key);
+    rargs_copy(&a, result);
     rargs_copy(&a, st->worker);
     rargs_copy(&a, kind);
     rargs_copy(&a, p && p->group ? p->group : "");

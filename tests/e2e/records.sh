@@ -158,6 +158,41 @@ t_cancel_queued_keeps_fields() {
     assert_eq "$(rcli LLEN jobs)" 0 "queue"
 }
 
+# A record claims a result exactly when the result key holds this run's:
+# a cancel of a job waiting for its retry, or a final state without a
+# result, leaves no earlier attempt's output (or its fields) behind.
+t_no_stale_result() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"sr1","input":"x"}' >/dev/null
+    local prog='if [ "$ONESHOT_ATTEMPT" = 1 ]; then echo attempt-one; exit 3; fi; sleep 30'
+    run_replica 20 --source redis-list --idle-timeout 5 --max-attempts 3 --core exec -- sh -c "$prog"
+    assert_eq "$(job_field sr1 state)" retrying "state after attempt 1"
+    assert_eq "$(rcli EXISTS oneshot:result:sr1)" 1 "attempt 1's output kept while retrying"
+    oneshot_cli cancel sr1 >/dev/null 2>&1
+    assert_eq "$(job_field sr1 state)" cancelled "state"
+    assert_eq "$(rcli EXISTS oneshot:result:sr1)" 0 "attempt 1's result after the cancel"
+    local f
+    for f in result_bytes content_type duration_ms cpu_ms max_rss_kb started_at heartbeat_at; do
+        assert_eq "$(rcli HEXISTS oneshot:job:sr1 "$f")" 0 "cancelled record's $f"
+    done
+    assert_eq "$(job_field sr1 attempt)" 1 "attempt kept"
+    # Cancelled while running attempt 2 (at its heartbeat): final, no result.
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"sr2","input":"x"}' >/dev/null
+    run_replica 20 --source redis-list --idle-timeout 5 --max-attempts 3 --core exec -- sh -c "$prog"
+    assert_eq "$(rcli EXISTS oneshot:result:sr2)" 1 "attempt 1's output kept while retrying"
+    "$ONESHOT" --port 0 --bind 127.0.0.1 --redis "$RS_URL" --source redis-list --lease 3 --idle-timeout 5 \
+        --core exec -- sh -c "$prog" 2>"$T_DIR/r2.log" &
+    local pid=$!
+    T_PIDS+=("$pid")
+    wait_for 10 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' HGET oneshot:job:sr2 state)\" = running ]" || fail "not running"
+    oneshot_cli cancel sr2 >/dev/null 2>&1
+    assert_exit "$pid" 10 0 "exit code" "$T_DIR/r2.log"
+    assert_eq "$(job_field sr2 state)" cancelled "state"
+    assert_eq "$(rcli EXISTS oneshot:result:sr2)" 0 "attempt 1's result after a final state without one"
+    assert_eq "$(rcli HEXISTS oneshot:job:sr2 result_bytes)" 0 "result_bytes"
+}
+
 # An HTTP job has no queue to go back to: SIGTERM ends it final.
 t_http_sigterm_final() {
     rcli FLUSHALL >/dev/null
@@ -278,6 +313,7 @@ t_run "wait and status on an id never seen exit 66 at once" t_wait_status_unknow
 t_run "wait returns on every final state with its code" t_wait_final_codes
 t_run "cancel of an unknown id sets a mark and says so" t_cancel_unknown
 t_run "cancel of a queued job keeps its fields" t_cancel_queued_keeps_fields
+t_run "no record claims an earlier attempt's result" t_no_stale_result
 t_run "HTTP job's record is final after SIGTERM" t_http_sigterm_final
 t_run "HTTP job's record is final after a hard exit" t_http_hard_exit_final
 t_run "wait gives up on an HTTP job whose replica was SIGKILLed" t_http_sigkill_wait_gives_up

@@ -274,7 +274,7 @@ inline CANCEL() {
             cmark = 1;
             if
             :: rec_state == S_NONE || rec_state == S_RUNNING -> skip
-            :: else -> REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1)
+            :: else -> REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1); res_fence = 0
             fi
         fi;
         printf("MSC: CANCEL -> record "); SAY_ST(rec_state); printf("/fence %d\n", rec_fence)
@@ -307,7 +307,7 @@ inline BEGIN_DECIDE(me) {
 #ifdef AMEND_BEGIN_CANCEL
                 if
                 :: rec_state == S_RUNNING && lease[rec_worker] -> r = R_DUP
-                :: else -> REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1); r = R_CANCELLED
+                :: else -> REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1); res_fence = 0; r = R_CANCELLED
                 fi
 #else
                 r = R_CANCELLED
@@ -317,6 +317,7 @@ inline BEGIN_DECIDE(me) {
                 :: rec_state == S_RUNNING && lease[rec_worker] -> r = R_DUP
                 :: else ->
                     REC_WRITE(S_RUNNING, rec_fence, rec_fence + 1);
+                    res_fence = 0; /* an earlier attempt's result is dropped */
                     rec_worker = me; myf = rec_fence; r = R_RUN
                 fi
             fi
