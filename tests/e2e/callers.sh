@@ -357,7 +357,7 @@ t_kafka_wait() {
     local t0=$SECONDS
     poll_bg kafka --queue kwait --wait nobody --timeout 2
     poll_done 20 75
-    assert_contains "$(cat "$P_ERR")" "job nobody is not seen after 2 s: giving up" "message"
+    assert_contains "$(cat "$P_ERR")" "job nobody is without a status record after 2 s: giving up" "message"
     [ $((SECONDS - t0)) -le 8 ] || fail "gave up after $((SECONDS - t0)) s, not about 2"
 }
 
