@@ -361,6 +361,24 @@ t_kafka_wait() {
     [ $((SECONDS - t0)) -le 8 ] || fail "gave up after $((SECONDS - t0)) s, not about 2"
 }
 
+# No broker, or no such topics: one line and 69, no hang.
+t_kafka_unusable() {
+    local rc=0
+    timeout 30 $PY "$T_DIR/kafka_poll.py" --kafka 127.0.0.1:1 --timeout 5 "$IN" >"$T_DIR/k.out" 2>"$T_DIR/k.err" ||
+        rc=$?
+    assert_eq "$rc" 69 "no broker: exit code ($(tail -c 300 "$T_DIR/k.err"))"
+    assert_eq "$(cat "$T_DIR/k.err")" "kafka_poll: Kafka at 127.0.0.1:1: NoBrokersAvailable" "no broker: message"
+    rc=0
+    timeout 30 $PY "$T_DIR/kafka_poll.py" --kafka "$B" --queue nosuch --timeout 5 "$IN" >"$T_DIR/k.out" \
+        2>"$T_DIR/k.err" || rc=$?
+    assert_eq "$rc" 69 "no topics: exit code ($(tail -c 300 "$T_DIR/k.err"))"
+    assert_eq "$(cat "$T_DIR/k.err")" "kafka_poll: Kafka at $B: KafkaError: topic nosuch.status does not exist" \
+        "no topics: message"
+    kcat -L -b "$B" 2>/dev/null | grep -q 'topic "nosuch' &&
+        fail "the example created topic nosuch (nothing may be submitted to a queue nobody reads)"
+}
+
+t_run callers_kafka_py_unusable t_kafka_unusable
 t_run callers_kafka_py_bytes t_kafka_bytes
 t_run callers_kafka_py_retry t_kafka_retry
 t_run callers_kafka_py_failed t_kafka_failed
