@@ -89,6 +89,15 @@ poll_done() {
     assert_eq "$W_RC" "$2" "the example's exit code ($(tail -c 300 "$P_ERR" | tr '\n' ' '))"
 }
 
+# The job is retrying: the example, which re-reads the record at least
+# every second, must still be waiting 3 s later.
+still_waiting() {
+    wait_exit "$P_PID" 3
+    [ "$W_RC" = timeout ] && return 0
+    fail "the example stopped at 'retrying' (exit $W_RC: $(tail -c 200 "$P_ERR"))"
+    return 1
+}
+
 same_bytes() { # file
     cmp -s "$1" "$IN" || fail "result: $(wc -c <"$1") bytes, not the $(wc -c <"$IN") bytes expected"
 }
@@ -122,9 +131,10 @@ redis_bytes() { # KIND
 redis_retry() { # KIND
     local q=retry-$1
     poll_bg "$1" --queue "$q" --id "flaky-$1" --timeout 30 "$IN"
+    wait_for 10 subscribed || fail "the example never subscribed to oneshot:events"
     replica "$1" "$q" --max-attempts 2 -- "$T_DIR/flaky.sh"
     assert_eq "$RC" 3 "first replica's exit code"
-    kill -0 "$P_PID" 2>/dev/null || fail "the example stopped at 'retrying'"
+    still_waiting || return
     replica "$1" "$q" --max-attempts 2 -- "$T_DIR/flaky.sh"
     assert_eq "$RC" 0 "second replica's exit code"
     poll_done 15 0
@@ -311,7 +321,7 @@ t_kafka_retry() {
     poll_bg kafka --queue kretry --id kflaky --timeout 60 "$IN"
     kreplica kretry --max-attempts 2 -- "$T_DIR/flaky.sh"
     assert_eq "$RC" 3 "first replica's exit code"
-    kill -0 "$P_PID" 2>/dev/null || fail "the example stopped at 'retrying'"
+    still_waiting || return
     kreplica kretry --max-attempts 2 -- "$T_DIR/flaky.sh"
     assert_eq "$RC" 0 "second replica's exit code"
     poll_done 30 0
