@@ -38,6 +38,9 @@ need_file /usr/lib/python3/dist-packages/fastapi python3-fastapi
 need_file /usr/lib/python3/dist-packages/uvicorn python3-uvicorn
 need_file /usr/lib/python3/dist-packages/rq python3-rq
 need_file /usr/lib/python3/dist-packages/confluent_kafka python3-confluent-kafka
+# The callers' examples (consumer/CALLERS.md, tests/e2e/callers.sh)
+need_file /usr/lib/python3/dist-packages/redis python3-redis
+need_file /usr/lib/python3/dist-packages/kafka python3-kafka
 need_cmd hyperfine hyperfine
 need_cmd spin spin
 # Metrics test: a real Prometheus Pushgateway and the reference text parser
