@@ -151,7 +151,7 @@ redis_failed() { # KIND
     replica "$1" "$q" --max-attempts 1 -- "${FAILING[@]}"
     assert_eq "$RC" 7 "replica exit code"
     poll_done 15 7
-    assert_contains "$(cat "$P_ERR")" "job bad-$1: dead, exit code 7, attempt 1, error: exited with 7: no such frame, 41 bytes" \
+    assert_contains "$(cat "$P_ERR")" "job bad-$1: dead, exit code 7, attempt 1, error: exited with 7: no such frame, content type application/json, 41 bytes" \
         "summary"
     assert_eq "$(cat "$P_OUT")" '{"detail":"exited with 7: no such frame"}' "the result of a job that printed nothing"
 }
@@ -197,6 +197,7 @@ redis_stale_result() { # KIND
     assert_contains "$(cat "$P_ERR")" "job stale-$1: cancelled, exit code 0" "summary"
     assert_contains "$(cat "$P_ERR")" "no result" "summary"
     [ -s "$P_OUT" ] && fail "printed an earlier attempt's result: $(head -c 100 "$P_OUT")"
+    assert_eq "$(rcli EXISTS "oneshot:result:stale-$1")" 0 "the cancel dropped attempt 1's result"
 }
 
 # An id nobody submitted: a clear message at the timeout, exit 75.
@@ -335,7 +336,7 @@ t_kafka_failed() {
     kreplica kfailed --max-attempts 1 -- "${FAILING[@]}"
     assert_eq "$RC" 7 "replica exit code"
     poll_done 30 7
-    assert_contains "$(cat "$P_ERR")" "job kbad: dead, exit code 7, attempt 1, error: exited with 7: no such frame, 41 bytes" \
+    assert_contains "$(cat "$P_ERR")" "job kbad: dead, exit code 7, attempt 1, error: exited with 7: no such frame, content type application/json, 41 bytes" \
         "summary"
     assert_eq "$(cat "$P_OUT")" '{"detail":"exited with 7: no such frame"}' "the result of a job that printed nothing"
 }
