@@ -675,6 +675,7 @@ const char *config_usage(void) {
              "       oneshot status ID [options]\n"
              "       oneshot wait ID [--timeout S] [options]\n"
              "       oneshot cancel ID [options]\n"
+             "       oneshot sweep [--source redis-list|redis-stream] [--lease S] [options]\n"
              "       oneshot fleet [--max-concurrent N] [--deadline S] [--drain] [--poll-ms M] [-- REPLICA OPTIONS]\n"
              "\n"
              "One process, one job, one exit code. Options (flag > env > --config FILE > default):\n");

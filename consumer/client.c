@@ -5,6 +5,8 @@
  *   wait ID             block until the job is final, print its result on
  *                       stdout and its record on stderr, exit with its code
  *   cancel ID           set the cancel mark (exit 0; 1 when already final)
+ *   sweep               move the orphans of killed replicas back to the queue
+ *                       (or the dead letters), print what moved as JSON
  *
  * submit goes through a table of submitters keyed by --source, so another
  * transport (Kafka) is one more row. status, wait and cancel read the Redis
@@ -24,6 +26,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/status.h"
+#include "janitor.h"
 #include "kafka_module.h"
 #include "redis_conn.h"
 #include "redis_record.h"
@@ -410,5 +413,65 @@ int client_cancel(const config *cfg) {
         code = 1;
     }
     freeReplyObject(r);
+    return code;
+}
+
+/* --- sweep --- */
+
+typedef int (*sweep_fn)(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
+
+static const struct sweeper {
+    const char *source;
+    sweep_fn fn;
+} sweepers[] = {
+    {"redis-list", src_list_sweep},
+    {"redis-stream", src_stream_sweep},
+};
+
+/* One JSON object on stdout: {"source","queue","moved":[{"id","from",
+ * "to","action","attempts"}...],"count","left"}. Exit 0 every orphan found
+ * was moved (none is fine); 1 some were left where they are (quarantined
+ * or a broken key: logged, and counted in "left"); 69 Redis unreachable or
+ * a script refused; 78 a source without orphans to sweep. Safe beside
+ * replicas and other sweeps: every move is the replicas' compare-and-set
+ * script. */
+int client_sweep(const config *cfg) {
+    const char *source = cfg->source;
+    const struct sweeper *sw = NULL;
+    char err[512] = "";
+    buf moved = BUF_INIT;
+    int n = 0, left = 0, code = OS_EXIT_UNAVAILABLE;
+
+    client_log_init(cfg);
+    if (strcmp(source, "http") == 0 && !config_is_set(cfg, "source")) source = "redis-list";
+    for (size_t i = 0; i < sizeof(sweepers) / sizeof(sweepers[0]); i++)
+        if (strcmp(sweepers[i].source, source) == 0) sw = &sweepers[i];
+    if (!sw) {
+        fprintf(stderr, "oneshot sweep: invalid configuration: --source %s: sweep supports redis-list and "
+                        "redis-stream%s\n",
+                source, strcmp(source, "kafka") == 0 ? " (Kafka re-delivers an uncommitted offset by itself)" : "");
+        return OS_EXIT_CONFIG;
+    }
+    /* The records are the replicas' store: Redis unless --store says otherwise
+     * (the default store of the http source, none, is not theirs). */
+    config eff = *cfg;
+    eff.source = (char *)sw->source;
+    if (!config_is_set(cfg, "store")) eff.store = (char *)"redis";
+    rconn *c = client_connect(cfg, "sweep");
+    if (!c) return OS_EXIT_UNAVAILABLE;
+    int rc = sw->fn(&eff, c, &moved, &n, &left, err, sizeof(err));
+    rconn_close(c);
+    printf("{\"source\":\"%s\",\"queue\":", sw->source);
+    buf q = BUF_INIT;
+    buf_json_str(&q, cfg->queue, strlen(cfg->queue));
+    printf("%s,\"moved\":[%s],\"count\":%d,\"left\":%d}\n", q.data, moved.data ? moved.data : "", n, left);
+    buf_free(&q);
+    if (rc < 0)
+        fprintf(stderr, "oneshot sweep: %s\n", err);
+    else
+        code = left ? 1 : 0;
+    if (left) fprintf(stderr, "oneshot sweep: %d orphan(s) could not be moved (see the log lines above)\n", left);
+    buf_free(&moved);
+    fflush(stdout);
     return code;
 }

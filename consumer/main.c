@@ -33,13 +33,15 @@ static int cmd_fleet(const config *cfg) { return fleet_run(cfg, self_path, fleet
 static const struct command {
     const char *name;
     int (*fn)(const config *cfg);
-    int nargs; /* positional arguments it takes: exact count, or -1 for 0..1 */
+    int nargs; /* positional arguments it takes: exact count, -1 for 0..1, -2 for none (a
+                  subcommand's options, not a replica's) */
 } commands[] = {
     {"run", cmd_run, 0},
     {"submit", client_submit, -1},
     {"status", client_status, 1},
     {"wait", client_wait, 1},
     {"cancel", client_cancel, 1},
+    {"sweep", client_sweep, -2},
     {"fleet", cmd_fleet, 0},
 };
 
@@ -96,6 +98,9 @@ int main(int argc, char **argv) {
     } else if (cmd->nargs == 0 && cfg.nargs > 0) {
         fprintf(stderr, "oneshot: invalid configuration: %.64s: unexpected argument (replica options go after --)\n",
                 cfg.args[0]);
+        code = OS_EXIT_CONFIG;
+    } else if (cmd->nargs == -2 && cfg.nargs > 0) {
+        fprintf(stderr, "oneshot: invalid configuration: %s takes no argument (%.64s)\n", cmd->name, cfg.args[0]);
         code = OS_EXIT_CONFIG;
     } else if (cmd->nargs < 0 && cfg.nargs > 1) {
         fprintf(stderr, "oneshot: invalid configuration: %s takes at most one INPUT argument\n", cmd->name);
