@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# kafka_recovery.sh -- the recovery question for Kafka, against the real
+# broker (tests/kafka_broker_start.sh): a replica SIGKILLed mid-job with
+# nothing else queued. Its offset is not committed, so the group's lag (what
+# KEDA's kafka trigger reads, offsetResetPolicy earliest as in
+# deploy/k8s/scaledjob-kafka.yaml) stays at 1: KEDA starts a replica, which
+# gets the partition once the broker has expired the dead member's session
+# (session.timeout.ms; the broker's minimum is 6000) and runs the message
+# again to its final state. No sweep, and no new message, is needed.
+. "$(dirname "$0")/../lib.sh"
+
+export TMPDIR_TEST=$T_DIR/kafka
+. "$ROOT/tests/kafka_broker_start.sh"
+
+kafka_broker_start || {
+    kafka_broker_keep_log always
+    echo "FAIL kafka recovery: the test broker did not start"
+    exit 1
+}
+B=$KAFKA_BROKERS
+
+# The lag as KEDA's kafka trigger computes it: per partition, the high
+# watermark minus the committed offset, or minus the low watermark when
+# nothing is committed (offsetResetPolicy earliest). Debian's kafka-python.
+lag() { # topic group
+    timeout 30 /usr/bin/python3 - "$B" "$1" "$2" <<'PY'
+import sys
+from kafka import KafkaConsumer, TopicPartition
+b, t, g = sys.argv[1:]
+c = KafkaConsumer(bootstrap_servers=b, group_id=g, enable_auto_commit=False)
+tps = [TopicPartition(t, p) for p in sorted(c.partitions_for_topic(t))]
+end, beg = c.end_offsets(tps), c.beginning_offsets(tps)
+lag = 0
+for tp in tps:
+    off = c.committed(tp)
+    lag += end[tp] - (off if off is not None else beg[tp])
+c.close()
+print(lag)
+PY
+}
+
+t_sigkill_nothing_queued() {
+    kafka_broker_ctl create orph orph.results orph.status orph.dead || fail "create topics"
+    printf '%s\n' '{"id":"ko1","input":{"duration":30}}' | kcat -P -b "$B" -t orph || fail "produce"
+    local kp=(--source kafka --kafka "$B" --queue orph --group g-orph --kafka-prop session.timeout.ms=6000)
+    start_replica "${kp[@]}" --idle-timeout 15 || return
+    wait_for 15 grep -q 'running job' "$R_LOG" || fail "not running: $(tail -2 "$R_LOG")"
+    kill -KILL "$R_PID"
+    wait "$R_PID" 2>/dev/null
+    # What KEDA reads: the message is still waiting work.
+    assert_eq "$(lag orph g-orph)" 1 "lag after the kill"
+    # KEDA starts a replica for it; nothing else is produced.
+    local log=$T_DIR/second.log rc=0
+    timeout -s KILL 40 "$ONESHOT" --port 0 --bind 127.0.0.1 "${kp[@]}" --idle-timeout 30 \
+        --kafka-prop heartbeat.interval.ms=500 2>"$log" >/dev/null || rc=$?
+    check_sanitizers "$log"
+    assert_eq "$rc" 0 "the replica KEDA starts: exit code"
+    assert_contains "$(grep '"msg":"claimed job' "$log")" '"job_id":"ko1"' "the same message"
+    local st
+    st=$(timeout 20 kcat -C -b "$B" -t orph.status -o beginning -e -q -u -f '%s\n')
+    assert_contains "$(echo "$st" | tail -1)" '"id":"ko1","state":"succeeded"' "final status record"
+    assert_eq "$(lag orph g-orph)" 0 "lag once it is done"
+}
+
+t_run "kafka recovery: SIGKILL, nothing queued: lag stays 1, a new replica re-runs it after the session timeout" t_sigkill_nothing_queued
