@@ -7,6 +7,7 @@
  *   cancel ID           set the cancel mark (exit 0; 1 when already final)
  *   sweep               move the orphans of killed replicas back to the queue
  *                       (or the dead letters), print what moved as JSON
+ *   redrive [ID|--all]  dead letters back to the queue as fresh jobs
  *
  * submit goes through a table of submitters keyed by --source, so another
  * transport (Kafka) is one more row. status, wait and cancel read the Redis
@@ -472,6 +473,76 @@ int client_sweep(const config *cfg) {
         code = left ? 1 : 0;
     if (left) fprintf(stderr, "oneshot sweep: %d orphan(s) could not be moved (see the log lines above)\n", left);
     buf_free(&moved);
+    fflush(stdout);
+    return code;
+}
+
+/* --- redrive --- */
+
+typedef int (*redrive_fn)(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                          int *nskipped, int *matched, char *err, size_t errlen);
+
+static const struct redriver {
+    const char *source;
+    redrive_fn fn;
+} redrivers[] = {
+    {"redis-list", src_list_redrive},
+    {"redis-stream", src_stream_redrive},
+};
+
+/* One JSON object on stdout: {"source","queue","dead_letter","dry_run",
+ * "moved":[{"id","state","from","to"}...],"skipped":[{"id","state","from",
+ * "why"}...],"count"}. Exit 0 done (an ID: at least one of its letters
+ * moved, or would); 1 an ID with no letter, or whose letters were all
+ * skipped; 69 Redis unreachable or a script refused; 78 bad arguments. */
+int client_redrive(const config *cfg) {
+    const char *source = cfg->source, *only = NULL;
+    const struct redriver *rd = NULL;
+    char err[512] = "";
+    buf moved = BUF_INIT, skipped = BUF_INIT, q = BUF_INIT;
+    int n = 0, nskipped = 0, matched = 0, code = OS_EXIT_UNAVAILABLE;
+
+    client_log_init(cfg);
+    if (strcmp(source, "http") == 0 && !config_is_set(cfg, "source")) source = "redis-list";
+    for (size_t i = 0; i < sizeof(redrivers) / sizeof(redrivers[0]); i++)
+        if (strcmp(redrivers[i].source, source) == 0) rd = &redrivers[i];
+    if (!rd) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: --source %s: redrive supports redis-list and "
+                        "redis-stream%s\n",
+                source, strcmp(source, "kafka") == 0 ? " (Kafka: see README \"Re-drive\")" : "");
+        return OS_EXIT_CONFIG;
+    }
+    if ((int)cfg->nargs == cfg->all) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: give one job ID or --all\n");
+        return OS_EXIT_CONFIG;
+    }
+    if (cfg->nargs && id_arg(cfg, "redrive", &only) < 0) return OS_EXIT_CONFIG;
+    config eff = *cfg;
+    eff.source = (char *)rd->source;
+    rconn *c = client_connect(cfg, "redrive");
+    if (!c) return OS_EXIT_UNAVAILABLE;
+    int rc = rd->fn(&eff, c, only, &moved, &skipped, &n, &nskipped, &matched, err, sizeof(err));
+    rconn_close(c);
+    buf_printf(&q, "{\"source\":\"%s\",\"queue\":", rd->source);
+    buf_json_str(&q, cfg->queue, strlen(cfg->queue));
+    buf_puts(&q, ",\"dead_letter\":");
+    buf_json_str(&q, cfg->dead_letter, strlen(cfg->dead_letter));
+    printf("%s,\"dry_run\":%s,\"moved\":[%s],\"skipped\":[%s],\"count\":%d}\n", q.data,
+           cfg->dry_run ? "true" : "false", moved.data ? moved.data : "", skipped.data ? skipped.data : "", n);
+    if (rc < 0) {
+        fprintf(stderr, "oneshot redrive: %s\n", err);
+    } else if (only && !matched) {
+        fprintf(stderr, "oneshot redrive: no dead letter of job %s in %s\n", only, cfg->dead_letter);
+        code = 1;
+    } else if (only && !n) {
+        fprintf(stderr, "oneshot redrive: the dead letters of job %s were left (see \"skipped\")\n", only);
+        code = 1;
+    } else {
+        code = 0;
+    }
+    buf_free(&q);
+    buf_free(&moved);
+    buf_free(&skipped);
     fflush(stdout);
     return code;
 }

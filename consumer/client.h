@@ -9,5 +9,6 @@ int client_status(const config *cfg);
 int client_wait(const config *cfg);
 int client_cancel(const config *cfg);
 int client_sweep(const config *cfg);
+int client_redrive(const config *cfg);
 
 #endif

@@ -20,4 +20,14 @@
 int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
 int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
 
+/* `oneshot redrive` (redrive.c): the dead letters of job `only` (NULL:
+ * all) back to the queue as fresh jobs, oldest first. *moved / *skipped
+ * get one JSON object per letter (comma-separated); *n counts the moved
+ * (with --dry-run: those that would move), *nskipped those left, *matched
+ * the letters of `only`. 0 done; -1 Redis unreachable or refused (err). */
+int src_list_redrive(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                     int *nskipped, int *matched, char *err, size_t errlen);
+int src_stream_redrive(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                       int *nskipped, int *matched, char *err, size_t errlen);
+
 #endif

@@ -42,6 +42,7 @@ static const struct command {
     {"wait", client_wait, 1},
     {"cancel", client_cancel, 1},
     {"sweep", client_sweep, -2},
+    {"redrive", client_redrive, -1},
     {"fleet", cmd_fleet, 0},
 };
 
