@@ -1,4 +1,5 @@
-/* janitor.h -- what `oneshot sweep` asks of the Redis sources.
+/* janitor.h -- what `oneshot sweep` and `oneshot redrive` ask of the Redis
+ * sources.
  *
  * A replica sweeps one orphan before each claim; a sweep run from outside
  * (a CronJob) walks them all with the same scripts, so that a job whose

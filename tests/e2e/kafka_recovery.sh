@@ -63,3 +63,38 @@ t_sigkill_nothing_queued() {
 }
 
 t_run "kafka recovery: SIGKILL, nothing queued: lag stays 1, a new replica re-runs it after the session timeout" t_sigkill_nothing_queued
+
+# The README's Kafka re-drive recipe, as written there: the dead letter's
+# key and the producer's bytes, produced to the queue with its id header;
+# the job runs again (fresh attempts: no attempt header) to succeeded.
+t_redrive_recipe() {
+    kafka_broker_ctl create rdk rdk.results rdk.status rdk.dead || fail "create topics"
+    local ok=$T_DIR/ok msg='{"id":"kr1", "input":{"n":1}}'
+    local core=(--source kafka --kafka "$B" --queue rdk --group g-rdk --kafka-prop session.timeout.ms=6000
+        --core exec --max-attempts 1 --idle-timeout 20 -- sh -c "cat >/dev/null; test -e '$ok'")
+    printf '%s' "$msg" | kcat -P -b "$B" -t rdk -k cust-7 || fail "produce"
+    local log=$T_DIR/dead.log rc=0
+    timeout -s KILL 40 "$ONESHOT" --port 0 --bind 127.0.0.1 "${core[@]}" 2>"$log" >/dev/null || rc=$?
+    assert_eq "$rc" 1 "the failing run: exit code"
+    local h
+    h=$(timeout 20 kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%h')
+    assert_contains "$h" 'state=dead' "dead letter headers"
+    # --- the recipe (README, Kafka, "Re-drive") ---
+    cd "$T_DIR" || return
+    kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%h\n'             # check state= first
+    kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%k' >key
+    kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -D '' -f '%s' >value
+    kcat -P -b "$B" -t rdk -k "$(cat key)" -H id=kr1 value
+    cd - >/dev/null || return
+    # --- end of the recipe ---
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t rdk -p 0 -o 1 -c 1 -e -q -f '%k|%h|%s')" "cust-7|id=kr1|$msg" "the re-driven message"
+    touch "$ok"
+    rc=0
+    timeout -s KILL 40 "$ONESHOT" --port 0 --bind 127.0.0.1 "${core[@]}" 2>"$log" >/dev/null || rc=$?
+    check_sanitizers "$log"
+    assert_eq "$rc" 0 "the re-driven job: exit code"
+    assert_contains "$(timeout 20 kcat -C -b "$B" -t rdk.status -o beginning -e -q -u -f '%s\n' | tail -1)" \
+        '"id":"kr1","state":"succeeded","attempt":1' "final status record"
+}
+
+t_run "kafka recovery: the README's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
