@@ -482,15 +482,64 @@ int client_sweep(const config *cfg) {
 typedef int (*redrive_fn)(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
                           int *nskipped, int *matched, char *err, size_t errlen);
 
+/* KEYS: record, cancel mark. The Kafka re-drive's reset: the record
+ * deleted when it is dead, rejected (or gone), with the mark; otherwise
+ * its state (the job ran again since: the letter is left). */
+static const char KAFKA_RESET_LUA[] =
+    "--oneshot:KAFKA_REDRIVE_RESET\n"
+    RREC_LUA_PRELUDE
+    "local ok, t = typeok(KEYS[1], 'hash')\n"
+    "if not ok then return 'its record ' .. KEYS[1] .. ' holds a ' .. t end\n"
+    "local s = redis.call('HGET', KEYS[1], 'state') or ''\n"
+    "if s ~= '' and s ~= 'dead' and s ~= 'rejected' then return 'its record says ' .. s .. ' (it ran again since)' end\n"
+    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "return ''\n";
+
+typedef struct kreset {
+    const config *cfg;
+    rconn *c;
+} kreset;
+
+static int kafka_reset(void *ctx, const char *id, char *err, size_t errlen) {
+    kreset *k = ctx;
+    char rk[512], mark[512];
+    rkey(rk, sizeof(rk), k->cfg->prefix, "job", id);
+    rkey(mark, sizeof(mark), k->cfg->prefix, "cancel", id);
+    redisReply *r = rconn_cmd(k->c, RC_RETRY, err, errlen, "EVAL %s 2 %s %s", KAFKA_RESET_LUA, rk, mark);
+    int rc = -1;
+    if (r && rreply_check(r, "redrive record", err, errlen) == 0 && r->type == REDIS_REPLY_STRING) {
+        rc = r->len ? 1 : 0;
+        if (rc) snprintf(err, errlen, "%s: the letter is left; this partition's re-drive stops here", r->str);
+    }
+    if (r) freeReplyObject(r);
+    return rc;
+}
+
+/* Kafka: the module's re-drive, with the Redis store's records reset
+ * first when --store redis. --all only: the letters are re-driven in
+ * their order (kafka_module.h). */
+static int redrive_kafka(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                         int *nskipped, int *matched, char *err, size_t errlen) {
+    const kafka_module *m = kafka_module_load(err, errlen);
+    kreset k = {cfg, c};
+    (void)only;
+    *nskipped = *matched = 0;
+    if (!m) return -1;
+    int rc = m->redrive(cfg, c ? kafka_reset : NULL, &k, moved, skipped, n, err, errlen);
+    if (skipped->len) *nskipped = 1;
+    return rc;
+}
+
 static const struct redriver {
     const char *source;
     redrive_fn fn;
 } redrivers[] = {
     {"redis-list", src_list_redrive},
     {"redis-stream", src_stream_redrive},
+    {"kafka", redrive_kafka},
 };
 
-/* One JSON object on stdout: {"source","queue","dead_letter","dry_run",
+/* One JSON object on stdout (Kafka: "from" is topic:partition:offset): {"source","queue","dead_letter","dry_run",
  * "moved":[{"id","state","from","to"}...],"skipped":[{"id","state","from",
  * "why"}...],"count"}. Exit 0 done (an ID: at least one of its letters
  * moved, or would); 1 an ID with no letter, or whose letters were all
@@ -507,9 +556,14 @@ int client_redrive(const config *cfg) {
     for (size_t i = 0; i < sizeof(redrivers) / sizeof(redrivers[0]); i++)
         if (strcmp(redrivers[i].source, source) == 0) rd = &redrivers[i];
     if (!rd) {
-        fprintf(stderr, "oneshot redrive: invalid configuration: --source %s: redrive supports redis-list and "
-                        "redis-stream%s\n",
-                source, strcmp(source, "kafka") == 0 ? " (Kafka: see README \"Re-drive\")" : "");
+        fprintf(stderr, "oneshot redrive: invalid configuration: --source %s: redrive supports redis-list, "
+                        "redis-stream and kafka\n", source);
+        return OS_EXIT_CONFIG;
+    }
+    int kafka = strcmp(rd->source, "kafka") == 0;
+    if (kafka && cfg->nargs) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: Kafka dead letters are re-driven in their order "
+                        "(--all); one letter by hand: README, Kafka, \"Re-drive\"\n");
         return OS_EXIT_CONFIG;
     }
     if ((int)cfg->nargs == cfg->all) {
@@ -519,8 +573,12 @@ int client_redrive(const config *cfg) {
     if (cfg->nargs && id_arg(cfg, "redrive", &only) < 0) return OS_EXIT_CONFIG;
     config eff = *cfg;
     eff.source = (char *)rd->source;
-    rconn *c = client_connect(cfg, "redrive");
-    if (!c) return OS_EXIT_UNAVAILABLE;
+    rconn *c = NULL;
+    /* Redis: the queue; Kafka: the records, with --store redis only. */
+    if (!kafka || strcmp(cfg->store, "redis") == 0) {
+        c = client_connect(cfg, "redrive");
+        if (!c) return OS_EXIT_UNAVAILABLE;
+    }
     int rc = rd->fn(&eff, c, only, &moved, &skipped, &n, &nskipped, &matched, err, sizeof(err));
     rconn_close(c);
     buf_printf(&q, "{\"source\":\"%s\",\"queue\":", rd->source);
@@ -529,7 +587,10 @@ int client_redrive(const config *cfg) {
     buf_json_str(&q, cfg->dead_letter, strlen(cfg->dead_letter));
     printf("%s,\"dry_run\":%s,\"moved\":[%s],\"skipped\":[%s],\"count\":%d}\n", q.data,
            cfg->dry_run ? "true" : "false", moved.data ? moved.data : "", skipped.data ? skipped.data : "", n);
-    if (rc < 0) {
+    if (rc == -2) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: %s\n", err);
+        code = OS_EXIT_CONFIG;
+    } else if (rc < 0) {
         fprintf(stderr, "oneshot redrive: %s\n", err);
     } else if (only && !matched) {
         fprintf(stderr, "oneshot redrive: no dead letter of job %s in %s\n", only, cfg->dead_letter);

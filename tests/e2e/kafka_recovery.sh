@@ -98,3 +98,52 @@ t_redrive_recipe() {
 }
 
 t_run "kafka recovery: the README's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
+
+# `oneshot redrive --source kafka --all`: the letters past the group
+# <group>.redrive's offset, in order, as the producer's key, bytes and
+# headers with `id`; a rejected letter stops its partition unless
+# --rejected; --dry-run moves and commits nothing; a second run moves
+# nothing twice.
+t_redrive_kafka() {
+    kafka_broker_ctl create rdo:1 rdo.results rdo.status rdo.dead:1 || fail "create topics"
+    local ok=$T_DIR/ok2 rc out i
+    local base=(--source kafka --kafka "$B" --queue rdo --group g-rdo)
+    local core=("${base[@]}" --kafka-prop session.timeout.ms=6000 --core exec --max-attempts 1 --idle-timeout 20
+        -- sh -c "cat >/dev/null; test -e '$ok'")
+    printf '%s' '{"id":"k1","input":1}' | kcat -P -b "$B" -t rdo -k cust-1 -H trace=t1 || fail "produce"
+    printf '%s' '{"id":"bad id!","input":2}' | kcat -P -b "$B" -t rdo || fail "produce"
+    printf '%s' '{"id":"k3","input":3}' | kcat -P -b "$B" -t rdo || fail "produce"
+    for i in 1 2 3; do
+        timeout -s KILL 40 "$ONESHOT" --port 0 --bind 127.0.0.1 "${core[@]}" 2>>"$T_DIR/rdo.log" >/dev/null
+    done
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t rdo.dead -o beginning -e -q -f '%h\n' | grep -o 'state=[a-z]*' | tr '\n' ' ')" \
+        "state=dead state=rejected state=dead " "the dead letters"
+    out=$("$ONESHOT" redrive "${base[@]}" --all --dry-run 2>"$T_DIR/e")
+    assert_eq "$(echo "$out" | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["count"], len(o["skipped"]))')" "1 1" "dry run ($out $(cat "$T_DIR/e"))"
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t rdo -o beginning -e -q -f 'x\n' | wc -l)" 3 "dry run: nothing produced"
+    out=$("$ONESHOT" redrive "${base[@]}" --all 2>"$T_DIR/e")
+    assert_eq "$(echo "$out" | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["count"], o["moved"][0]["id"], o["skipped"][0]["state"])')" \
+        "1 k1 rejected" "stops at the rejected letter ($out)"
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t rdo -o 3 -e -q -f '%k|%h|%s\n')" 'cust-1|trace=t1,id=k1|{"id":"k1","input":1}' \
+        "the re-driven message: key, producer's headers, id, bytes"
+    out=$("$ONESHOT" redrive "${base[@]}" --all --rejected 2>/dev/null)
+    assert_eq "$(echo "$out" | python3 -c 'import json,sys; o=json.load(sys.stdin); print(o["count"], [m["state"] for m in o["moved"]])')" \
+        "2 ['rejected', 'dead']" "with --rejected, from where the last run stopped"
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t rdo -o 4 -e -q -f '%s\n' | head -1)" '{"id":"bad id!","input":2}' "the rejected one: the producer's bytes"
+    out=$("$ONESHOT" redrive "${base[@]}" --all --rejected 2>/dev/null)
+    assert_eq "$(echo "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')" 0 "nothing twice"
+    rc=0
+    "$ONESHOT" redrive "${base[@]}" k1 >/dev/null 2>&1 || rc=$?
+    assert_eq "$rc" 78 "one id on Kafka"
+    touch "$ok"
+    for i in 1 2 3; do
+        timeout -s KILL 40 "$ONESHOT" --port 0 --bind 127.0.0.1 "${core[@]}" 2>>"$T_DIR/rdo2.log" >/dev/null
+    done
+    check_sanitizers "$T_DIR/rdo2.log"
+    local st
+    st=$(timeout 20 kcat -C -b "$B" -t rdo.status -o beginning -e -q -u -f '%s\n')
+    assert_contains "$st" '"id":"k1","state":"succeeded","attempt":1' "k1 re-driven to succeeded"
+    assert_contains "$st" '"id":"k3","state":"succeeded","attempt":1' "k3 re-driven to succeeded"
+}
+
+t_run "kafka recovery: oneshot redrive --source kafka --all (in order, rejected only with --rejected, never twice)" t_redrive_kafka
