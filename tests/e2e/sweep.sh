@@ -98,7 +98,11 @@ t_list_concurrent_sweeps() {
     done
     for i in "${pids[@]}"; do wait "$i" || fail "a sweep exited $?"; done
     local total=0
-    for i in 1 2 3 4; do total=$((total + $(sweep_json "$(cat "$T_DIR/s$i.out")" 'o["count"]'))); done
+    local c
+    for i in 1 2 3 4; do
+        c=$(sweep_json "$(cat "$T_DIR/s$i.out")" 'o["count"]')
+        total=$((total + ${c:-0}))
+    done
     assert_eq "$total" 20 "moved in all"
     assert_eq "$(rcli LLEN jobs)" 20 "queue"
     assert_eq "$(rcli LRANGE jobs 0 -1 | sort -u | wc -l)" 20 "each once"
