@@ -19,6 +19,19 @@ kafka_broker_start || {
 }
 B=$KAFKA_BROKERS
 
+# Sanitizer reports of every process (a subcommand's stderr is often not
+# kept) go to $T_DIR/san.*; each test ends by checking there is none.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T_DIR/san"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T_DIR/san"
+san_check() {
+    local f
+    for f in "$T_DIR"/san.*; do
+        [ -e "$f" ] || continue
+        fail "sanitizer report: $(grep -m1 -E 'ERROR|runtime error|SUMMARY' "$f")"
+        rm -f "$f"
+    done
+}
+
 # The lag as KEDA's kafka trigger computes it: per partition, the high
 # watermark minus the committed offset, or minus the low watermark when
 # nothing is committed (offsetResetPolicy earliest). Debian's kafka-python.
@@ -60,6 +73,7 @@ t_sigkill_nothing_queued() {
     st=$(timeout 20 kcat -C -b "$B" -t orph.status -o beginning -e -q -u -f '%s\n')
     assert_contains "$(echo "$st" | tail -1)" '"id":"ko1","state":"succeeded"' "final status record"
     assert_eq "$(lag orph g-orph)" 0 "lag once it is done"
+    san_check
 }
 
 t_run "kafka recovery: SIGKILL, nothing queued: lag stays 1, a new replica re-runs it after the session timeout" t_sigkill_nothing_queued
@@ -95,6 +109,7 @@ t_redrive_recipe() {
     assert_eq "$rc" 0 "the re-driven job: exit code"
     assert_contains "$(timeout 20 kcat -C -b "$B" -t rdk.status -o beginning -e -q -u -f '%s\n' | tail -1)" \
         '"id":"kr1","state":"succeeded","attempt":1' "final status record"
+    san_check
 }
 
 t_run "kafka recovery: the README's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
@@ -144,6 +159,7 @@ t_redrive_kafka() {
     st=$(timeout 20 kcat -C -b "$B" -t rdo.status -o beginning -e -q -u -f '%s\n')
     assert_contains "$st" '"id":"k1","state":"succeeded","attempt":1' "k1 re-driven to succeeded"
     assert_contains "$st" '"id":"k3","state":"succeeded","attempt":1' "k3 re-driven to succeeded"
+    san_check
 }
 
 t_run "kafka recovery: oneshot redrive --source kafka --all (in order, rejected only with --rejected, never twice)" t_redrive_kafka

@@ -10,6 +10,19 @@
 
 redis_start || exit 1
 
+# Sanitizer reports of every process (a subcommand's stderr is often not
+# kept) go to $T_DIR/san.*; each test ends by checking there is none.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T_DIR/san"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T_DIR/san"
+san_check() {
+    local f
+    for f in "$T_DIR"/san.*; do
+        [ -e "$f" ] || continue
+        fail "sanitizer report: $(grep -m1 -E 'ERROR|runtime error|SUMMARY' "$f")"
+        rm -f "$f"
+    done
+}
+
 S=(--source redis-stream --queue work)
 OK=$T_DIR/ok # the exec core fails until this file exists
 CORE=(--core exec --max-attempts 1 --idle-timeout 5 -- sh -c "cat >/dev/null; test -e '$OK'")
@@ -61,6 +74,7 @@ t_list_one() {
     oneshot_cli redrive nope >/dev/null 2>"$T_DIR/e" || rc=$?
     assert_eq "$rc" 1 "unknown id: exit code"
     assert_contains "$(cat "$T_DIR/e")" 'no dead letter of job nope'
+    san_check
 }
 
 t_list_all_dry_run() {
@@ -94,6 +108,7 @@ t_list_all_dry_run() {
     assert_eq "$(rjson "$out" 'o["count"]')" 0 "stale letter: count"
     assert_contains "$(rjson "$out" 'o["skipped"][0]["why"]')" 'its record says succeeded' "stale letter: why"
     assert_eq "$(rcli LLEN jobs.dead)" 1 "stale letter stays"
+    san_check
 }
 
 # A message rejected because it was too big: redriven only with
@@ -132,6 +147,7 @@ t_list_rejected() {
     oneshot_cli redrive --all --rejected >/dev/null 2>&1
     rcli --raw LINDEX jobs 0 | head -c -1 >"$T_DIR/back"
     cmp -s "$T_DIR/bin" "$T_DIR/back" || fail "binary bytes: $(od -c "$T_DIR/back" | head -2)"
+    san_check
 }
 
 t_stream_one_all_dry() {
@@ -161,6 +177,7 @@ t_stream_one_all_dry() {
     run_replica 20 "${S[@]}" "${CORE[@]}"
     assert_eq "$(job_field s2 state)" succeeded
     assert_eq "$(rcli XLEN work.dead)" 0 "no dead letters"
+    san_check
 }
 
 t_stream_rejected() {
@@ -177,6 +194,7 @@ t_stream_rejected() {
     run_replica 20 "${S[@]}" --core echo --idle-timeout 5
     assert_eq "$RC" 0 "run: exit code"
     assert_eq "$(rcli GET oneshot:result:sr1)" 0123456789abcdef "result"
+    san_check
 }
 
 t_bad_input() {
@@ -205,6 +223,7 @@ t_bad_input() {
     assert_contains "$out" 'not a oneshot dead letter' "foreign letter"
     assert_eq "$(rjson "$out" 'o["count"]')" 1 "the good one moved"
     assert_eq "$(rcli LRANGE jobs.dead 0 -1)" 'not json' "the foreign one stays"
+    san_check
 }
 
 t_run "redrive: redis-list one id, record and cancel mark reset, runs to succeeded" t_list_one

@@ -9,6 +9,19 @@
 
 redis_start || exit 1
 
+# Sanitizer reports of every process (a subcommand's stderr is often not
+# kept) go to $T_DIR/san.*; each test ends by checking there is none.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T_DIR/san"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T_DIR/san"
+san_check() {
+    local f
+    for f in "$T_DIR"/san.*; do
+        [ -e "$f" ] || continue
+        fail "sanitizer report: $(grep -m1 -E 'ERROR|runtime error|SUMMARY' "$f")"
+        rm -f "$f"
+    done
+}
+
 S=(--source redis-stream --queue work)
 
 # What KEDA's triggers read: listLength is LLEN; lagCount the group's lag.
@@ -63,6 +76,7 @@ t_list_sigkill_nothing_queued() {
     # A second sweep finds nothing.
     out=$(oneshot_cli sweep --lease 3 2>/dev/null)
     assert_eq "$(sweep_json "$out" 'o["count"]')" 0 "second sweep"
+    san_check
 }
 
 t_list_dead_past_max_attempts() {
@@ -82,6 +96,7 @@ t_list_dead_past_max_attempts() {
     assert_eq "$(rcli LLEN jobs)" 0 "queue"
     assert_eq "$(rcli EXISTS jobs:processing:ghost)" 0 "processing list"
     assert_eq "$(rcli SISMEMBER jobs:workers ghost)" 0 "unregistered"
+    san_check
 }
 
 # Four sweeps at once over twenty orphans: each moved exactly once.
@@ -108,6 +123,7 @@ t_list_concurrent_sweeps() {
     assert_eq "$(rcli LRANGE jobs 0 -1 | sort -u | wc -l)" 20 "each once"
     assert_eq "$(rcli LRANGE jobs 0 -1 | grep -c '"attempt":2')" 20 "attempt counted"
     assert_eq "$(rcli SCARD jobs:workers)" 0 "registry"
+    san_check
 }
 
 t_stream_sigkill_nothing_queued() {
@@ -151,6 +167,7 @@ t_stream_sigkill_nothing_queued() {
     assert_eq "$(job_field sk1 attempt)" 2 "attempt"
     assert_eq "$(stream_pending)" 0 "acked"
     assert_eq "$(stream_lag)" 0 "nothing left"
+    san_check
 }
 
 t_stream_dead_past_max_attempts() {
@@ -170,6 +187,7 @@ t_stream_dead_past_max_attempts() {
     assert_contains "$(rcli XRANGE work.dead - + | tr '\n' ' ')" 'max-attempts 3 is reached' "dead letter"
     assert_eq "$(stream_pending)" 0 "acked"
     assert_eq "$(stream_lag)" 0 "nothing re-added"
+    san_check
 }
 
 # A frozen owner that wakes after the sweep writes nothing: its fence is
@@ -194,6 +212,7 @@ t_stream_owner_wakes_after_sweep() {
     assert_eq "$(job_field sw1 state)" succeeded
     assert_eq "$(job_field sw1 attempt)" 2 "attempt"
     assert_eq "$(stream_pending)" 0 "acked"
+    san_check
 }
 
 t_bad_input() {
@@ -231,6 +250,7 @@ t_bad_input() {
     out=$(oneshot_cli sweep "${S[@]}" 2>/dev/null) || rc=$?
     assert_eq "$rc" 0 "no stream: exit code"
     assert_eq "$(sweep_json "$out" 'o["count"]')" 0 "no stream: count"
+    san_check
 }
 
 t_run "sweep: redis-list SIGKILL, nothing queued: sweep, then a replica" t_list_sigkill_nothing_queued
