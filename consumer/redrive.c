@@ -142,7 +142,7 @@ end:
 /* The job a list letter holds: *msg the bytes to push (malloc'd). -1 with
  * why when the letter is not one of ours. */
 static int list_letter_job(const char *letter, size_t len, char *id, size_t idlen, char *state, size_t stlen,
-                           char **msg, size_t *msg_len, int *raw, char *why, size_t whylen) {
+                           char **msg, size_t *msg_len, char *why, size_t whylen) {
     cJSON *o = cJSON_ParseWithLength(letter, len);
     const cJSON *jid = cJSON_GetObjectItemCaseSensitive(o, "id");
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "state");
@@ -150,7 +150,6 @@ static int list_letter_job(const char *letter, size_t len, char *id, size_t idle
     const cJSON *rb = cJSON_GetObjectItemCaseSensitive(o, "raw_base64");
     int rc = -1;
     *msg = NULL;
-    *raw = 0;
     if (!cJSON_IsObject(o) || !cJSON_IsString(jid) || !cJSON_IsString(st)) {
         snprintf(why, whylen, "not a oneshot dead letter (no \"id\" and \"state\")");
         goto end;
@@ -169,7 +168,6 @@ static int list_letter_job(const char *letter, size_t len, char *id, size_t idle
         }
         *msg = buf_steal(&b, msg_len);
         if (!*msg) *msg = xstrdup("");
-        *raw = 1;
         rc = 0;
         goto end;
     }
@@ -197,11 +195,11 @@ static int list_one(rd_ctx *x, const redisReply *letter, int *left, char *err, s
     char id[ID_MAX + 1] = "?", state[32] = "?", why[300], rk[512], mark[512];
     char *msg = NULL;
     size_t msg_len = 0;
-    int raw, rc = 0;
+    int rc = 0;
     rargs a = {0};
 
     *left = 1;
-    if (list_letter_job(letter->str, letter->len, id, sizeof(id), state, sizeof(state), &msg, &msg_len, &raw, why,
+    if (list_letter_job(letter->str, letter->len, id, sizeof(id), state, sizeof(state), &msg, &msg_len, why,
                         sizeof(why)) < 0) {
         if (!x->only) skip(x, id, state, x->cfg->dead_letter, why);
         return 0;
@@ -212,7 +210,6 @@ static int list_one(rd_ctx *x, const redisReply *letter, int *left, char *err, s
         skip(x, id, state, x->cfg->dead_letter, "rejected: re-driven only with --rejected");
         goto end;
     }
-    (void)raw;
     rkey(rk, sizeof(rk), x->cfg->prefix, "job", id);
     rkey(mark, sizeof(mark), x->cfg->prefix, "cancel", id);
     rargs_str(&a, "EVAL");

@@ -154,7 +154,7 @@ int kafka_redrive(const config *cfg, kafka_reset_fn reset, void *ctx, buf *moved
                   size_t errlen) {
     static const char *const defaults[] = {"client.id", "oneshot-redrive", "auto.offset.reset", "earliest",
                                            "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-                                           NULL};
+                                           "enable.partition.eof", "true", NULL};
     rd_kafka_conf_t *conf = kc_conf_new(cfg, defaults, err, errlen);
     rd_kafka_t *rk = NULL;
     rd_part *ps = NULL;
@@ -209,6 +209,11 @@ int kafka_redrive(const config *cfg, kafka_reset_fn reset, void *ctx, buf *moved
         if (m->err) {
             int fatal = m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF;
             if (fatal) snprintf(err, errlen, "%s: %s", cfg->dead_letter, rd_kafka_message_errstr(m));
+            else if (p && !p->done && m->offset >= p->end) {
+                /* at the end (offsets a compaction or a marker took leave gaps) */
+                p->done = 1;
+                left--;
+            }
             rd_kafka_message_destroy(m);
             if (fatal) goto end;
             continue;
