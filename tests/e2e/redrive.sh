@@ -200,7 +200,7 @@ t_stream_rejected() {
 t_bad_input() {
     rcli FLUSHALL >/dev/null
     local rc
-    for args in "" "x1 --all" "--source kafka --all" "bad!id"; do
+    for args in "" "x1 --all" "--source http --all" "--source kafka k1" "bad!id"; do
         rc=0
         # shellcheck disable=SC2086
         oneshot_cli redrive $args >/dev/null 2>"$T_DIR/e" || rc=$?
@@ -209,6 +209,10 @@ t_bad_input() {
     rc=0
     "$ONESHOT" redrive --all --redis "unix://$T_DIR/nowhere.sock" >/dev/null 2>&1 || rc=$?
     assert_eq "$rc" 69 "Redis unreachable"
+    rc=0
+    "$ONESHOT" redrive --source kafka --kafka 127.0.0.1:1 --all >/dev/null 2>"$T_DIR/e" || rc=$?
+    assert_eq "$rc" 69 "Kafka unreachable"
+    assert_contains "$(cat "$T_DIR/e")" 'metadata of jobs.dead'
     rcli LPUSH jobs.dead '{"id":"w1","input":1,"state":"dead"}' >/dev/null
     rcli SET jobs x >/dev/null
     rc=0
