@@ -97,6 +97,10 @@ static const opt opts[] = {
     {"poll-ms", "ONESHOT_POLL_MS", T_INT, O(poll_ms), 10, 600000, NULL, "200", OPT_CLIENT,
      "fleet: backlog poll interval"},
     {"drain", NULL, T_BOOL, O(drain), 0, 1, NULL, "0", OPT_CLIENT, "fleet: exit once nothing is left"},
+    {"all", NULL, T_BOOL, O(all), 0, 1, NULL, "0", OPT_CLIENT, "redrive: every dead letter (instead of one ID)"},
+    {"dry-run", NULL, T_BOOL, O(dry_run), 0, 1, NULL, "0", OPT_CLIENT, "redrive: list what would move, move nothing"},
+    {"rejected", NULL, T_BOOL, O(rejected), 0, 1, NULL, "0", OPT_CLIENT,
+     "redrive: rejected letters too (as the producer's bytes)"},
 };
 #undef O
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -675,6 +679,8 @@ const char *config_usage(void) {
              "       oneshot status ID [options]\n"
              "       oneshot wait ID [--timeout S] [options]\n"
              "       oneshot cancel ID [options]\n"
+             "       oneshot sweep [--source redis-list|redis-stream] [--lease S] [options]\n"
+             "       oneshot redrive [ID | --all] [--dry-run] [--rejected] [options]\n"
              "       oneshot fleet [--max-concurrent N] [--deadline S] [--drain] [--poll-ms M] [-- REPLICA OPTIONS]\n"
              "\n"
              "One process, one job, one exit code. Options (flag > env > --config FILE > default):\n");

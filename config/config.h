@@ -48,6 +48,9 @@ typedef struct config {
     int max_concurrent;    /* fleet */
     int poll_ms;           /* fleet */
     int drain;             /* fleet */
+    int all;               /* redrive: every dead letter */
+    int dry_run;           /* redrive: move nothing */
+    int rejected;          /* redrive: rejected letters too */
     /* Set by the parser. */
     int print_config, help, version;
     char **args;           /* positional arguments, NULL-terminated */

@@ -7,7 +7,8 @@
  *   redis-stream  waiting = the group's lag (entries never delivered; the
  *                 whole stream when the group does not exist yet) + pending
  *                 entries idle longer than --lease (a replica that starts
- *                 takes them with XAUTOCLAIM); held = the other pending.
+ *                 takes them with XCLAIM; `oneshot sweep` turns them into
+ *                 lag, counted once either way); held = the other pending.
  *   kafka         waiting = high watermark minus committed offset, summed
  *                 over the partitions (kafka_module_load()->backlog);
  *                 it includes the messages running replicas hold, which

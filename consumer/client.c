@@ -5,6 +5,9 @@
  *   wait ID             block until the job is final, print its result on
  *                       stdout and its record on stderr, exit with its code
  *   cancel ID           set the cancel mark (exit 0; 1 when already final)
+ *   sweep               move the orphans of killed replicas back to the queue
+ *                       (or the dead letters), print what moved as JSON
+ *   redrive [ID|--all]  dead letters back to the queue as fresh jobs
  *
  * submit goes through a table of submitters keyed by --source, so another
  * transport (Kafka) is one more row. status, wait and cancel read the Redis
@@ -24,6 +27,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/status.h"
+#include "janitor.h"
 #include "kafka_module.h"
 #include "redis_conn.h"
 #include "redis_record.h"
@@ -108,9 +112,7 @@ static const char SUBMIT_LUA[] =
     "  local e = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))\n"
     "  if id == '' then id = e; rec = ARGV[3] .. id end\n"
     "end\n"
-    "redis.call('HSET', rec, 'id', id, 'state', 'queued', 'source', ARGV[6], 'queue', KEYS[1])\n"
-    "redis.call('EXPIRE', rec, ARGV[4])\n"
-    "publish(rec, ARGV[5])\n"
+    RREC_QUEUED_LUA("rec", "id", "ARGV[6]", "KEYS[1]", "ARGV[4]", "ARGV[5]")
     "return {'queued', id}\n";
 
 /* Run SUBMIT_LUA with the job's payload (ARGV[7] on: borrowed strings
@@ -506,5 +508,205 @@ int client_cancel(const config *cfg) {
         code = 1;
     }
     freeReplyObject(r);
+    return code;
+}
+
+/* --- sweep --- */
+
+typedef int (*sweep_fn)(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
+
+static const struct sweeper {
+    const char *source;
+    sweep_fn fn;
+} sweepers[] = {
+    {"redis-list", src_list_sweep},
+    {"redis-stream", src_stream_sweep},
+};
+
+/* One JSON object on stdout: {"source","queue","moved":[{"id","from",
+ * "to","action","attempts"}...],"count","left"}. Exit 0 every orphan found
+ * was moved (none is fine); 1 some were left where they are (quarantined
+ * or a broken key: logged, and counted in "left"); 69 Redis unreachable or
+ * a script refused; 78 a source without orphans to sweep. Safe beside
+ * replicas and other sweeps: every move is the replicas' compare-and-set
+ * script. */
+int client_sweep(const config *cfg) {
+    const char *source = cfg->source;
+    const struct sweeper *sw = NULL;
+    char err[512] = "";
+    buf moved = BUF_INIT;
+    int n = 0, left = 0, code = OS_EXIT_UNAVAILABLE;
+
+    client_log_init(cfg);
+    if (strcmp(source, "http") == 0 && !config_is_set(cfg, "source")) source = "redis-list";
+    for (size_t i = 0; i < sizeof(sweepers) / sizeof(sweepers[0]); i++)
+        if (strcmp(sweepers[i].source, source) == 0) sw = &sweepers[i];
+    if (!sw) {
+        fprintf(stderr, "oneshot sweep: invalid configuration: --source %s: sweep supports redis-list and "
+                        "redis-stream%s\n",
+                source, strcmp(source, "kafka") == 0 ? " (Kafka re-delivers an uncommitted offset by itself)" : "");
+        return OS_EXIT_CONFIG;
+    }
+    /* The records are the replicas' store: Redis unless --store says otherwise
+     * (the default store of the http source, none, is not theirs). */
+    config eff = *cfg;
+    eff.source = (char *)sw->source;
+    if (!config_is_set(cfg, "store")) eff.store = (char *)"redis";
+    rconn *c = client_connect(cfg, "sweep");
+    if (!c) return OS_EXIT_UNAVAILABLE;
+    int rc = sw->fn(&eff, c, &moved, &n, &left, err, sizeof(err));
+    rconn_close(c);
+    printf("{\"source\":\"%s\",\"queue\":", sw->source);
+    buf q = BUF_INIT;
+    buf_json_str(&q, cfg->queue, strlen(cfg->queue));
+    printf("%s,\"moved\":[%s],\"count\":%d,\"left\":%d}\n", q.data, moved.data ? moved.data : "", n, left);
+    buf_free(&q);
+    if (rc < 0)
+        fprintf(stderr, "oneshot sweep: %s\n", err);
+    else
+        code = left ? 1 : 0;
+    if (left) fprintf(stderr, "oneshot sweep: %d orphan(s) could not be moved (see the log lines above)\n", left);
+    buf_free(&moved);
+    fflush(stdout);
+    return code;
+}
+
+/* --- redrive --- */
+
+typedef int (*redrive_fn)(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                          int *nskipped, int *matched, char *err, size_t errlen);
+
+/* KEYS: record, cancel mark, result. ARGV: id, ttl, channel, topic. The
+ * Kafka re-drive's reset: a record that is dead, rejected (or gone)
+ * becomes queued, without the mark or an earlier result (as a Redis
+ * re-drive leaves it); otherwise its state (the job ran again since: the
+ * letter is left). */
+static const char KAFKA_RESET_LUA[] =
+    "--oneshot:KAFKA_REDRIVE_RESET\n"
+    RREC_LUA_PRELUDE
+    "local ok, t = typeok(KEYS[1], 'hash')\n"
+    "if not ok then return 'its record ' .. KEYS[1] .. ' holds a ' .. t end\n"
+    "local s = redis.call('HGET', KEYS[1], 'state') or ''\n"
+    "if s ~= '' and s ~= 'dead' and s ~= 'rejected' then return 'its record says ' .. s .. ' (it ran again since)' end\n"
+    "local old_result = redis.call('TYPE', KEYS[3]).ok == 'string'\n"
+    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "if old_result then redis.call('DEL', KEYS[3]) end\n"
+    RREC_QUEUED_LUA("KEYS[1]", "ARGV[1]", "'kafka'", "ARGV[4]", "ARGV[2]", "ARGV[3]")
+    "return ''\n";
+
+typedef struct kreset {
+    const config *cfg;
+    rconn *c;
+} kreset;
+
+static int kafka_reset(void *ctx, const char *id, char *err, size_t errlen) {
+    kreset *k = ctx;
+    char rk[512], mark[512], res[512], ttl[24], ch[300];
+    rkey(rk, sizeof(rk), k->cfg->prefix, "job", id);
+    rkey(mark, sizeof(mark), k->cfg->prefix, "cancel", id);
+    rkey(res, sizeof(res), k->cfg->prefix, "result", id);
+    snprintf(ttl, sizeof(ttl), "%d", k->cfg->result_ttl);
+    snprintf(ch, sizeof(ch), "%s:events", k->cfg->prefix);
+    redisReply *r = rconn_cmd(k->c, RC_RETRY, err, errlen, "EVAL %s 3 %s %s %s %s %s %s %s", KAFKA_RESET_LUA, rk,
+                              mark, res, id, ttl, ch, k->cfg->queue);
+    int rc = -1;
+    if (r && rreply_check(r, "redrive record", err, errlen) == 0 && r->type == REDIS_REPLY_STRING) {
+        rc = r->len ? 1 : 0;
+        if (rc) snprintf(err, errlen, "%s: the letter is left; this partition's re-drive stops here", r->str);
+    }
+    if (r) freeReplyObject(r);
+    return rc;
+}
+
+/* Kafka: the module's re-drive, with the Redis store's records reset
+ * first when --store redis. --all only: the letters are re-driven in
+ * their order (kafka_module.h). */
+static int redrive_kafka(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                         int *nskipped, int *matched, char *err, size_t errlen) {
+    const kafka_module *m = kafka_module_load(err, errlen);
+    kreset k = {cfg, c};
+    (void)only;
+    *nskipped = *matched = 0;
+    if (!m) return -1;
+    int rc = m->redrive(cfg, c ? kafka_reset : NULL, &k, moved, skipped, n, err, errlen);
+    if (skipped->len) *nskipped = 1;
+    return rc;
+}
+
+static const struct redriver {
+    const char *source;
+    redrive_fn fn;
+} redrivers[] = {
+    {"redis-list", src_list_redrive},
+    {"redis-stream", src_stream_redrive},
+    {"kafka", redrive_kafka},
+};
+
+/* One JSON object on stdout (Kafka: "from" is topic:partition:offset): {"source","queue","dead_letter","dry_run",
+ * "moved":[{"id","state","from","to"}...],"skipped":[{"id","state","from",
+ * "why"}...],"count"}. Exit 0 done (an ID: at least one of its letters
+ * moved, or would); 1 an ID with no letter, or whose letters were all
+ * skipped; 69 Redis unreachable or a script refused; 78 bad arguments. */
+int client_redrive(const config *cfg) {
+    const char *source = cfg->source, *only = NULL;
+    const struct redriver *rd = NULL;
+    char err[512] = "";
+    buf moved = BUF_INIT, skipped = BUF_INIT, q = BUF_INIT;
+    int n = 0, nskipped = 0, matched = 0, code = OS_EXIT_UNAVAILABLE;
+
+    client_log_init(cfg);
+    if (strcmp(source, "http") == 0 && !config_is_set(cfg, "source")) source = "redis-list";
+    for (size_t i = 0; i < sizeof(redrivers) / sizeof(redrivers[0]); i++)
+        if (strcmp(redrivers[i].source, source) == 0) rd = &redrivers[i];
+    if (!rd) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: --source %s: redrive supports redis-list, "
+                        "redis-stream and kafka\n", source);
+        return OS_EXIT_CONFIG;
+    }
+    int kafka = strcmp(rd->source, "kafka") == 0;
+    if (kafka && cfg->nargs) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: Kafka dead letters are re-driven in their order "
+                        "(--all); one letter by hand: README, Kafka, \"Re-drive\"\n");
+        return OS_EXIT_CONFIG;
+    }
+    if ((int)cfg->nargs == cfg->all) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: give one job ID or --all\n");
+        return OS_EXIT_CONFIG;
+    }
+    if (cfg->nargs && id_arg(cfg, "redrive", &only) < 0) return OS_EXIT_CONFIG;
+    config eff = *cfg;
+    eff.source = (char *)rd->source;
+    rconn *c = NULL;
+    /* Redis: the queue; Kafka: the records, with --store redis only. */
+    if (!kafka || strcmp(cfg->store, "redis") == 0) {
+        c = client_connect(cfg, "redrive");
+        if (!c) return OS_EXIT_UNAVAILABLE;
+    }
+    int rc = rd->fn(&eff, c, only, &moved, &skipped, &n, &nskipped, &matched, err, sizeof(err));
+    rconn_close(c);
+    buf_printf(&q, "{\"source\":\"%s\",\"queue\":", rd->source);
+    buf_json_str(&q, cfg->queue, strlen(cfg->queue));
+    buf_puts(&q, ",\"dead_letter\":");
+    buf_json_str(&q, cfg->dead_letter, strlen(cfg->dead_letter));
+    printf("%s,\"dry_run\":%s,\"moved\":[%s],\"skipped\":[%s],\"count\":%d}\n", q.data,
+           cfg->dry_run ? "true" : "false", moved.data ? moved.data : "", skipped.data ? skipped.data : "", n);
+    if (rc == -2) {
+        fprintf(stderr, "oneshot redrive: invalid configuration: %s\n", err);
+        code = OS_EXIT_CONFIG;
+    } else if (rc < 0) {
+        fprintf(stderr, "oneshot redrive: %s\n", err);
+    } else if (only && !matched) {
+        fprintf(stderr, "oneshot redrive: no dead letter of job %s in %s\n", only, cfg->dead_letter);
+        code = 1;
+    } else if (only && !n) {
+        fprintf(stderr, "oneshot redrive: the dead letters of job %s were left (see \"skipped\")\n", only);
+        code = 1;
+    } else {
+        code = 0;
+    }
+    buf_free(&q);
+    buf_free(&moved);
+    buf_free(&skipped);
+    fflush(stdout);
     return code;
 }

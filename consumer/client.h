@@ -8,5 +8,7 @@ int client_submit(const config *cfg);
 int client_status(const config *cfg);
 int client_wait(const config *cfg);
 int client_cancel(const config *cfg);
+int client_sweep(const config *cfg);
+int client_redrive(const config *cfg);
 
 #endif

@@ -11,12 +11,18 @@
 
 #include <stddef.h>
 
+#include "../common/buf.h"
 #include "../config/config.h"
 #include "source.h"
 #include "store.h"
 
-#define KAFKA_MODULE_ABI 3 /* 3: source_ops.proof, store_ops.begin takes a claim_proof */
+#define KAFKA_MODULE_ABI 4 /* 3: source_ops.proof, store_ops.begin takes a claim_proof; 4: redrive */
 #define KAFKA_MODULE_FILE "oneshot-kafka.so"
+
+/* Called by the Kafka re-drive before it produces job id again (the
+ * Redis store's dead record): 0 go on; 1 leave this letter (err says why:
+ * its partition's re-drive stops there); -1 with err (the re-drive stops). */
+typedef int (*kafka_reset_fn)(void *ctx, const char *id, char *err, size_t errlen);
 
 typedef struct kafka_module {
     int abi;                  /* KAFKA_MODULE_ABI */
@@ -29,6 +35,13 @@ typedef struct kafka_module {
     /* For the fleet: messages waiting in the group (high watermark minus
      * committed offset, summed over partitions), or -1 with err. */
     long (*backlog)(const config *cfg, char *err, size_t errlen);
+    /* `oneshot redrive --source kafka --all` (consumer/kafka/redrive_kafka.c):
+     * the dead letters past the group `<group>.redrive`'s committed offset
+     * produced again to --queue; reset (may be NULL) is called with each
+     * job id first. *moved / *skipped get one JSON object per letter. 0,
+     * -1 with err (broker), KC_ERR_CONFIG (-2) with err. */
+    int (*redrive)(const config *cfg, kafka_reset_fn reset, void *ctx, buf *moved, buf *skipped, int *n,
+                   char *err, size_t errlen);
 } kafka_module;
 
 /* Load the module once (thread-safe) from $ONESHOT_MODULE_DIR, the folder

@@ -34,7 +34,8 @@ static int cmd_fleet(const config *cfg) { return fleet_run(cfg, self_path, fleet
 static const struct command {
     const char *name;
     int (*fn)(const config *cfg);
-    int nargs; /* positional arguments it takes: exact count, or -1 for 0..1 */
+    int nargs; /* positional arguments it takes: exact count, -1 for 0..1, -2 for none (a
+                  subcommand's options, not a replica's) */
     const char *(*help)(void); /* more for its --help, after the options; may be NULL */
 } commands[] = {
     {.name = "run", .fn = cmd_run, .nargs = 0},
@@ -42,6 +43,8 @@ static const struct command {
     {.name = "status", .fn = client_status, .nargs = 1, .help = status_states_help},
     {.name = "wait", .fn = client_wait, .nargs = 1, .help = status_states_help},
     {.name = "cancel", .fn = client_cancel, .nargs = 1, .help = status_states_help},
+    {.name = "sweep", .fn = client_sweep, .nargs = -2},
+    {.name = "redrive", .fn = client_redrive, .nargs = -1},
     {.name = "fleet", .fn = cmd_fleet, .nargs = 0},
 };
 
@@ -99,6 +102,9 @@ int main(int argc, char **argv) {
     } else if (cmd->nargs == 0 && cfg.nargs > 0) {
         fprintf(stderr, "oneshot: invalid configuration: %.64s: unexpected argument (replica options go after --)\n",
                 cfg.args[0]);
+        code = OS_EXIT_CONFIG;
+    } else if (cmd->nargs == -2 && cfg.nargs > 0) {
+        fprintf(stderr, "oneshot: invalid configuration: %s takes no argument (%.64s)\n", cmd->name, cfg.args[0]);
         code = OS_EXIT_CONFIG;
     } else if (cmd->nargs < 0 && cfg.nargs > 1) {
         fprintf(stderr, "oneshot: invalid configuration: %s takes at most one INPUT argument\n", cmd->name);

@@ -46,6 +46,16 @@
     "  redis.call('PUBLISH', ch, '{' .. table.concat(out, ',') .. '}')\n"                          \
     "end\n"
 
+/* Lua: write the "queued" record REC of job ID (Lua expressions), from
+ * SOURCE's QUEUE, expiring after TTL seconds, and publish it on CH: what
+ * `oneshot submit` and a re-drive leave, so `wait` knows the job before
+ * a replica claims it. Needs RREC_LUA_PRELUDE. */
+#define RREC_QUEUED_LUA(REC, ID, SOURCE, QUEUE, TTL, CH)                                          \
+    "redis.call('HSET', " REC ", 'id', " ID ", 'state', 'queued', 'source', " SOURCE ",\n"       \
+    "           'queue', " QUEUE ")\n"                                                           \
+    "redis.call('EXPIRE', " REC ", " TTL ")\n"                                                    \
+    "publish(" REC ", " CH ")\n"
+
 /* The store's key names: <prefix>:<kind>:<id>, kind "job" (the status
  * hash), "result", "cancel" or "lease" (README "Keys"). */
 void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id);

@@ -46,6 +46,7 @@
 #include "redis_conn.h"
 #include "redis_record.h"
 #include "replica.h"
+#include "janitor.h"
 #include "source.h"
 #include "seam.h"
 
@@ -62,7 +63,40 @@ typedef struct lsrc {
     int rejected;     /* ...and it was malformed: dead-letter it raw */
     int settled;      /* finish ran: lease and registration are gone */
     int use_status;   /* --store redis: sweeps read and update the records too */
+    buf *report;      /* `oneshot sweep`: what each sweep moved, as JSON; NULL in a replica */
 } lsrc;
+
+/* The orphan finder, shared by the claim script and `oneshot sweep`
+ * (LIST_FIND_ORPHAN_LUA): the item of the first registered W' other than me
+ * whose lease is gone, with what its job's record says, as {W', item,
+ * record type, state, worker, fence, worker alive (0/1)}; nil when there
+ * is none. A registered W' without lease and without an item is
+ * unregistered on the way. */
+#define LIST_FIND_ORPHAN_LUA                                                                       \
+    "local function find_orphan(reg, me, P, Q, use)\n"                                           \
+    "  for _, w in ipairs(redis.call('SMEMBERS', reg)) do\n"                                     \
+    "    if w ~= me and redis.call('EXISTS', P .. ':lease:' .. w) == 0 then\n"                   \
+    "      local proc = Q .. ':processing:' .. w\n"                                              \
+    "      local it = redis.call('TYPE', proc).ok == 'list' and redis.call('LINDEX', proc, -1)\n" \
+    "      if it then\n"                                                                         \
+    "        local rt, rs, rw, rf, alive = 'none', '', '', '', '0'\n"                             \
+    "        local ok, e = pcall(cjson.decode, it)\n"                                            \
+    "        if use == '1' and ok and type(e) == 'table' and type(e.id) == 'string' then\n"      \
+    "          local rk = P .. ':job:' .. e.id\n"                                                \
+    "          rt = redis.call('TYPE', rk).ok\n"                                                 \
+    "          if rt == 'hash' then\n"                                                           \
+    "            local r = redis.call('HMGET', rk, 'state', 'worker', 'fence')\n"                \
+    "            rs, rw, rf = r[1] or '', r[2] or '', r[3] or ''\n"                              \
+    "            if rw ~= '' and redis.call('EXISTS', P .. ':lease:' .. rw) == 1 then alive = '1' end\n" \
+    "          end\n"                                                                            \
+    "        end\n"                                                                              \
+    "        return {w, it, rt, rs, rw, rf, alive}\n"                                            \
+    "      end\n"                                                                                \
+    "      redis.call('SREM', reg, w)\n"                                                         \
+    "    end\n"                                                                                  \
+    "  end\n"                                                                                    \
+    "  return nil\n"                                                                             \
+    "end\n"
 
 /* KEYS: lease, workers set, our processing list, the queue. ARGV: W,
  * lease ms, P, Q, use records (0/1). {'mine', item} for an item of ours
@@ -75,6 +109,7 @@ typedef struct lsrc {
  * as 'mine'. */
 static const char LIST_CLAIM_LUA[] =
     "--oneshot:LIST_CLAIM\n"
+    LIST_FIND_ORPHAN_LUA
     "local t = redis.call('TYPE', KEYS[2]).ok\n"
     "if t ~= 'set' and t ~= 'none' then\n"
     "  return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' holds a ' .. t .. ', not a set')\n"
@@ -84,28 +119,24 @@ static const char LIST_CLAIM_LUA[] =
     "local mine = redis.call('LINDEX', KEYS[3], -1)\n"
     "if mine then return {'mine', mine} end\n"
     "local new = redis.call('LMOVE', KEYS[4], KEYS[3], 'RIGHT', 'LEFT')\n"
-    "for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do\n"
-    "  if w ~= ARGV[1] and redis.call('EXISTS', ARGV[3] .. ':lease:' .. w) == 0 then\n"
-    "    local proc = ARGV[4] .. ':processing:' .. w\n"
-    "    local it = redis.call('TYPE', proc).ok == 'list' and redis.call('LINDEX', proc, -1)\n"
-    "    if it then\n"
-    "      local rt, rs, rw, rf, alive = 'none', '', '', '', '0'\n"
-    "      local ok, e = pcall(cjson.decode, it)\n"
-    "      if ARGV[5] == '1' and ok and type(e) == 'table' and type(e.id) == 'string' then\n"
-    "        local rk = ARGV[3] .. ':job:' .. e.id\n"
-    "        rt = redis.call('TYPE', rk).ok\n"
-    "        if rt == 'hash' then\n"
-    "          local r = redis.call('HMGET', rk, 'state', 'worker', 'fence')\n"
-    "          rs, rw, rf = r[1] or '', r[2] or '', r[3] or ''\n"
-    "          if rw ~= '' and redis.call('EXISTS', ARGV[3] .. ':lease:' .. rw) == 1 then alive = '1' end\n"
-    "        end\n"
-    "      end\n"
-    "      return {'new', new, w, it, rt, rs, rw, rf, alive}\n"
-    "    end\n"
-    "    redis.call('SREM', KEYS[2], w)\n"
-    "  end\n"
-    "end\n"
+    "local o = find_orphan(KEYS[2], ARGV[1], ARGV[3], ARGV[4], ARGV[5])\n"
+    "if o then return {'new', new, o[1], o[2], o[3], o[4], o[5], o[6], o[7]} end\n"
     "return {'new', new, '', '', '', '', '', '', ''}\n";
+
+/* `oneshot sweep` (src_list_sweep): the claim script's orphan finder
+ * alone, taking nothing and registering nobody. KEYS: workers set. ARGV:
+ * P, Q, use records (0/1). The claim script's reply shape, with no item
+ * of ours: {'new', false, W', ...}. */
+static const char LIST_ORPHANS_LUA[] =
+    "--oneshot:LIST_ORPHANS\n"
+    LIST_FIND_ORPHAN_LUA
+    "local t = redis.call('TYPE', KEYS[1]).ok\n"
+    "if t ~= 'set' and t ~= 'none' then\n"
+    "  return redis.error_reply('WRONGTYPE ' .. KEYS[1] .. ' holds a ' .. t .. ', not a set')\n"
+    "end\n"
+    "local o = find_orphan(KEYS[1], '', ARGV[1], ARGV[2], ARGV[3])\n"
+    "if o then return {'new', false, o[1], o[2], o[3], o[4], o[5], o[6], o[7]} end\n"
+    "return {'new', false, '', '', '', '', '', '', ''}\n";
 
 /* KEYS: the orphan's processing list, its lease, workers set, target,
  * record, quarantine set. ARGV: W', the item seen, the record's fence seen
@@ -341,10 +372,31 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
     if (strcmp(state, ST_DEAD) == 0) rec_add(rec, "finished_at", clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
+/* What a sweep moved, for `oneshot sweep`: {"id","from","to","action",
+ * "attempts","state"}; "to" null when the copy was dropped; "attempts"
+ * the attempts made (the interrupted one included). */
+static void sweep_report(lsrc *s, const job *oj, const char *from, const char *mode, const char *target) {
+    buf *b = s->report;
+    int made = strcmp(mode, "requeue") == 0 && oj->attempt > 0 ? oj->attempt - 1 : oj->attempt;
+    if (b->len) buf_puts(b, ",");
+    buf_puts(b, "{\"id\":");
+    buf_json_str(b, oj->id, strlen(oj->id));
+    buf_puts(b, ",\"from\":");
+    buf_json_str(b, from, strlen(from));
+    buf_puts(b, ",\"to\":");
+    if (strcmp(mode, "drop") == 0)
+        buf_puts(b, "null");
+    else
+        buf_json_str(b, target, strlen(target));
+    buf_printf(b, ",\"action\":\"%s\",\"attempts\":%d}", mode, made);
+}
+
 /* Move an orphan out of its dead replica's processing list (SWEEP_LUA).
  * Best effort: a sweep that cannot run now is tried again by the next
- * claim. 1 when the claim script named an orphan, else 0. */
-static int sweep_orphan(lsrc *s, const redisReply *r) {
+ * claim. 1 when the claim script named an orphan, else 0; *res the
+ * script's answer (1 moved, 0 nothing done, -2, -3 as SWEEP_LUA says), -9
+ * when it could not be sent. */
+static int sweep_orphan(lsrc *s, const redisReply *r, int *res_out) {
     char why[600] = "", err[512] = "", rk[512] = "", ttl[24], channel[300];
     char proc[512], lease[512];
     const char *mode, *target;
@@ -353,6 +405,7 @@ static int sweep_orphan(lsrc *s, const redisReply *r) {
     rargs rec = {0}, a = {0};
     job oj;
 
+    *res_out = 0;
     /* {'new', item, W', orphan item, record type, state, worker, fence, alive} */
     if (r->elements != 9) return 0;
     for (size_t i = 2; i < 9; i++)
@@ -385,10 +438,14 @@ static int sweep_orphan(lsrc *s, const redisReply *r) {
     for (int k = 0; k < rec.n; k++) rargs_add(&a, rec.v[k], rec.len[k], 0);
     SEAM("sweep");
     redisReply *res = rconn_cmdv(s->c, RC_RETRY, err, sizeof(err), a.n, a.v, a.len);
+    *res_out = -9;
+    if (res && res->type == REDIS_REPLY_INTEGER) *res_out = (int)res->integer;
     if (!res || rreply_check(res, "sweep", err, sizeof(err)) < 0)
         log_warn("sweep of replica %s's job %s not done now: %s", o.owner, oj.id[0] ? oj.id : "?", err);
-    else if (res->integer == 1)
+    else if (res->integer == 1) {
         log_warn("sweep: job %s: %s", oj.id[0] ? oj.id : "?", why);
+        if (s->report) sweep_report(s, &oj, proc, mode, target);
+    }
     else if (res->integer == -2)
         log_error("sweep: job %s of replica %s left in %s and the replica moved to %s: %s is not a list "
                   "(fix it, then: redis-cli SMOVE %s %s %s)",
@@ -474,8 +531,8 @@ static int claim_script(lsrc *s, job *j, int *http_status, int *empty, char *err
         snprintf(err, errlen, "claim: unexpected reply");
         goto end;
     }
-    int mine = strcmp(r->element[0]->str, "mine") == 0;
-    int swept = !mine && sweep_orphan(s, r);
+    int mine = strcmp(r->element[0]->str, "mine") == 0, res;
+    int swept = !mine && sweep_orphan(s, r, &res);
     const redisReply *item = r->element[1];
     if (item->type != REDIS_REPLY_STRING) {
         *empty = !swept;
@@ -635,3 +692,63 @@ const source_ops source_redis_list = {
     .proof = list_proof,
     .close = list_close,
 };
+
+/* `oneshot sweep` (janitor.h): the replicas' sweep, run until the orphan
+ * finder finds none. The finder names the first orphan of Q:workers; one
+ * the sweep could not move (quarantined: out of Q:workers; a broken key;
+ * a copy that changed under us) is not named twice in a row, and a round
+ * that names the orphan it just failed on ends the walk (counted in
+ * *left), so the walk ends: every round moves a copy, unregisters a
+ * replica, or stops. */
+int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen) {
+    lsrc s;
+    char last[128] = "";
+    int rc = -1, last_res = 0;
+
+    memset(&s, 0, sizeof(s));
+    s.cfg = cfg;
+    s.c = c;
+    s.report = moved;
+    s.use_status = strcmp(cfg->store ? cfg->store : "redis", "redis") == 0;
+    snprintf(s.reg, sizeof(s.reg), "%s:workers", cfg->queue);
+    snprintf(s.quar, sizeof(s.quar), "%s:quarantine", cfg->queue);
+    *n = *left = 0;
+    for (;;) {
+        redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", LIST_ORPHANS_LUA, s.reg,
+                                  cfg->prefix, cfg->queue, s.use_status ? "1" : "0");
+        if (!r) return -1;
+        if (rreply_check(r, "sweep", err, errlen) < 0 || r->type != REDIS_REPLY_ARRAY || r->elements != 9 ||
+            r->element[2]->type != REDIS_REPLY_STRING) {
+            if (!err[0]) snprintf(err, errlen, "sweep: unexpected reply");
+            freeReplyObject(r);
+            return -1;
+        }
+        if (!r->element[2]->len) { /* no orphan left */
+            freeReplyObject(r);
+            rc = 0;
+            break;
+        }
+        if (strcmp(last, r->element[2]->str) == 0) {
+            /* the one the last round could not move: leave it */
+            if (last_res == 0) (*left)++;
+            freeReplyObject(r);
+            rc = 0;
+            break;
+        }
+        int res;
+        snprintf(last, sizeof(last), "%s", r->element[2]->str);
+        sweep_orphan(&s, r, &res);
+        freeReplyObject(r);
+        last_res = res;
+        if (res == 1) {
+            (*n)++;
+            last[0] = '\0';
+        } else if (res == -2 || res == -3) {
+            (*left)++;
+        } else if (res == -9) {
+            snprintf(err, errlen, "sweep of replica %s's copy not done: Redis did not answer", last);
+            return -1;
+        }
+    }
+    return rc;
+}

@@ -47,6 +47,7 @@
 #include "redis_conn.h"
 #include "redis_record.h"
 #include "replica.h"
+#include "janitor.h"
 #include "source.h"
 #include "seam.h"
 
@@ -332,14 +333,16 @@ static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode,
     return rc;
 }
 
-/* The record a dead-lettered exhausted entry gets. */
-static void pairs_dead_record(rargs *p, const ssrc *s, const char *job_id, const char *why, int attempts) {
+/* The record a dead-lettered exhausted entry gets (state dead), or a
+ * swept one (interrupted, dead). The worker is s->me. */
+static void pairs_record(rargs *p, const ssrc *s, const char *job_id, const char *state, const char *why,
+                         int attempts) {
     char at[40], n[24];
     snprintf(n, sizeof(n), "%d", attempts);
     rargs_str(p, "id");
     rargs_copy(p, job_id);
     rargs_str(p, "state");
-    rargs_str(p, ST_DEAD);
+    rargs_str(p, state);
     rargs_str(p, "attempt");
     rargs_copy(p, n);
     rargs_str(p, "worker");
@@ -350,6 +353,7 @@ static void pairs_dead_record(rargs *p, const ssrc *s, const char *job_id, const
     rargs_str(p, s->cfg->queue);
     rargs_str(p, "error");
     rargs_copy(p, why);
+    if (!status_is_final(state)) return;
     rargs_str(p, "finished_at");
     rargs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
@@ -369,7 +373,7 @@ static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, 
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
     snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
-    pairs_dead_record(&rec, s, job_id, why, attempt - 1);
+    pairs_record(&rec, s, job_id, ST_DEAD, why, attempt - 1);
     pairs_entry(&dl, sj, job_id);
     pairs_dead(&dl, s, sj, ST_DEAD, why, attempt - 1);
     snprintf(n, sizeof(n), "%d", rec.n);
@@ -697,3 +701,305 @@ const source_ops source_redis_stream = {
     .proof = stream_proof,
     .close = stream_close,
 };
+
+/* --- `oneshot sweep` (janitor.h) ---
+ *
+ * A replica takes an orphan over with XCLAIM when it claims; but a
+ * replica is started only for an entry in the group's lag (KEDA's
+ * lagCount), and an orphan is pending, not lag. The sweep makes it lag
+ * again: a fresh copy of the entry (same job id, attempt + 1) is XADDed
+ * and the orphan XACKed in one script, the record `interrupted` under a
+ * new fence (so its old owner, should it wake, writes nothing: its
+ * heartbeat finds the entry gone), or, past --max-attempts, dead-lettered
+ * with the record `dead`. Copies of final jobs, or of one a live replica
+ * runs, are only acked; of a `dead`/`rejected` one, dead-lettered again. */
+
+/* KEYS: stream. ARGV: group, idle ms, lease key prefix, P. The first
+ * pending entry idle past the lease whose owner's lease key is gone (not
+ * the quarantine consumer's), with what its job's record says: {entry,
+ * fields, deliveries, owner, record type, state, worker, fence, worker
+ * alive (0/1)}; the record is P:job:<the id field, else the entry id>
+ * (the C side re-checks the id as a replica would). false: none (also
+ * without stream or group). An entry deleted from the stream is acked on
+ * the way, as the claim script does. */
+static const char STREAM_ORPHANS_LUA[] =
+    "--oneshot:STREAM_ORPHANS\n"
+    "if redis.call('TYPE', KEYS[1]).ok ~= 'stream' then return false end\n"
+    "local ps = redis.pcall('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[2], '-', '+', 100)\n"
+    "if ps.err then\n"
+    "  if string.find(ps.err, 'NOGROUP') then return false end\n"
+    "  return ps\n"
+    "end\n"
+    "for _, p in ipairs(ps) do\n"
+    "  if p[2] ~= '" QUARANTINE "' and redis.call('EXISTS', ARGV[3] .. p[2]) == 0 then\n"
+    "    local e = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]\n"
+    "    if e then\n"
+    "      local id = p[1]\n"
+    "      for i = 1, #e[2], 2 do\n"
+    "        if e[2][i] == 'id' and string.match(e[2][i + 1], '^[A-Za-z0-9._:-]+$') and #e[2][i + 1] <= 200 then\n"
+    "          id = e[2][i + 1]\n"
+    "        end\n"
+    "      end\n"
+    "      local rk = ARGV[4] .. ':job:' .. id\n"
+    "      local rt, rs, rw, rf, alive = redis.call('TYPE', rk).ok, '', '', '', '0'\n"
+    "      if rt == 'hash' then\n"
+    "        local r = redis.call('HMGET', rk, 'state', 'worker', 'fence')\n"
+    "        rs, rw, rf = r[1] or '', r[2] or '', r[3] or ''\n"
+    "        if rw ~= '' and redis.call('EXISTS', ARGV[3] .. rw) == 1 then alive = '1' end\n"
+    "      end\n"
+    "      return {p[1], e[2], p[4], p[2], rt, rs, rw, rf, alive}\n"
+    "    end\n"
+    "    redis.call('XACK', KEYS[1], ARGV[1], p[1])\n"
+    "  end\n"
+    "end\n"
+    "return false\n";
+
+/* KEYS: stream, target (the stream or the dead-letter stream), record.
+ * ARGV: group, entry, owner, idle ms, the owner's lease key, check the
+ * record (0/1), its fence seen, requeue|dead|drop, ttl, channel, the new
+ * state, N, then N record field/value strings, then the XADD pairs.
+ * Compare and set: 1 moved; 0 nothing done (the entry is no longer the
+ * owner's, or not idle, the owner is back, or the record moved on: a
+ * re-send or another sweeper); -2 the target is not a stream (the entry
+ * moved to the quarantine consumer). */
+static const char STREAM_SWEEP_LUA[] =
+    "--oneshot:STREAM_SWEEP\n"
+    RREC_LUA_PRELUDE
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)[1]\n"
+    "if not p or p[2] ~= ARGV[3] or p[3] < tonumber(ARGV[4]) then return 0 end\n"
+    "if redis.call('EXISTS', ARGV[5]) == 1 then return 0 end\n"
+    "if ARGV[6] == '1' then\n"
+    "  if not typeok(KEYS[3], 'hash') then return 0 end\n"
+    "  if (redis.call('HGET', KEYS[3], 'fence') or '') ~= ARGV[7] then return 0 end\n"
+    "end\n"
+    "local n = tonumber(ARGV[12])\n"
+    "if ARGV[8] ~= 'drop' then\n"
+    "  if not typeok(KEYS[2], 'stream') then\n"
+    "    redis.call('XCLAIM', KEYS[1], ARGV[1], '" QUARANTINE "', 0, ARGV[2], 'JUSTID')\n"
+    "    return -2\n"
+    "  end\n"
+    "  redis.call('XADD', KEYS[2], '*', unpack(ARGV, 13 + n))\n"
+    "end\n"
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])\n"
+    "if not redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[3])[1] then\n"
+    "  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[3])\n"
+    "end\n"
+    "if n > 0 then\n"
+    "  local rec = {}\n"
+    "  for i = 13, 12 + n do rec[#rec + 1] = ARGV[i] end\n"
+    "  redis.call('HSET', KEYS[3], 'fence', (tonumber(ARGV[7]) or 0) + 1, unpack(rec))\n"
+    "  if FINAL[ARGV[11]] then redis.call('EXPIRE', KEYS[3], ARGV[9]) end\n"
+    "  publish(KEYS[3], ARGV[10])\n"
+    "end\n"
+    "return 1\n";
+
+/* What STREAM_ORPHANS found. */
+typedef struct sorphan {
+    const char *entry, *owner, *rec_type, *state, *worker, *fence;
+    long long deliveries;
+    int worker_alive;
+} sorphan;
+
+/* Decide and build one orphan's sweep (the list's sweep_decide, for an
+ * entry): *mode, *target, the record pairs (rec->n 0: none written) and
+ * the XADD pairs; *attempts the attempts made. s->me is the owner, so the
+ * record and the dead letter name the replica that was running it. */
+static void stream_sweep_decide(ssrc *s, sjob *sj, const sorphan *o, char *job_id, size_t idlen,
+                                const char **mode, const char **target, rargs *rec, rargs *xadd, int *attempts,
+                                char *why, size_t whylen) {
+    const redisReply *id = field_get(sj->fields, "id"), *in = field_get(sj->fields, "input");
+    const redisReply *at = field_get(sj->fields, "attempt"), *dl = field_get(sj->fields, "deadline_s");
+    int fa = 1, dls;
+    int id_ok = id && id->type == REDIS_REPLY_STRING && id_valid(id->str, id->len);
+    snprintf(job_id, idlen, "%s", id_ok ? id->str : sj->entry);
+    int malformed = !in || in->type != REDIS_REPLY_STRING || (id && !id_ok) ||
+                    (at && field_int(at, 1, 1000000, &fa) < 0) || (dl && field_int(dl, 1, 100000000, &dls) < 0);
+    *attempts = fa + (int)(sj->deliveries - 1);
+    *target = s->cfg->queue;
+    if (malformed) {
+        /* Back as the producer wrote it; whoever claims it rejects it. */
+        *mode = "requeue";
+        const redisReply *f = sj->fields;
+        for (size_t i = 0; f && f->type == REDIS_REPLY_ARRAY && i + 1 < f->elements; i += 2) {
+            rargs_add(xadd, f->element[i]->str, f->element[i]->len, 0);
+            rargs_add(xadd, f->element[i + 1]->str, f->element[i + 1]->len, 0);
+        }
+        snprintf(why, whylen, "a malformed entry put back for rejection");
+        return;
+    }
+    if (s->use_status && strcmp(o->rec_type, "hash") != 0 && strcmp(o->rec_type, "none") != 0) {
+        snprintf(why, whylen, "its status key %s:job:%s holds a %s, not a hash: dead-lettered", s->cfg->prefix,
+                 job_id, o->rec_type);
+        *mode = "dead";
+        *target = s->cfg->dead_letter;
+        pairs_entry(xadd, sj, job_id);
+        pairs_dead(xadd, s, sj, ST_DEAD, why, *attempts);
+        return;
+    }
+    if (status_is_final(o->state)) {
+        if (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) {
+            snprintf(why, whylen, "recorded %s, and this copy was never dead-lettered (replica %s stopped)",
+                     o->state, o->owner);
+            *mode = "dead";
+            *target = s->cfg->dead_letter;
+            pairs_entry(xadd, sj, job_id);
+            pairs_dead(xadd, s, sj, o->state, why, *attempts);
+        } else {
+            snprintf(why, whylen, "its job is already %s: the leftover entry is acked", o->state);
+            *mode = "drop";
+        }
+        return;
+    }
+    if (strcmp(o->state, ST_RUNNING) == 0 && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
+        snprintf(why, whylen, "replica %s runs the job: this entry is a duplicate, acked", o->worker);
+        *mode = "drop";
+        return;
+    }
+    const char *state;
+    char n[24];
+    if (*attempts + 1 > s->cfg->max_attempts) {
+        snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease) and --max-attempts %d is reached",
+                 *attempts, o->owner, s->cfg->max_attempts);
+        *mode = "dead";
+        *target = s->cfg->dead_letter;
+        state = ST_DEAD;
+        pairs_entry(xadd, sj, job_id);
+        pairs_dead(xadd, s, sj, ST_DEAD, why, *attempts);
+    } else {
+        snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease); re-queued as attempt %d",
+                 *attempts, o->owner, *attempts + 1);
+        *mode = "requeue";
+        state = ST_INTERRUPTED;
+        pairs_entry(xadd, sj, job_id);
+        rargs_str(xadd, "attempt");
+        snprintf(n, sizeof(n), "%d", *attempts + 1);
+        rargs_copy(xadd, n);
+    }
+    if (s->use_status) pairs_record(rec, s, job_id, state, why, *attempts);
+}
+
+/* Sweep the orphan o (its fields in sj) with STREAM_SWEEP_LUA. The
+ * script's answer, or -9 when Redis could not be asked. */
+static int stream_sweep_one(ssrc *s, sjob *sj, const sorphan *o, buf *moved, char *err, size_t errlen) {
+    char job_id[ID_MAX + 1], why[600], rk[512], ttl[24], channel[300], nrec[24], lease[512], idle[24];
+    const char *mode, *target;
+    rargs a, rec, xadd;
+    int attempts;
+
+    memset(&a, 0, sizeof(a));
+    memset(&rec, 0, sizeof(rec));
+    memset(&xadd, 0, sizeof(xadd));
+    stream_sweep_decide(s, sj, o, job_id, sizeof(job_id), &mode, &target, &rec, &xadd, &attempts, why, sizeof(why));
+    rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
+    rkey(lease, sizeof(lease), s->cfg->prefix, "lease", o->owner);
+    snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
+    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    snprintf(nrec, sizeof(nrec), "%d", rec.n);
+    snprintf(idle, sizeof(idle), "%s", s->lease_ms);
+    rargs_str(&a, "EVAL");
+    rargs_add(&a, STREAM_SWEEP_LUA, sizeof(STREAM_SWEEP_LUA) - 1, 0);
+    rargs_str(&a, "3");
+    rargs_str(&a, s->cfg->queue);
+    rargs_str(&a, target);
+    rargs_str(&a, rk);
+    rargs_str(&a, s->cfg->group);
+    rargs_str(&a, sj->entry);
+    rargs_str(&a, o->owner);
+    rargs_str(&a, idle);
+    rargs_str(&a, lease);
+    rargs_str(&a, s->use_status ? "1" : "0");
+    rargs_str(&a, o->fence);
+    rargs_str(&a, mode);
+    rargs_str(&a, ttl);
+    rargs_str(&a, channel);
+    rargs_str(&a, rec.n ? rec.v[3] : ""); /* the state: pairs_record's second pair */
+    rargs_str(&a, nrec);
+    for (int i = 0; i < rec.n; i++) rargs_add(&a, rec.v[i], rec.len[i], 0);
+    for (int i = 0; i < xadd.n; i++) rargs_add(&a, xadd.v[i], xadd.len[i], 0);
+    SEAM("stream-sweep");
+    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
+    int res = -9;
+    if (r && rreply_check(r, "sweep", err, errlen) == 0 && r->type == REDIS_REPLY_INTEGER) res = (int)r->integer;
+    if (res == 1) {
+        log_warn("sweep: job %s (entry %s): %s", job_id, sj->entry, why);
+        if (moved->len) buf_puts(moved, ",");
+        buf_puts(moved, "{\"id\":");
+        buf_json_str(moved, job_id, strlen(job_id));
+        buf_puts(moved, ",\"from\":");
+        buf_json_str(moved, sj->entry, strlen(sj->entry));
+        buf_puts(moved, ",\"owner\":");
+        buf_json_str(moved, o->owner, strlen(o->owner));
+        buf_puts(moved, ",\"to\":");
+        if (strcmp(mode, "drop") == 0)
+            buf_puts(moved, "null");
+        else
+            buf_json_str(moved, target, strlen(target));
+        buf_printf(moved, ",\"action\":\"%s\",\"attempts\":%d}", mode, attempts);
+    } else if (res == -2) {
+        log_error("sweep: entry %s (job %s) left pending with consumer " QUARANTINE ": %s is not a stream (fix it, "
+                  "then XCLAIM it back)", sj->entry, job_id, target);
+    }
+    if (r) freeReplyObject(r);
+    rargs_free(&a);
+    rargs_free(&rec);
+    rargs_free(&xadd);
+    return res;
+}
+
+int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen) {
+    ssrc s;
+    char last[64] = "";
+    int last_res = 0;
+
+    memset(&s, 0, sizeof(s));
+    s.cfg = cfg;
+    s.c = c;
+    s.use_status = strcmp(cfg->store ? cfg->store : "redis", "redis") == 0;
+    snprintf(s.lease_ms, sizeof(s.lease_ms), "%lld", (long long)cfg->lease * 1000);
+    rkey(s.lease_prefix, sizeof(s.lease_prefix), cfg->prefix, "lease", "");
+    *n = *left = 0;
+    for (;;) {
+        redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s %s", STREAM_ORPHANS_LUA,
+                                  cfg->queue, cfg->group, s.lease_ms, s.lease_prefix, cfg->prefix);
+        if (!r) return -1;
+        if (rreply_check(r, "sweep", err, errlen) < 0) {
+            freeReplyObject(r);
+            return -1;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 9) { /* none left */
+            freeReplyObject(r);
+            return 0;
+        }
+        for (size_t i = 3; i < 9; i++)
+            if (r->element[i]->type != REDIS_REPLY_STRING) {
+                snprintf(err, errlen, "sweep: unexpected reply");
+                freeReplyObject(r);
+                return -1;
+            }
+        if (strcmp(last, r->element[0]->str) == 0) { /* the one the last round could not move */
+            if (last_res == 0) (*left)++;
+            freeReplyObject(r);
+            return 0;
+        }
+        snprintf(last, sizeof(last), "%s", r->element[0]->str);
+        sjob sj;
+        memset(&sj, 0, sizeof(sj));
+        snprintf(sj.entry, sizeof(sj.entry), "%s", r->element[0]->str);
+        sj.fields = r->element[1];
+        sj.deliveries = rreply_int(r->element[2], 1);
+        if (sj.deliveries < 1) sj.deliveries = 1;
+        sorphan o = {sj.entry, r->element[3]->str, r->element[4]->str, r->element[5]->str, r->element[6]->str,
+                     r->element[7]->str, sj.deliveries, strcmp(r->element[8]->str, "1") == 0};
+        snprintf(s.me, sizeof(s.me), "%s", o.owner);
+        last_res = stream_sweep_one(&s, &sj, &o, moved, err, errlen);
+        freeReplyObject(r); /* sj.fields was borrowed from it */
+        if (last_res == 1) {
+            (*n)++;
+            last[0] = '\0';
+        } else if (last_res == -2) {
+            (*left)++;
+        } else if (last_res == -9) {
+            return -1;
+        }
+    }
+}

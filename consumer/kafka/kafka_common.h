@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../common/buf.h"
 #include "../../config/config.h"
 
 /* What open() returns for an invalid configuration (exit 78), as opposed
@@ -64,5 +65,10 @@ int kc_producer_flush(char *err, size_t errlen);
 int kc_header_str(const rd_kafka_headers_t *h, const char *name, char *out, size_t n);
 void kc_header_add_str(rd_kafka_headers_t *h, const char *name, const char *value);
 void kc_header_add_int(rd_kafka_headers_t *h, const char *name, long long v);
+
+/* The module's `redrive` (redrive_kafka.c; kafka_module.h says what it
+ * does). */
+int kafka_redrive(const config *cfg, int (*reset)(void *ctx, const char *id, char *err, size_t errlen), void *ctx,
+                  buf *moved, buf *skipped, int *n, char *err, size_t errlen);
 
 #endif

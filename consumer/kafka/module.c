@@ -99,5 +99,5 @@ end:
 /* Exported: the one symbol the main binary looks up. */
 extern const kafka_module oneshot_kafka_module;
 const kafka_module oneshot_kafka_module = {
-    KAFKA_MODULE_ABI, rd_kafka_version_str, &source_kafka, &store_kafka, kafka_submit, kafka_backlog,
+    KAFKA_MODULE_ABI, rd_kafka_version_str, &source_kafka, &store_kafka, kafka_submit, kafka_backlog, kafka_redrive,
 };

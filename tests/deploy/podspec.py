@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """podspec.py -- the deploy manifests as data for tests/e2e/deploy_run.sh.
 
+  (SCALEDJOB: a ScaledJob's file, or a CronJob's: its jobTemplate's pod)
   pod SCALEDJOB NAME OUT SECRETS   the Job template's pod spec, exactly as
                                    written, wrapped into a Pod NAME; the
                                    kubelet's two jobs that podman 4.3 lacks
@@ -27,11 +28,16 @@ def load(path):
 
 
 def scaledjob(path):
-    return [d for d in load(path) if d.get("kind") == "ScaledJob"][0]
+    return [d for d in load(path) if d.get("kind") in ("ScaledJob", "CronJob")][0]
+
+
+def jobspec(d):
+    """The Job spec: a ScaledJob's jobTargetRef, a CronJob's jobTemplate.spec."""
+    return d["spec"]["jobTargetRef"] if d["kind"] == "ScaledJob" else d["spec"]["jobTemplate"]["spec"]
 
 
 def podspec(path):
-    return scaledjob(path)["spec"]["jobTargetRef"]["template"]["spec"]
+    return jobspec(scaledjob(path))["template"]["spec"]
 
 
 def secrets(path):
@@ -72,7 +78,7 @@ HOSTS = ["redis.redis.svc", "kafka-bootstrap.kafka.svc"]
 
 def wrap(path, name, out, sec):
     sj = scaledjob(path)
-    tmpl = sj["spec"]["jobTargetRef"]["template"]
+    tmpl = jobspec(sj)["template"]
     spec = copy.deepcopy(tmpl["spec"])
     if sec is not None:
         env = composed_env(spec, sec)
@@ -105,7 +111,7 @@ def get(path, dotted):
 def action(path, code):
     if code == 0:
         return "Succeeded"
-    for r in scaledjob(path)["spec"]["jobTargetRef"].get("podFailurePolicy", {}).get("rules", []):
+    for r in jobspec(scaledjob(path)).get("podFailurePolicy", {}).get("rules", []):
         oc = r.get("onExitCodes")
         if not oc:
             continue

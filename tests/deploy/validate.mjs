@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import YAML from "yaml";
 import { ScaledJob, TriggerAuthentication } from "@kubernetes-models/keda/keda.sh/v1alpha1";
 import { Secret } from "kubernetes-models/v1";
+import { CronJob } from "kubernetes-models/batch/v1";
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -33,6 +34,7 @@ const K8S_MODELS = {
     from: "@kubernetes-models/keda/keda.sh/v1alpha1/TriggerAuthentication",
   },
   "v1/Secret": { model: Secret, type: "ISecret", from: "kubernetes-models/v1/Secret" },
+  "batch/v1/CronJob": { model: CronJob, type: "ICronJob", from: "kubernetes-models/batch/v1/CronJob" },
 };
 
 /** Every document of every deploy/k8s/*.yaml: {file, index, doc}. */
@@ -262,6 +264,7 @@ function checkK8sContract() {
       if (!secrets[ref.name] || !(ref.key in secrets[ref.name])) problem(`${file}: TriggerAuthentication ${doc.metadata.name}: no Secret key ${ref.name}/${ref.key}`);
   const uid = imageUser();
   const triggersSeen = new Set();
+  const replicaCfgs = {}; // source -> the ScaledJob replicas' --print-config, for the sweep CronJobs
   for (const { file, doc } of scaledJobs()) {
     const jt = doc.spec?.jobTargetRef || {};
     const pod = jt.template?.spec || {};
@@ -293,6 +296,7 @@ function checkK8sContract() {
       if (cfg["term-grace"] >= grace) problem(`${w}: ONESHOT_TERM_GRACE ${cfg["term-grace"]} must be below terminationGracePeriodSeconds ${grace}`);
       if (cfg.port !== 8000) problem(`${w}: the replica listens on ${cfg.port}, not 8000`);
       if (!(cfg["idle-timeout"] > 0)) problem(`${w}: ONESHOT_IDLE_TIMEOUT should be set (a pod may find no message)`);
+      replicaCfgs[cfg.source] = cfg;
     }
     // Each trigger against the replica's own settings.
     for (const t of doc.spec?.triggers || []) {
@@ -331,6 +335,48 @@ function checkK8sContract() {
     }
   }
   for (const t of ["kafka", "redis", "redis-streams"]) if (!triggersSeen.has(t)) problem(`no ScaledJob with a ${t} trigger`);
+  checkSweepCronJobs(docs, secrets, known, uid, replicaCfgs);
+}
+
+/* The sweep CronJobs (README "Orphans"): `oneshot sweep` for each Redis
+ * ScaledJob, with the settings that decide what an orphan is and where it
+ * goes equal to its replicas' (a sweep with another --lease would take a
+ * live replica's job for an orphan, or never see one; another queue,
+ * prefix or dead letter would sweep nothing). */
+function checkSweepCronJobs(docs, secrets, known, uid, replicaCfgs) {
+  const SAME = ["source", "queue", "redis", "prefix", "lease", "max-attempts", "dead-letter", "result-ttl", "store"];
+  const swept = new Set();
+  for (const { file, doc } of docs.filter((d) => d.doc.kind === "CronJob")) {
+    const w = `${file} (${doc.metadata?.name})`;
+    const jt = doc.spec?.jobTemplate?.spec || {};
+    const pod = jt.template?.spec || {};
+    const ctr = (pod.containers || [])[0] || {};
+    if (JSON.stringify(ctr.args || []) !== JSON.stringify(["sweep"])) problem(`${w}: args must be [sweep], not ${JSON.stringify(ctr.args)}`);
+    if (ctr.command) problem(`${w}: command overrides the image's ENTRYPOINT`);
+    if (pod.restartPolicy !== "Never") problem(`${w}: restartPolicy ${pod.restartPolicy}, Never expected (the next schedule retries)`);
+    if (!(jt.activeDeadlineSeconds > 0)) problem(`${w}: no activeDeadlineSeconds`);
+    if (doc.spec?.concurrencyPolicy !== "Forbid") problem(`${w}: concurrencyPolicy must be Forbid`);
+    if (!ctr.resources?.requests?.cpu || !ctr.resources?.requests?.memory || !ctr.resources?.limits?.memory)
+      problem(`${w}: resources need cpu and memory requests and a memory limit`);
+    const sc = { ...(pod.securityContext || {}), ...(ctr.securityContext || {}) };
+    if (sc.runAsNonRoot !== true) problem(`${w}: runAsNonRoot is not set`);
+    if (sc.readOnlyRootFilesystem !== true) problem(`${w}: readOnlyRootFilesystem is not set`);
+    if (uid !== null && sc.runAsUser !== undefined && sc.runAsUser !== uid) problem(`${w}: runAsUser ${sc.runAsUser} is not the image's user ${uid}`);
+    checkEnvNames(w, (ctr.env || []).map((e) => e.name), known);
+    const cfg = printConfig(w, resolveEnv(w, ctr.env, secrets));
+    if (!cfg) continue;
+    const rep = replicaCfgs[cfg.source];
+    if (!rep) {
+      problem(`${w}: sweeps --source ${cfg.source}, which no ScaledJob runs`);
+      continue;
+    }
+    const same = cfg.source === "redis-stream" ? [...SAME, "group"] : SAME;
+    for (const k of same)
+      if (JSON.stringify(cfg[k]) !== JSON.stringify(rep[k])) problem(`${w}: ${k} '${cfg[k]}' but the ${cfg.source} replicas use '${rep[k]}'`);
+    swept.add(cfg.source);
+  }
+  for (const src of ["redis-list", "redis-stream"])
+    if (replicaCfgs[src] && !swept.has(src)) problem(`no sweep CronJob for the ${src} ScaledJob: a killed replica's job is never seen by its trigger`);
 }
 
 // --- Verda ---

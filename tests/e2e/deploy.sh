@@ -98,6 +98,11 @@ t_checks_catch_mistakes() {
     expect_caught k8s-contract "topic 'other'" $k/scaledjob-kafka.yaml 's/topic: jobs/topic: other/'
     expect_caught k8s-contract "Secret oneshot-broker has no key" $k/credentials.yaml 's/^  redis-password:/  redis-pass:/'
     expect_caught k8s-contract "invalid configuration" $k/scaledjob-redis-list.yaml '/name: ONESHOT_MAX_ATTEMPTS/{n;s/"3"/"zero"/}'
+    expect_caught k8s-contract "lease '31' but the redis-list replicas use '30'" $k/cronjob-sweep-redis-list.yaml 's/value: "30"/value: "31"/'
+    expect_caught k8s-contract "group 'other' but the redis-stream replicas use 'oneshot'" $k/cronjob-sweep-redis-streams.yaml '/name: ONESHOT_GROUP/{n;s/oneshot/other/}'
+    expect_caught k8s-contract "args must be \[sweep\]" $k/cronjob-sweep-redis-list.yaml 's/args: \[sweep\]/args: [run]/'
+    expect_caught k8s-contract "no sweep CronJob for the redis-stream ScaledJob" $k/cronjob-sweep-redis-streams.yaml '1,$d'
+    expect_caught k8s-strict "schedul" $k/cronjob-sweep-redis-list.yaml 's/^  schedule:/  schedul:/'
     expect_caught verda "is not deadline_seconds" deploy/verda/job-deployment.json 's/"deadline_seconds": 3600/"deadline_seconds": 1800/'
     expect_caught verda "exposed_port" deploy/verda/job-deployment.json 's/"exposed_port": 8000/"exposed_port": 8080/'
     expect_caught compose "additional properties" deploy/compose.yaml 's/stop_grace_period:/stop_grace_periods:/'
@@ -109,7 +114,7 @@ t_run "dockerfile: bookworm-slim stages, runtime libraries only, non-root, EXPOS
 t_run "k8s: manifests validate against kubernetes-models and @kubernetes-models/keda" t_k8s_schema
 t_run "k8s: no unknown fields (tsc over the models' types)" t_k8s_strict
 t_run "k8s: podFailurePolicy matches common/exitcodes.h and the contract" t_k8s_exitcodes
-t_run "k8s: restartPolicy, deadlines, probes, resources, secrets, triggers vs --print-config" t_k8s_contract
+t_run "k8s: restartPolicy, deadlines, probes, resources, secrets, triggers vs --print-config, sweep CronJobs vs their ScaledJobs" t_k8s_contract
 t_run "verda: job deployment fields, deadline = --deadline, env accepted by the binary" t_verda
 t_run "compose: Compose Specification schema, KRaft Kafka, workers wired to the services" t_compose
 t_run "deploy checks catch broken copies" t_checks_catch_mistakes

@@ -296,8 +296,48 @@ t_kafka_pod() {
     check_termination_message "$f"
 }
 
+# The sweep CronJobs' pod: an orphan planted in the pod's Redis (a
+# replica's copy whose lease is gone), the pod run once as the CronJob
+# runs it; it exits 0, prints what it moved as one JSON line, and the
+# orphan is waiting work again (list: in the queue; stream: a new entry in
+# the group's lag, the orphan acked), attempt 2.
+t_sweep_pod() { # file pod-name
+    local f=$K8S/$1 rc out
+    play_pod "$f" "$2" || return
+    pod_redis || return
+    if [ "$($PS get "$f" containers.0.env.0.value)" = redis-list ]; then
+        rcli RPUSH jobs:processing:ghost '{"id":"k8s-orphan-1","input":{"duration":0}}' >/dev/null
+        rcli SADD jobs:workers ghost >/dev/null
+    else
+        rcli XGROUP CREATE jobs oneshot 0 MKSTREAM >/dev/null
+        rcli XADD jobs '*' input '{"duration":0}' id k8s-orphan-1 >/dev/null
+        rcli XREADGROUP GROUP oneshot ghost COUNT 1 STREAMS jobs '>' >/dev/null
+        rcli XCLAIM jobs oneshot ghost 0 "$(rcli XRANGE jobs - + | head -1)" IDLE 100000000 JUSTID >/dev/null
+    fi
+    rcli HSET oneshot:job:k8s-orphan-1 id k8s-orphan-1 state running worker ghost fence 1 >/dev/null
+    $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
+    rc=$($PT 90 podman wait "$CTR" 2>/dev/null || echo timeout)
+    assert_eq "$rc" 0 "exit code"
+    podman logs "$CTR" >"$T_DIR/$POD.log" 2>&1
+    out=$(grep '^{"source"' "$T_DIR/$POD.log")
+    assert_contains "$out" '"id":"k8s-orphan-1"' "the sweep's JSON"
+    assert_contains "$out" '"count":1' "the sweep's JSON"
+    assert_eq "$(rcli HGET oneshot:job:k8s-orphan-1 state)" interrupted "record"
+    assert_eq "$(rcli HGET oneshot:job:k8s-orphan-1 fence)" 2 "fence"
+    if [ "$($PS get "$f" containers.0.env.0.value)" = redis-list ]; then
+        assert_contains "$(rcli LRANGE jobs 0 -1)" '"attempt":2' "back in the queue"
+    else
+        assert_contains "$(rcli XINFO GROUPS jobs | tr '\n' ' ')" 'lag 1 ' "in the group's lag"
+        assert_eq "$(rcli XPENDING jobs oneshot | head -1)" 0 "the orphan acked"
+    fi
+    assert_eq "$(podman inspect "$CTR" --format '{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}')" \
+        "$($PS get "$f" securityContext.runAsUser):$($PS get "$f" securityContext.runAsGroup)|true" "user|readOnlyRootFilesystem"
+}
+t_sweep_list_pod() { t_sweep_pod cronjob-sweep-redis-list.yaml dr-sweep-list; }
+t_sweep_stream_pod() { t_sweep_pod cronjob-sweep-redis-streams.yaml dr-sweep-streams; }
+
 # Every ScaledJob (and CronJob) of deploy/k8s is one of those played here.
-PLAYED="scaledjob-redis-list.yaml scaledjob-redis-streams.yaml scaledjob-kafka.yaml"
+PLAYED="scaledjob-redis-list.yaml scaledjob-redis-streams.yaml scaledjob-kafka.yaml cronjob-sweep-redis-list.yaml cronjob-sweep-redis-streams.yaml"
 t_coverage() {
     local f k
     for f in "$K8S"/*.yaml; do
@@ -324,6 +364,8 @@ t_run "deploy run: podman keeps \$(VAR) in env as written (kubelet's expansion d
 t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed env, a job in Redis, exit 0, termination message" t_redis_list_pod
 t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
 t_run "deploy run: scaledjob-kafka pod: security context, probe, composed SASL props, exit 69 Count without a SASL_SSL broker, termination message" t_kafka_pod
+t_run "deploy run: cronjob-sweep-redis-list pod: an orphan back in the list, attempt 2, exit 0" t_sweep_list_pod
+t_run "deploy run: cronjob-sweep-redis-streams pod: an orphan back in the lag, attempt 2, exit 0" t_sweep_stream_pod
 
 # =====================================================================
 # 2. deploy/compose.yaml with podman-compose.

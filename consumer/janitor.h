@@ -1,0 +1,34 @@
+/* janitor.h -- what `oneshot sweep` and `oneshot redrive` ask of the Redis
+ * sources.
+ *
+ * A replica sweeps one orphan before each claim; a sweep run from outside
+ * (a CronJob) walks them all with the same scripts, so that a job whose
+ * replica was killed while nothing else was queued becomes waiting work a
+ * queue-length or lag trigger can see (consumer/README.md "Sweep from
+ * outside"). Each function appends one JSON object per job it moved to
+ * *moved (comma-separated, no brackets) and counts them in *n; *left
+ * counts the orphans it found and could not move (quarantined, a broken
+ * key). 0 done; -1 Redis unreachable or refused a script (err says why). */
+#ifndef ONESHOT_JANITOR_H
+#define ONESHOT_JANITOR_H
+
+#include <stddef.h>
+
+#include "../common/buf.h"
+#include "../config/config.h"
+#include "redis_conn.h"
+
+int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
+int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
+
+/* `oneshot redrive` (redrive.c): the dead letters of job `only` (NULL:
+ * all) back to the queue as fresh jobs, oldest first. *moved / *skipped
+ * get one JSON object per letter (comma-separated); *n counts the moved
+ * (with --dry-run: those that would move), *nskipped those left, *matched
+ * the letters of `only`. 0 done; -1 Redis unreachable or refused (err). */
+int src_list_redrive(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                     int *nskipped, int *matched, char *err, size_t errlen);
+int src_stream_redrive(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
+                       int *nskipped, int *matched, char *err, size_t errlen);
+
+#endif
