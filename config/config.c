@@ -676,6 +676,7 @@ const char *config_usage(void) {
              "       oneshot wait ID [--timeout S] [options]\n"
              "       oneshot cancel ID [options]\n"
              "       oneshot fleet [--max-concurrent N] [--deadline S] [--drain] [--poll-ms M] [-- REPLICA OPTIONS]\n"
+             "       oneshot healthcheck [--port P]   (GET /health on 127.0.0.1: 0 healthy, 1 not)\n"
              "\n"
              "One process, one job, one exit code. Options (flag > env > --config FILE > default):\n");
     for (size_t i = 0; i < NOPTS; i++) {

@@ -12,8 +12,10 @@
 
 #include "../common/exitcodes.h"
 #include "../config/config.h"
+#include "bundled.h"
 #include "client.h"
 #include "fleet.h"
+#include "healthcheck.h"
 #include "kafka_module.h"
 #include "lifecycle.h"
 
@@ -41,6 +43,7 @@ static const struct command {
     {"wait", client_wait, 1},
     {"cancel", client_cancel, 1},
     {"fleet", cmd_fleet, 0},
+    {"healthcheck", healthcheck_run, 0},
 };
 
 int main(int argc, char **argv) {
@@ -84,6 +87,7 @@ int main(int argc, char **argv) {
         printf("oneshot %s (librdkafka %s, hiredis %d.%d.%d, libmicrohttpd %s, cJSON %s)\n", ONESHOT_VERSION,
                km ? km->version() : "module not found", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
                MHD_get_version(), cJSON_Version());
+        bundled_print(stdout);
         code = OS_EXIT_OK;
     } else if (cfg.print_config) {
         char *json = config_to_json(&cfg);
