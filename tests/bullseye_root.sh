@@ -2,7 +2,7 @@
 # bullseye_root.sh ROOT -- an older Debian root for the static binary's
 # tests (tests/e2e/static.sh: it runs there; tests/e2e/image.sh: a user's
 # own image is made from it): `debootstrap --variant=minbase bullseye` plus
-# python3-minimal (the user image's job is `oneshot -- python3 job.py`).
+# python3 (the user image's job is `oneshot -- python3 job.py`).
 # As root. Made once and kept (about 1 min); remade when this file changes.
 set -euo pipefail
 ROOT=${1:?usage: bullseye_root.sh ROOT}
@@ -17,7 +17,7 @@ rm -rf "$ROOT.new"
 mkdir -p "$(dirname "$ROOT")"
 log=$ROOT.log
 echo "bullseye_root: debootstrap --variant=minbase bullseye into $ROOT (log: $log)" >&2
-debootstrap --variant=minbase --include=python3-minimal bullseye "$ROOT.new" "$mirror" >"$log" 2>&1 || {
+debootstrap --variant=minbase --include=python3 bullseye "$ROOT.new" "$mirror" >"$log" 2>&1 || {
     tail -20 "$log" >&2
     exit 1
 }
