@@ -156,8 +156,9 @@ fuzz: deps fuzz-build
 image-test: deps
 	@ONESHOT_IMAGE_SUMMARY=1 bash tests/e2e/image.sh
 
+# The static rows need build/oneshot-static (as root: make static).
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all static
 	@bash tests/bench/run.sh
 
 # 200 jobs per source under random SIGKILLs and one broker restart; too
