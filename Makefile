@@ -10,6 +10,8 @@
 #   make chaos      the fleet under random SIGKILLs and a broker restart (minutes)
 #   make image-test the container image, built and run with podman
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make static     build/oneshot-static: one static file, Debian 13's libraries
+#   make install-static  it and its notice file into PREFIX/bin
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -57,7 +59,7 @@ TOOLS    := $(BUILD)/kafka_admin $(BUILD)/startbench $(BUILD)/bare_hiredis
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
 .PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos seams \
-        fuzz-build fuzzers
+        fuzz-build fuzzers static install-static
 
 all: $(BIN) $(KAFKA_SO) $(UNIT) $(TOOLS) $(PLUGINS)
 
@@ -154,8 +156,9 @@ fuzz: deps fuzz-build
 image-test: deps
 	@ONESHOT_IMAGE_SUMMARY=1 bash tests/e2e/image.sh
 
+# The static rows need build/oneshot-static (as root: make static).
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all static
 	@bash tests/bench/run.sh
 
 # 200 jobs per source under random SIGKILLs and one broker restart; too
@@ -180,3 +183,46 @@ uninstall:
 
 clean:
 	rm -rf build
+
+# --- the static file (README "Static build") ---
+# `make static` (as root): deploy/static/build.sh makes or reuses the
+# Debian 13 build root in STATIC_ROOT (debootstrap; outside the tree and
+# outside build/, so `make clean` keeps it; remade when its recipe,
+# deploy/static/buildroot.sh, changes), copies the sources in and runs this
+# Makefile there with STATIC=1; out come $(BUILD)/oneshot-static, its
+# debug symbols and its notice file. The host's own build above is untouched.
+STATIC_ROOT ?= /var/cache/oneshot/trixie-build
+STATIC_BIN  := $(BUILD)/oneshot-static
+
+static:
+	@bash deploy/static/build.sh "$(STATIC_ROOT)" "$(BUILD)" $(if $(CI)$(WERROR),WERROR=1)
+
+install-static:
+	@test -x $(STATIC_BIN) || { echo "no $(STATIC_BIN): run 'make static' first" >&2; exit 1; }
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(STATIC_BIN) $(DESTDIR)$(PREFIX)/bin/oneshot
+	install -m 0644 $(STATIC_BIN).NOTICE $(DESTDIR)$(PREFIX)/bin/oneshot.NOTICE
+
+ifeq ($(STATIC),1)
+# Inside the build root only. Every library is an archive: librdkafka and
+# cJSON rebuilt from source into /opt (buildroot.sh says why), the rest
+# Debian's own .a files. hiredis 1.x with its SSL module, so the rediss://
+# code (ONESHOT_HIREDIS_SSL) is in; Kafka linked in (ONESHOT_KAFKA_BUILTIN,
+# consumer/kafka_module.c): no dlopen at run time, no -rdynamic.
+# --gc-sections drops what no code reaches. -lcjson before -lrdkafka:
+# librdkafka.a carries its own copy of cJSON (1.7.14) under the same names,
+# and the first archive to define them wins: so both use trixie's cJSON.
+STATIC_OBJ := $(LIB_OBJ) $(BUILD)/obj/consumer/main.o $(SRC_KAFKA:%.c=$(BUILD)/obj/%.o)
+CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) -ffunction-sections -fdata-sections \
+          -DONESHOT_VERSION='"$(VERSION)"' -DONESHOT_STATIC=1 -DONESHOT_HIREDIS_SSL=1 -DONESHOT_KAFKA_BUILTIN=1 \
+          -isystem /opt/rdkafka/include -isystem /opt/cjson/include
+STATIC_LIBS := -static -Wl,--gc-sections -L/opt/rdkafka/lib -L/opt/cjson/lib \
+               -lcjson -lrdkafka -lmicrohttpd -lhiredis_ssl -lhiredis -lssl -lcrypto -lzstd -llz4 -lz -lpthread -lm
+
+# The symbols go to a .debug file beside it (gdb finds it by the debuglink).
+$(STATIC_BIN): $(STATIC_OBJ) Makefile
+	$(CC) $(CFLAGS) $(filter %.o,$^) -o $@.full $(LDFLAGS) $(STATIC_LIBS)
+	objcopy --only-keep-debug $@.full $@.debug
+	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
+	rm -f $@.full
+endif

@@ -682,6 +682,7 @@ const char *config_usage(void) {
              "       oneshot sweep [--source redis-list|redis-stream] [--lease S] [options]\n"
              "       oneshot redrive [ID | --all] [--dry-run] [--rejected] [options]\n"
              "       oneshot fleet [--max-concurrent N] [--deadline S] [--drain] [--poll-ms M] [-- REPLICA OPTIONS]\n"
+             "       oneshot healthcheck [--port P]   (GET /health on 127.0.0.1: 0 healthy, 1 not)\n"
              "\n"
              "One process, one job, one exit code. Options (flag > env > --config FILE > default):\n");
     for (size_t i = 0; i < NOPTS; i++) {

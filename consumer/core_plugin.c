@@ -51,6 +51,13 @@ static int plugin_init(const config *cfg, void **state, char *err, size_t errlen
     buf_puts(&b, spec);
     ps->path = buf_steal(&b, NULL);
 
+#if ONESHOT_STATIC
+    /* A plugin links the shared libc; a static binary that dlopen()s it
+     * would run two C libraries in one process. Refused, with the way out. */
+    snprintf(err, errlen, "--core: plugin %s: the static build cannot load plugins (use the dynamic build, "
+             "or exec a program with `-- COMMAND`)", ps->path);
+    goto error;
+#endif
     ps->dl = dlopen(ps->path, RTLD_NOW | RTLD_LOCAL);
     if (!ps->dl) {
         snprintf(err, errlen, "--core: plugin %s does not load: %s", ps->path, dlerror());

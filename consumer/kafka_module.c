@@ -1,5 +1,20 @@
-/* kafka_module.c -- finding and loading oneshot-kafka.so. */
+/* kafka_module.c -- finding and loading oneshot-kafka.so, or, in a build
+ * with ONESHOT_KAFKA_BUILTIN (the static file, `make static`), the Kafka
+ * code linked into the binary: no dlopen at run time. */
 #include "kafka_module.h"
+
+#if ONESHOT_KAFKA_BUILTIN
+/* consumer/kafka/module.c, compiled into the binary. librdkafka does
+ * nothing at link time: it initialises (and OpenSSL with it) only when a
+ * Kafka client is made, so a replica that never uses Kafka pays nothing. */
+extern const kafka_module oneshot_kafka_module;
+
+const kafka_module *kafka_module_load(char *err, size_t errlen) {
+    (void)err;
+    (void)errlen;
+    return &oneshot_kafka_module;
+}
+#else
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -58,3 +73,4 @@ end:
     pthread_mutex_unlock(&mu);
     return loaded;
 }
+#endif

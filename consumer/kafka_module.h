@@ -5,7 +5,8 @@
  * oneshot-kafka.so, which exports one table, `oneshot_kafka_module`. The
  * main binary does not link librdkafka: a replica that never touches Kafka
  * does not pay for loading it and OpenSSL (about 5 ms and 2 MB per start,
- * measured with `make bench`). */
+ * measured with `make bench`). The static build (ONESHOT_KAFKA_BUILTIN)
+ * links the same table into the binary instead: there is nothing to load. */
 #ifndef ONESHOT_KAFKA_MODULE_H
 #define ONESHOT_KAFKA_MODULE_H
 
@@ -46,7 +47,8 @@ typedef struct kafka_module {
 
 /* Load the module once (thread-safe) from $ONESHOT_MODULE_DIR, the folder
  * of the running binary, or ../lib/oneshot beside it. NULL with a reason
- * when it cannot be loaded. */
+ * when it cannot be loaded. With ONESHOT_KAFKA_BUILTIN: the linked-in
+ * table, never NULL. */
 const kafka_module *kafka_module_load(char *err, size_t errlen);
 
 #endif

@@ -13,8 +13,10 @@
 #include "../common/exitcodes.h"
 #include "../common/status.h"
 #include "../config/config.h"
+#include "bundled.h"
 #include "client.h"
 #include "fleet.h"
+#include "healthcheck.h"
 #include "kafka_module.h"
 #include "lifecycle.h"
 
@@ -46,6 +48,7 @@ static const struct command {
     {.name = "sweep", .fn = client_sweep, .nargs = -2},
     {.name = "redrive", .fn = client_redrive, .nargs = -1},
     {.name = "fleet", .fn = cmd_fleet, .nargs = 0},
+    {.name = "healthcheck", .fn = healthcheck_run, .nargs = 0},
 };
 
 int main(int argc, char **argv) {
@@ -90,6 +93,7 @@ int main(int argc, char **argv) {
         printf("oneshot %s (librdkafka %s, hiredis %d.%d.%d, libmicrohttpd %s, cJSON %s)\n", ONESHOT_VERSION,
                km ? km->version() : "module not found", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
                MHD_get_version(), cJSON_Version());
+        bundled_print(stdout);
         code = OS_EXIT_OK;
     } else if (cfg.print_config) {
         char *json = config_to_json(&cfg);

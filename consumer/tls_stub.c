@@ -56,6 +56,7 @@ TLS_STUB(gnutls_handshake)
 TLS_STUB(gnutls_init)
 TLS_STUB(gnutls_priority_deinit)
 TLS_STUB(gnutls_priority_init)
+TLS_STUB(gnutls_priority_init2) /* libmicrohttpd 1.x (the static build) */
 TLS_STUB(gnutls_priority_set)
 TLS_STUB(gnutls_protocol_get_version)
 TLS_STUB(gnutls_psk_allocate_server_credentials)

@@ -56,6 +56,12 @@ need_cmd runc runc
 need_file /usr/lib/podman/netavark netavark
 need_file /usr/sbin/iptables iptables
 need_file /usr/sbin/debootstrap debootstrap
+# make static (deploy/static/) and tests/e2e/static.sh: debootstrap above
+# for the trixie build root and the bullseye test root, chroot (coreutils),
+# objcopy and readelf (binutils), setpriv (util-linux, deploy_run.sh too)
+need_cmd objcopy binutils
+need_cmd readelf binutils
+need_cmd setpriv util-linux
 # Deploy run test (tests/e2e/deploy_run.sh): the pause container of
 # podman kube play, podman-compose, nsenter, python3-yaml for /usr/bin/python3
 need_file /usr/bin/catatonit catatonit

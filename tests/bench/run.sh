@@ -23,6 +23,7 @@
 #   BENCH_KAFKA_N=11          Kafka one-shot runs per subject (9 subjects)
 #   BENCH_KFLEET_N, BENCH_KFLEET_JOBS  Kafka fleet rounds (2) and jobs (500)
 #   BENCH_ONLY=kafka          only the Kafka rows (while working on them)
+#   BENCH_ONLY=static         only the static-against-dynamic rows
 #   ONESHOT_BUILD=dir         build folder (default build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -32,8 +33,9 @@ SB=$BUILD/startbench
 PY=/usr/bin/python3 # Debian's: it has python3-fastapi and python3-uvicorn
 
 BARE=$BUILD/bare_hiredis
-if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$BUILD/kafka_admin" ]; then
-    echo "run.sh: $SB, $BARE, $BUILD/kafka_admin or $BUILD/oneshot missing; run 'make bench'" >&2
+STATIC=$BUILD/oneshot-static # `make static` (README "Static build")
+if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$BUILD/kafka_admin" ] || [ ! -x "$STATIC" ]; then
+    echo "run.sh: $SB, $BARE, $BUILD/kafka_admin, $BUILD/oneshot or $STATIC missing; run 'make bench'" >&2
     exit 2
 fi
 mkdir -p "$OUT"
@@ -112,6 +114,9 @@ subject() {
 # Ratio = peer / subject, so bigger means oneshot is faster or smaller.
 ROWS=()
 row() { ROWS+=(--row "$1"); }
+# srow: a static-against-dynamic row (also kept for BENCH_ONLY=static).
+SROWS=()
+srow() { row "$1"; SROWS+=(--row "$1"); }
 
 # -- HTTP source, demo core, against the FastAPI example ----------
 # One --job run gives all three numbers: the start -> 200 phase and the RSS
@@ -147,7 +152,21 @@ row "redis-list replica vs \`rq worker --burst --max-jobs 1\` (1 job)|cycle_ms|l
 row "redis-stream replica, 1 XADDed job: $LIFE|cycle_ms|stream-oneshot|stream-bare|ms|3|3|within"
 row "redis-stream replica vs the same list-based RQ run (RQ has no stream mode)|cycle_ms|stream-oneshot|rq-one|ms||30"
 
-# -- the exec core -------------------------------------------------------
+# -- the static file against the dynamic build, same runs interleaved ------
+# build/oneshot-static (`make static`: Debian 13's libraries, everything
+# linked in) against build/oneshot (the host's build: cJSON shared, Kafka
+# a module). Ratio = dynamic / static for the first rows: >= 1 means the
+# static file is not slower (the goal on every row).
+subject oneshot-static 21 --job "$JOB" -- "$STATIC" --port '{PORT}' --bind 127.0.0.1
+subject list-static 31 --exit-only --pre "$HOOK lpush qls {ID}" --post "$HOOK check oneshot {ID}" -- \
+    "$STATIC" --source redis-list --redis "$FURL" --core echo --port 0 --idle-timeout 1 --queue qls
+srow "static vs dynamic build: start -> first 200 on /health|ready_ms|oneshot-static|oneshot|ms||1"
+srow "static vs dynamic build: cycle start -> POST $JOB -> exit|cycle_ms|oneshot-static|oneshot|ms||1"
+srow "static vs dynamic build: idle VmRSS after first 200|rss_kb|oneshot-static|oneshot|kB||"
+srow "static vs dynamic build: redis-list replica, 1 LPUSHed job: $LIFE|cycle_ms|list-static|list-oneshot|ms||1"
+srow "static build: redis-list replica vs the bare hiredis program (same cycle)|cycle_ms|list-static|list-bare|ms||1.3|within"
+
+# -- the exec core ---------------------------------------------------------
 # 64 MiB of random bytes POSTed (application/octet-stream, by startbench's
 # own client: what `curl --data-binary @file` sends, without a curl spawn)
 # through `exec -- cat`; the answer is compared byte by byte. Two spans:
@@ -178,6 +197,10 @@ row "exec -- true over --core echo: cycle start -> POST /job -> exit (difference
 if [ "${BENCH_ONLY:-}" = kafka ]; then # the Kafka rows alone
     SUBJECTS=()
     ROWS=()
+fi
+if [ "${BENCH_ONLY:-}" = static ]; then # the static rows and their peers alone
+    SUBJECTS=(oneshot oneshot-static list-oneshot list-static list-bare)
+    ROWS=("${SROWS[@]}")
 fi
 raw=$OUT/raw.jsonl
 : >"$raw"
@@ -267,7 +290,9 @@ busy_group() {
     echo "run.sh: the $n busy members of gb$n are not all running: $(cat "$fdir"/busy$n.*.log | grep -c 'running job')" >&2
     return 1
 }
-busy_group 4 && busy_group 16 || exit 2
+if [ "${BENCH_ONLY:-}" != static ]; then
+    busy_group 4 && busy_group 16 || exit 2
+fi
 
 KAFKA_N=${BENCH_KAFKA_N:-11}
 KSUBJECTS=()
@@ -289,6 +314,10 @@ for g in empty 4 16; do
     ksubject "kafka-kcat$sfx" check "$t" "$gr" -- kcat -b "$KAFKA_BROKERS" -G "$gr" -c 1 -q \
         -X auto.offset.reset=earliest -X "$COOP" "$t"
 done
+# The static file in an empty group of its own, like kafka-oneshot.
+ksubject kafka-oneshot-static checkone 'ks{ID}' 'gs{ID}' -- "$STATIC" --source kafka --kafka "$KAFKA_BROKERS" \
+    --queue 'ks{ID}' --group 'gs{ID}' --core echo --port 0 --idle-timeout 30
+[ "${BENCH_ONLY:-}" = static ] && KSUBJECTS=(kafka-oneshot kafka-oneshot-static)
 echo "bench: kafka one-shots, ${#KSUBJECTS[@]} subjects x $KAFKA_N interleaved runs ..." >&2
 mkdir -p "$fdir/klogs"
 : >"$fdir/kafka.jsonl"
@@ -304,7 +333,7 @@ for ((i = 1; i <= KAFKA_N; i++)); do
     done
 done
 # A busy member whose job was revoked would say so: none may.
-revoked=$(cat "$fdir"/busy*.log | grep -c 'mid-job\|handing it over')
+revoked=$(cat "$fdir"/busy*.log 2>/dev/null | grep -c 'mid-job\|handing it over')
 # Phase fields into each run's line. join_ms here is subscribe -> the
 # assignment that holds the partition (oneshot: assigned_ms; Python: the
 # last non-empty on_assign before the message; in a busy group the first,
@@ -372,8 +401,12 @@ row "$KO phase: core (echo, + result/status produce calls; log ts, ms resolution
 row "$KO phase: publish + commit (oneshot: flush result + status, sync commit; Python: sync commit only)|publish_commit_ms|kafka-oneshot|kafka-python|ms|||"
 row "$KO phase: close (LeaveGroup + destroy)|close_ms|kafka-oneshot|kafka-python|ms|||"
 row "$KO: the rest (exec, start-up, consumer creation, exit; Python: interpreter + import)|other_ms|kafka-oneshot|kafka-python|ms|||"
+srow "static vs dynamic build, Kafka one-shot in an empty group: **start-up and the rest** (exec, start-up, consumer creation, exit)|other_ms|kafka-oneshot-static|kafka-oneshot|ms||1"
+srow "static vs dynamic build, Kafka one-shot: beyond the join (fork -> exit minus subscribe -> partition)|beyond_join_ms|kafka-oneshot-static|kafka-oneshot|ms||1"
+srow "static vs dynamic build, Kafka one-shot: the join itself (the broker's: context)|join_ms|kafka-oneshot-static|kafka-oneshot|ms|||"
+[ "${BENCH_ONLY:-}" = static ] && ROWS=("${SROWS[@]}")
 for p in "${BUSY[@]}"; do kill -KILL "$p" 2>/dev/null; done
-wait "${BUSY[@]}" 2>/dev/null
+[ ${#BUSY[@]} -gt 0 ] && wait "${BUSY[@]}" 2>/dev/null # (a bare `wait` would wait for the broker)
 BUSY=()
 
 # -- the fleet on Kafka against the redis-list fleet and a Python
@@ -385,6 +418,7 @@ BUSY=()
 # fresh topic and group; KFLEET_N rounds, interleaved.
 KFLEET_JOBS=${BENCH_KFLEET_JOBS:-500}
 KFLEET_N=${BENCH_KFLEET_N:-2}
+[ "${BENCH_ONLY:-}" = static ] && KFLEET_N=0
 KFLEET_PARTS=8
 KFLEET_CMD=("$BUILD/oneshot" fleet --drain --max-concurrent 8)
 kfleet_topic() { # NAME: the topics, KFLEET_JOBS envelopes keyed b1..bN
@@ -437,6 +471,7 @@ row "fleet on Kafka: CPU per job (fleet + replicas; Python: its process)|cpu_ms_
 FLEET_JOBS=${BENCH_FLEET_JOBS:-2000}
 FLEET_N=${BENCH_FLEET_N:-3}
 [ "${BENCH_ONLY:-}" = kafka ] && FLEET_N=0
+[ "${BENCH_ONLY:-}" = static ] && FLEET_N=0
 redis_cpu_ms() { fcli INFO cpu | awk -F: '/^used_cpu_(sys|user):/ {s += $2} END {printf "%d", s * 1000}'; }
 FLEET_CMD=("$BUILD/oneshot" fleet --drain --max-concurrent 4)
 # fleet_run LABEL SOURCE: enqueue, drain, one JSON line for report.py
@@ -516,6 +551,7 @@ notes=(
     --note "Kafka rows: one real broker (Apache Kafka from tests/kafka/pom.xml, KRaft, one JVM, group.initial.rebalance.delay.ms=0; tests/kafka_broker_start.sh) for the whole bench. Empty group: every run has its own topic k{ID} and group g{ID}. m4 / m16: group gbN holds N oneshot replicas each running a long job on its own partition of kbusyN; the run subscribes to knewN in that group, so its join is a rebalance of N + 1 members and no busy partition moves (a busy member whose job was revoked would log it: $revoked such lines). Join = subscribe -> the assignment that holds the partition (cooperative: the first assignment in a busy group is empty, first_join_ms). Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset must be the partition's high watermark (oneshot also: the last result record is {ID} succeeded). Everyone cooperative-sticky, auto.offset.reset=earliest, else its defaults. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; nothing published. kcat -G -c 1 commits by auto-commit at close and logs no phases: its 'beyond the join' is its wall minus oneshot's median join of the same group. Fleet rows: $KFLEET_JOBS echo jobs on $KFLEET_PARTS partitions, fleet --drain --max-concurrent 8 (one replica per job), the same on a Redis list, and tests/bench/kafka_burst.py (one long-lived consumer: echo, produce + flush the result, sync commit, per message); each checked: every job one result."
     --note "exec cat rows: 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
 )
+[ "${BENCH_ONLY:-}" = static ] && ROWS=("${SROWS[@]}")
 "$PY" tests/bench/report.py --raw "$raw" --out "$OUT/results.md" \
     --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_KAFKA_N=$KAFKA_N, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS, BENCH_KFLEET_N=$KFLEET_N, BENCH_KFLEET_JOBS=$KFLEET_JOBS)" "${notes[@]}" \
     --machine "$(nproc) CPUs, $(uname -sr), load avg before $load_before, after $load_after" \

@@ -85,6 +85,8 @@ $PT 900 bash "$ROOT/deploy/podman/setup.sh" >"$T_DIR/setup.log" 2>&1 ||
 # The image as tests/e2e/image.sh builds it (its layers are cached: when
 # nothing changed this is a cache hit, and image.sh's build is one after).
 t0=$(now_ms)
+$PT 800 make -C "$ROOT" --no-print-directory static >"$T_DIR/static.log" 2>&1 ||
+    setup_fail "make static: $(tail -5 "$T_DIR/static.log" | tr '\n' ' ')"
 $PT 900 podman build --pull=never --format docker \
     -f "$ROOT/deploy/Dockerfile" --ignorefile "$ROOT/deploy/Dockerfile.dockerignore" \
     -t "$IMAGE" "$ROOT" >"$T_DIR/build.log" 2>&1 ||
@@ -149,9 +151,13 @@ check_security() {
     # A read-only root: the replica's own mount table says ro.
     assert_contains "$(awk '$2 == "/" {print $4}' "/proc/$pid/mounts")" "ro" "root mount"
     # As the replica's user: the root refuses a write, the volume at /tmp
-    # (the spec's emptyDir, where an exec core works) takes one.
-    $PT 30 podman exec "$CTR" bash -c 'echo x >/usr/local/w' >/dev/null 2>&1 && fail "the root filesystem took a write"
-    $PT 30 podman exec "$CTR" bash -c 'echo x >/tmp/w && rm /tmp/w' >/dev/null 2>&1 || fail "/tmp (emptyDir) not writable by uid 10001"
+    # (the spec's emptyDir, where an exec core works) takes one. The image
+    # has no shell: a host shell as uid 10001 writes through the replica's
+    # own view of its file system (/proc/PID/root).
+    local as10001=(setpriv --reuid=10001 --regid=10001 --clear-groups sh -c)
+    $PT 30 "${as10001[@]}" "echo x >/proc/$pid/root/usr/local/w" >/dev/null 2>&1 && fail "the root filesystem took a write"
+    $PT 30 "${as10001[@]}" "echo x >/proc/$pid/root/tmp/w && rm /proc/$pid/root/tmp/w" >/dev/null 2>&1 ||
+        fail "/tmp (emptyDir) not writable by uid 10001"
 }
 
 # The liveness probe's path and port, asked where the kubelet asks (the
