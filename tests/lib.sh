@@ -83,7 +83,13 @@ start_replica() {
     while [ $i -lt 500 ]; do
         R_PORT=$(grep -o '"port":[0-9]*' "$R_LOG" 2>/dev/null | head -1 | cut -d: -f2)
         [ -n "$R_PORT" ] && return 0
-        kill -0 "$R_PID" 2>/dev/null || break
+        if ! kill -0 "$R_PID" 2>/dev/null; then
+            # It may have started, run a queued job and exited between
+            # the two looks: its log has the port then.
+            R_PORT=$(grep -o '"port":[0-9]*' "$R_LOG" 2>/dev/null | head -1 | cut -d: -f2)
+            [ -n "$R_PORT" ] && return 0
+            break
+        fi
         sleep 0.01
         i=$((i + 1))
     done
