@@ -151,7 +151,8 @@ test-unit: $(UNIT)
 # normal objects; the suite then runs the sanitized binary.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all seams
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all seams \
+	  tls TLS_BUILD=build/asan/tls
 	@ONESHOT_BUILD=build/asan \
 	 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=99 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99 \
