@@ -109,6 +109,31 @@ start_replica_tls() {
     return $rc
 }
 
+# A job longer than a heartbeat period (--lease 3: a beat a second): the
+# heartbeat thread opens its own TLS connection (the store's) and renews
+# the lease over the shared one while the core runs.
+t_heartbeat_over_tls() {
+    local hb
+    rcli LPUSH jobs '{"id":"tls-b1","input":"x"}' >/dev/null
+    tls_run 20 --source redis-list --redis "$URL" "${CA[@]}" --lease 3 --idle-timeout 5 -- sh -c 'sleep 2.5; echo beat'
+    assert_eq "$RC" 0 "job over TLS with heartbeats: $(first_error "$LOG")"
+    assert_eq "$(tcli GET oneshot:result:tls-b1)" beat "result"
+    hb=$(tcli HGET oneshot:job:tls-b1 heartbeat_at)
+    [ -n "$hb" ] || fail "no heartbeat_at in the record"
+    assert_eq "$(rcli CLIENT LIST | grep -c 'name=oneshot:store-hb:')" 0 "the heartbeat's connection is closed"
+}
+
+# The fleet's backlog queries and its replicas (given the same TLS flags).
+t_fleet_over_tls() {
+    local i out
+    for i in 1 2 3; do rcli LPUSH jobs "{\"id\":\"tls-f$i\",\"input\":$i}" >/dev/null; done
+    out=$(timeout 60 "$TLS_BIN" fleet --drain --max-concurrent 2 --redis "$URL" "${CA[@]}" -- --source redis-list \
+        --core echo 2>"$T_DIR/fleet.log")
+    assert_eq "$?" 0 "fleet over TLS: $(grep -m1 '"level":"error"' "$T_DIR/fleet.log")"
+    assert_contains "$out" '"done":3' "the summary"
+    for i in 1 2 3; do assert_eq "$(tcli GET "oneshot:result:tls-f$i")" "$i" "result of tls-f$i"; done
+}
+
 # A refused server certificate: exit 69 at once (no retries: well within
 # the 10 s budget), the reason in one error line, nothing taken.
 refused() { # what expected-in-message args...
@@ -194,6 +219,8 @@ t_run "redis_tls: the build without TLS refuses rediss:// with one line (78)" t_
 t_run "redis_tls: redis-list job, submit and wait over TLS; read with redis-cli --tls" t_list_over_tls
 t_run "redis_tls: redis-stream job over TLS to an IP address" t_stream_over_tls
 t_run "redis_tls: the store behind the HTTP source over TLS" t_store_behind_http
+t_run "redis_tls: heartbeats over TLS (the heartbeat thread's own connection)" t_heartbeat_over_tls
+t_run "redis_tls: fleet --drain over TLS (backlog queries and replicas)" t_fleet_over_tls
 t_run "redis_tls: wrong CA, system store, expired, other host, plain port: 69 at once, nothing taken" \
     t_refused_certificates
 t_run "redis_tls: client certificate required: none or expired refused (69), the right one runs" t_client_certificate
