@@ -130,6 +130,7 @@ t_fleet_over_tls() {
     out=$(timeout 60 "$TLS_BIN" fleet --drain --max-concurrent 2 --redis "$URL" "${CA[@]}" -- --source redis-list \
         --core echo 2>"$T_DIR/fleet.log")
     assert_eq "$?" 0 "fleet over TLS: $(grep -m1 '"level":"error"' "$T_DIR/fleet.log")"
+    check_sanitizers "$T_DIR/fleet.log"
     assert_contains "$out" '"done":3' "the summary"
     for i in 1 2 3; do assert_eq "$(tcli GET "oneshot:result:tls-f$i")" "$i" "result of tls-f$i"; done
 }
