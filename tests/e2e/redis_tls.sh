@@ -92,6 +92,15 @@ t_stream_over_tls() {
     assert_eq "$(tcli XPENDING tjobs oneshot | head -1)" 0 "nothing pending"
 }
 
+# Without --redis-ca the system store decides: OpenSSL's default paths,
+# which SSL_CERT_FILE overrides (here: the test CA is the whole store).
+t_system_store() {
+    rcli LPUSH jobs '{"id":"tls-d1","input":"store"}' >/dev/null
+    SSL_CERT_FILE=$C/ca.pem tls_run 20 --source redis-list --redis "$URL" --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "the system store (SSL_CERT_FILE) trusts the test CA: $(first_error "$LOG")"
+    assert_eq "$(tcli GET oneshot:result:tls-d1)" store "result"
+}
+
 t_store_behind_http() {
     start_replica_tls --source http --store redis --redis "$URL" "${CA[@]}" --core echo || return
     http POST "http://127.0.0.1:$R_PORT/job" -H 'X-Inference-Id: tls-h1' -H 'Content-Type: application/json' -d '{"n":3}'
@@ -219,6 +228,7 @@ EOF
 t_run "redis_tls: the build without TLS refuses rediss:// with one line (78)" t_host_build_refuses
 t_run "redis_tls: redis-list job, submit and wait over TLS; read with redis-cli --tls" t_list_over_tls
 t_run "redis_tls: redis-stream job over TLS to an IP address" t_stream_over_tls
+t_run "redis_tls: the system store (SSL_CERT_FILE) without --redis-ca" t_system_store
 t_run "redis_tls: the store behind the HTTP source over TLS" t_store_behind_http
 t_run "redis_tls: heartbeats over TLS (the heartbeat thread's own connection)" t_heartbeat_over_tls
 t_run "redis_tls: fleet --drain over TLS (backlog queries and replicas)" t_fleet_over_tls
