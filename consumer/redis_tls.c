@@ -206,38 +206,41 @@ int redis_tls_handshake(redisContext *ctx, const char *host, redis_tls_conn *tc,
     unsigned char addr[16];
     int ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
     SSL *ssl = NULL;
+    int rc = -1;
 
     memset(tc, 0, sizeof(*tc));
     *permanent = 1;
     if (!tls_ctx) {
         snprintf(err, errlen, "TLS: not set up (internal error: redis_tls_init was not called)");
-        return -1;
+        goto end;
     }
     ERR_clear_error();
     if (!(ssl = SSL_new(tls_ctx))) {
         snprintf(err, errlen, "TLS: %s", ossl_reason(NULL));
-        return -1;
+        goto end;
     }
-    SSL_set_app_data(ssl, tc);
+    SSL_set_app_data(ssl, tc); /* for on_cert_request, during the handshake */
     SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     int named = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1
                    : SSL_set_tlsext_host_name(ssl, host) == 1 && SSL_set1_host(ssl, host) == 1;
     if (!named) {
         snprintf(err, errlen, "TLS: cannot check the server's certificate for '%.100s': %s", host, ossl_reason(NULL));
-        SSL_free(ssl);
-        return -1;
+        goto end;
     }
     *permanent = 0;
     errno = 0;
     if (redisInitiateSSL(ctx, ssl) != REDIS_OK) {
         int timed_out = errno == EAGAIN || errno == EWOULDBLOCK; /* SO_RCVTIMEO */
         handshake_error(ssl, ctx, host, tc, timed_out, permanent, err, errlen);
-        SSL_free(ssl); /* hiredis owns it only once the handshake succeeded */
-        return -1;
+        goto end; /* hiredis owns the SSL only once the handshake succeeded */
     }
-    SSL_set_app_data(ssl, NULL); /* tc may move; the callback is done */
+    SSL_set_app_data(ssl, NULL);
     tc->ssl = ssl;
-    return 0;
+    ssl = NULL; /* now owned, and freed, by ctx */
+    rc = 0;
+end:
+    if (ssl) SSL_free(ssl);
+    return rc;
 }
 
 int redis_tls_explain(const redis_tls_conn *tc, char *err, size_t errlen) {
