@@ -12,6 +12,7 @@
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make static     build/oneshot-static: one static file, Debian 13's libraries
 #   make install-static  it and its notice file into PREFIX/bin
+#   make tls        build/tls/oneshot: with TLS to Redis (trixie's hiredis, fetched)
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -24,7 +25,28 @@ LIBS_PC := libcjson
 # consumer/tls_stub.c: see there for why (about 3 ms per replica start).
 # hiredis too: one shared library less to load saves a Redis replica
 # ~0.3 ms of its ~3 ms (tests/e2e/redis_scale.sh's median, before/after).
-MHD_LIBS := -Wl,-Bstatic -lmicrohttpd -lhiredis -Wl,-Bdynamic
+# TLS to Redis (rediss://) needs hiredis >= 1.0 with libhiredis_ssl, and
+# OpenSSL: HIREDIS_SSL=1 compiles the TLS half of consumer/redis_tls.c
+# (-DONESHOT_HIREDIS_SSL=1) and links both. HIREDIS_PREFIX=DIR takes hiredis
+# from a root unpacked there (DIR/usr/include/hiredis, DIR/usr/lib/<triplet>)
+# instead of the system's. Debian 12's hiredis 0.14 has no TLS: the host
+# build refuses rediss:// (`make tls` and the static build have it).
+HIREDIS_SSL    ?=
+HIREDIS_PREFIX ?=
+ifneq ($(HIREDIS_PREFIX),)
+HIREDIS_CFLAGS := -I$(HIREDIS_PREFIX)/usr/include -D_FILE_OFFSET_BITS=64
+HIREDIS_LDIR   := -L$(firstword $(wildcard $(HIREDIS_PREFIX)/usr/lib/*-linux-gnu) $(HIREDIS_PREFIX)/usr/lib)
+else
+HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis 2>/dev/null)
+endif
+ifeq ($(HIREDIS_SSL),1)
+HIREDIS_CFLAGS += -DONESHOT_HIREDIS_SSL=1
+HIREDIS_LIBS   := -lhiredis_ssl -lhiredis
+TLS_LIBS       := -lssl -lcrypto
+else
+HIREDIS_LIBS   := -lhiredis
+endif
+MHD_LIBS := $(HIREDIS_LDIR) -Wl,-Bstatic -lmicrohttpd $(HIREDIS_LIBS) -Wl,-Bdynamic $(TLS_LIBS)
 # librdkafka is linked only into the Kafka module (consumer/kafka_module.h).
 KAFKA_PC := rdkafka
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -38,7 +60,7 @@ CFLAGS  ?=
 # SEAMS=1: the test build with stop points (consumer/seam.h), never installed.
 SEAM_DEF := $(if $(SEAMS),-DONESHOT_SEAMS)
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) $(OPT) $(SEAM_DEF) -DONESHOT_VERSION='"$(VERSION)"' \
-           $(shell pkg-config --cflags $(LIBS_PC) libmicrohttpd hiredis $(KAFKA_PC) 2>/dev/null)
+           $(HIREDIS_CFLAGS) $(shell pkg-config --cflags $(LIBS_PC) libmicrohttpd $(KAFKA_PC) 2>/dev/null)
 LDLIBS  += $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) $(MHD_LIBS) -lpthread -ldl -lm
 # The binary exports its symbols (logging, buffers, envelopes...) to the
 # Kafka module and to core plugins that want them.
@@ -59,7 +81,7 @@ TOOLS    := $(BUILD)/kafka_admin $(BUILD)/startbench $(BUILD)/bare_hiredis
 PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/plugins/*.c))
 
 .PHONY: all deps demo test test-unit test-e2e asan bench install uninstall clean image-test fuzz chaos seams \
-        fuzz-build fuzzers static install-static
+        fuzz-build fuzzers static install-static tls
 
 all: $(BIN) $(KAFKA_SO) $(UNIT) $(TOOLS) $(PLUGINS)
 
@@ -113,6 +135,17 @@ test: deps
 seams:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/seams SEAMS=1 $(BUILD)/seams/oneshot
 
+# A TLS-capable build for the rediss:// tests (tests/e2e/redis_tls.sh) on a
+# Debian 12 host: Debian 13's hiredis 1.2 (with libhiredis_ssl) unpacked
+# into build/hiredis-trixie by tests/tls/hiredis_trixie.sh (apt-get download
+# with a private list, bounded in time), linked statically; OpenSSL is the
+# host's. The binary, its Kafka module and the unit tests, in build/tls.
+TLS_BUILD ?= build/tls
+tls:
+	@bash tests/tls/hiredis_trixie.sh build/hiredis-trixie
+	@$(MAKE) --no-print-directory BUILD=$(TLS_BUILD) HIREDIS_SSL=1 HIREDIS_PREFIX=$(CURDIR)/build/hiredis-trixie \
+	  $(TLS_BUILD)/oneshot $(TLS_BUILD)/oneshot-kafka.so $(TLS_BUILD)/unit_tests
+
 test-unit: $(UNIT)
 	@$(UNIT)
 
@@ -120,7 +153,8 @@ test-unit: $(UNIT)
 # normal objects; the suite then runs the sanitized binary.
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all seams
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" all seams \
+	  tls TLS_BUILD=build/asan/tls
 	@ONESHOT_BUILD=build/asan \
 	 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=99 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99 \

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/buf.h"
 #include "../common/ids.h"
@@ -51,7 +52,13 @@ static const opt opts[] = {
     {"queue", "ONESHOT_QUEUE", T_STR, O(queue), 0, 0, NULL, "jobs", 0, "list key, stream key or Kafka topic"},
     {"group", "ONESHOT_GROUP", T_STR, O(group), 0, 0, NULL, "oneshot", 0, "stream / Kafka consumer group"},
     {"redis", "ONESHOT_REDIS_URL", T_STR, O(redis_url), 0, 0, NULL, "redis://127.0.0.1:6379/0", OPT_URL,
-     "redis://[user:password@]host:port/db or unix:///path?db=N"},
+     "redis://[user:password@]host:port/db, rediss:// (TLS) or unix:///path?db=N"},
+    {"redis-ca", "ONESHOT_REDIS_CA", T_STR, O(redis_ca), 0, 0, NULL, NULL, 0,
+     "rediss://: CA certificates (PEM file or directory) instead of the system store"},
+    {"redis-cert", "ONESHOT_REDIS_CERT", T_STR, O(redis_cert), 0, 0, NULL, NULL, 0,
+     "rediss://: client certificate (PEM file, with its chain)"},
+    {"redis-key", "ONESHOT_REDIS_KEY", T_STR, O(redis_key), 0, 0, NULL, NULL, 0,
+     "rediss://: the client certificate's private key (PEM file, unencrypted)"},
     {"kafka", "ONESHOT_KAFKA_BROKERS", T_STR, O(kafka_brokers), 0, 0, NULL, "127.0.0.1:9092", 0,
      "Kafka bootstrap servers"},
     {"kafka-prop", "ONESHOT_KAFKA_PROPS", T_LIST, O(kafka_props), 0, 0, NULL, NULL, OPT_SECRET,
@@ -410,6 +417,37 @@ static const char *env_get(char **envp, const char *name) {
     return NULL;
 }
 
+/* rediss:// and its files. The files are only checked for being readable
+ * here; their contents are loaded (and refused with 78) when the TLS
+ * context is made at start, before anything is consumed (redis_tls.h). */
+static int validate_redis_tls(const config *cfg, const redis_url *u, char *err, size_t errlen) {
+    const char *files[] = {"redis-ca", cfg->redis_ca, "redis-cert", cfg->redis_cert, "redis-key", cfg->redis_key};
+#if !ONESHOT_HIREDIS_SSL
+    if (u->tls) {
+        snprintf(err, errlen, "--redis: %s", REDIS_URL_NO_TLS);
+        return -1;
+    }
+#endif
+    for (size_t k = 0; k < sizeof(files) / sizeof(files[0]); k += 2) {
+        if (!files[k + 1]) continue;
+        if (!u->tls) {
+            snprintf(err, errlen, "--%s: set, but --redis is not a rediss:// URL (this connection has no TLS)",
+                     files[k]);
+            return -1;
+        }
+        if (access(files[k + 1], R_OK) != 0) {
+            snprintf(err, errlen, "--%s: '%.200s': %s", files[k], files[k + 1], strerror(errno));
+            return -1;
+        }
+    }
+    if (!cfg->redis_cert != !cfg->redis_key) {
+        snprintf(err, errlen, "--%s: needs --%s too (a client certificate and its key go together)",
+                 cfg->redis_cert ? "redis-cert" : "redis-key", cfg->redis_cert ? "redis-key" : "redis-cert");
+        return -1;
+    }
+    return 0;
+}
+
 /* Cross-setting checks, after every source has been applied. */
 static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
     char why[200];
@@ -424,6 +462,7 @@ static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
         snprintf(err, errlen, "--redis: %s", why);
         return -1;
     }
+    if (validate_redis_tls(cfg, &u, err, errlen) < 0) return -1;
     /* Subcommands (allow_args) take --deadline as a job's deadline_s: no margin. */
     if (cfg->pushgateway) {
         pushgw_url pu;

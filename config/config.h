@@ -18,6 +18,9 @@ typedef struct config {
     char *queue;
     char *group;
     char *redis_url;       /* secret inside: the password */
+    char *redis_ca;        /* rediss://: CA file or directory (NULL: the system store) */
+    char *redis_cert;      /* rediss://: client certificate chain file (PEM) */
+    char *redis_key;       /* rediss://: its private key file (PEM); the path only, never the key */
     char *kafka_brokers;
     char **kafka_props;    /* "key=value" strings, passed to librdkafka */
     size_t nkafka_props;

@@ -100,11 +100,16 @@ int redis_url_parse(const char *url, redis_url *out, char *err, size_t errlen) {
         out->path[n] = '\0';
         return parse_query(q ? q + 1 : NULL, out, err, errlen);
     }
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, errlen, "must start with redis:// or unix:// (rediss:// is not supported)");
+    const char *p;
+    if (strncmp(url, "redis://", 8) == 0) {
+        p = url + 8;
+    } else if (strncmp(url, "rediss://", 9) == 0) {
+        out->tls = 1; /* whether this build can speak it is the caller's question */
+        p = url + 9;
+    } else {
+        snprintf(err, errlen, "must start with redis://, rediss:// or unix://");
         return -1;
     }
-    const char *p = url + 8;
     const char *slash = strchr(p, '/');
     const char *qm = strchr(p, '?');
     const char *end = slash ? slash : qm ? qm : p + strlen(p);

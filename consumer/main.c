@@ -19,6 +19,7 @@
 #include "healthcheck.h"
 #include "kafka_module.h"
 #include "lifecycle.h"
+#include "redis_tls.h"
 
 #ifndef ONESHOT_VERSION
 #define ONESHOT_VERSION "0.1.0"
@@ -113,9 +114,14 @@ int main(int argc, char **argv) {
     } else if (cmd->nargs < 0 && cfg.nargs > 1) {
         fprintf(stderr, "oneshot: invalid configuration: %s takes at most one INPUT argument\n", cmd->name);
         code = OS_EXIT_CONFIG;
+    } else if (redis_tls_init(cfg.redis_url, cfg.redis_ca, cfg.redis_cert, cfg.redis_key, err, sizeof(err)) < 0) {
+        /* before anything is consumed: the TLS files are configuration */
+        fprintf(stderr, "oneshot: invalid configuration: %s\n", err);
+        code = OS_EXIT_CONFIG;
     } else {
         code = cmd->fn(&cfg);
     }
+    redis_tls_shutdown();
     config_free(&cfg);
     return code;
 }

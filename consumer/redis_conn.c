@@ -14,11 +14,13 @@
 #include "../common/clock.h"
 #include "../common/log.h"
 #include "../config/redis_url.h"
+#include "redis_tls.h"
 
 struct rconn {
     pthread_mutex_t mu;
     redisContext *ctx; /* NULL: not connected (lost or never made) */
     redis_url url;     /* holds the password: never printed */
+    redis_tls_conn tls; /* rediss://: what the handshake learnt */
     int unread;        /* replies to read and drop first (CLIENT SETNAME) */
     int timeout_ms;    /* the socket timeout set on ctx */
     char who[160];
@@ -108,8 +110,9 @@ static struct timeval ms_tv(int ms) {
 static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
     redisContext *ctx = NULL;
     redisReply *r = NULL;
-    int n = 0, rc = -1;
-    const char *step[2];
+    int n = 0, rc = -1, named = 0;
+    const char *step[3];
+    char why[400];
 
     *permanent = 0;
     int ct = command_timeout_ms(); /* within what is left of the budget */
@@ -127,6 +130,10 @@ static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
     c->timeout_ms = command_timeout_ms();
     redisSetTimeout(ctx, ms_tv(c->timeout_ms));
     if (!c->url.is_unix) redisEnableKeepAlive(ctx);
+    if (c->url.tls && redis_tls_handshake(ctx, c->url.host, &c->tls, permanent, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "redis %s: %s", c->where, why);
+        goto end;
+    }
     if (c->url.password[0]) {
         if (c->url.user[0])
             redisAppendCommand(ctx, "AUTH %s %s", c->url.user, c->url.password);
@@ -138,12 +145,24 @@ static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
         redisAppendCommand(ctx, "SELECT %d", c->url.db);
         step[n++] = "SELECT";
     }
+    if (c->tls.cert_asked) {
+        /* The server asked for a client certificate, and in TLS 1.3 its
+         * verdict on ours (or on none) comes after the handshake: take the
+         * first reply here, so a refusal is a clear, permanent error and
+         * not a lost connection retried for the whole budget. Costs a round
+         * trip per connection to such servers only. */
+        redisAppendCommand(ctx, "CLIENT SETNAME %s", c->who);
+        step[n++] = NULL; /* its answer is dropped (an ACL user may not be allowed CLIENT) */
+        named = 1;
+    }
     for (int i = 0; i < n; i++) {
         if (redisGetReply(ctx, (void **)&r) != REDIS_OK) {
             snprintf(err, errlen, "redis %s: %s", c->where, ctx->errstr);
+            if (c->url.tls && redis_tls_explain(&c->tls, err, errlen))
+                *permanent = 1; /* the server refused us, in an alert */
             goto end;
         }
-        if (r->type == REDIS_REPLY_ERROR) {
+        if (step[i] && r->type == REDIS_REPLY_ERROR) {
             /* Redis error texts never echo the password. */
             snprintf(err, errlen, "redis %s: %s refused: %.200s", c->where, step[i], r->str);
             if (!transient_error(r->str)) *permanent = 1;
@@ -158,8 +177,10 @@ static int connect_once(rconn *c, int *permanent, char *err, size_t errlen) {
     }
     /* The name goes out with the first command: no round trip of its own.
      * Its answer is dropped (an ACL user may not be allowed CLIENT). */
-    redisAppendCommand(ctx, "CLIENT SETNAME %s", c->who);
-    c->unread = 1;
+    if (!named) {
+        redisAppendCommand(ctx, "CLIENT SETNAME %s", c->who);
+        c->unread = 1;
+    }
     c->ctx = ctx;
     ctx = NULL;
     rc = 0;
@@ -353,6 +374,7 @@ static int drain_unread(rconn *c, char *err, size_t errlen) {
         void *r = NULL;
         if (redisGetReply(c->ctx, &r) != REDIS_OK) {
             snprintf(err, errlen, "redis %s: %s", c->where, c->ctx->errstr[0] ? c->ctx->errstr : "connection lost");
+            if (c->url.tls) redis_tls_explain(&c->tls, err, errlen);
             return -1;
         }
         freeReplyObject(r);
@@ -374,6 +396,7 @@ static int run_once(rconn *c, rbatch *b, char *err, size_t errlen) {
         if (redisGetReply(c->ctx, &r) != REDIS_OK) {
             snprintf(err, errlen, "redis %s: %s", c->where,
                      c->ctx->errstr[0] ? c->ctx->errstr : "connection lost");
+            if (c->url.tls) redis_tls_explain(&c->tls, err, errlen); /* hiredis gives no TLS reason */
             return 1;
         }
         b->rep[i] = r;

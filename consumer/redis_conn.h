@@ -7,6 +7,9 @@
  * ACL user), selects the database and names the client (CLIENT SETNAME
  * oneshot:<who>, visible in CLIENT LIST). Connect timeout 2 s, command
  * (socket) timeout 5 s. The password is never logged or returned in err.
+ * A rediss:// URL adds the TLS handshake (redis_tls.h) after the connect,
+ * within the socket timeout; a certificate refused either way fails at
+ * once, without retries, like refused credentials.
  *
  * Commands go out in batches (one round trip for several commands). When
  * the connection is lost, or Redis answers LOADING/BUSY/MASTERDOWN (it is

@@ -26,6 +26,9 @@ need_cmd curl curl
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
 need_cmd kcat kcat
+# TLS tests: certificates made with openssl; make tls unpacks .debs with dpkg
+need_cmd openssl openssl
+need_cmd dpkg dpkg
 need_cmd python3 python3
 need_cmd clang clang
 # Reliability tests: valgrind (tests/e2e/valgrind.sh), ss (tests/e2e/hostile.sh)

@@ -5,7 +5,8 @@
 #   TMPDIR_TEST=$(mktemp -d)             # its folder (created if unset)
 #   . tests/kafka_broker_start.sh
 #   kafka_broker_start orders:3 events   # exports KAFKA_BROKERS, KAFKA_BROKER_PID,
-#                                        # KAFKA_BROKER_LOG (and KAFKA_SASL_BROKERS)
+#                                        # KAFKA_BROKER_LOG (and KAFKA_SASL_BROKERS,
+#                                        # KAFKA_SSL_BROKERS, KAFKA_SASL_SSL_BROKERS)
 #   kafka_broker_ctl create jobs:4 jobs.results
 #   kafka_broker_ctl down                # SIGTERM, wait for the exit (down kill: SIGKILL)
 #   kafka_broker_ctl up                  # the same process again: same data, same ports
@@ -28,7 +29,16 @@
 #
 # Environment: KAFKA_SASL_PASSWORD (also a SASL_PLAINTEXT listener, PLAIN
 # mechanism, user $KAFKA_SASL_USER, default "oneshot", exported as
-# KAFKA_SASL_BROKERS), KAFKA_BROKER_PROPS (more server.properties lines),
+# KAFKA_SASL_BROKERS), KAFKA_TLS_DIR (a folder with ca.pem, server.pem and
+# server.key, as tests/tls/lib.sh's tls_certs makes them: also an SSL
+# listener, KAFKA_SSL_BROKERS, its certificate server.pem in a PEM
+# keystore, ca.pem the truststore, no client certificates asked for; with
+# KAFKA_SCRAM_PASSWORD too, a SASL_SSL listener, KAFKA_SASL_SSL_BROKERS,
+# with SCRAM-SHA-512 (the user $KAFKA_SCRAM_USER, default "oneshot",
+# written into the metadata when the storage is formatted, as KRaft wants)
+# and PLAIN (the same user and password: librdkafka < 2.6.1 cannot do
+# SCRAM with Kafka 4.x, see README "Kafka"), KAFKA_BROKER_PROPS (more
+# server.properties lines),
 # KAFKA_HEAP, KAFKA_ADMIN_BIN (default build/kafka_admin),
 # KAFKA_LIBS (default tests/kafka/target/libs). Readiness is polled, bounded
 # by KAFKA_START_S (60 s). The log is $TMPDIR_TEST/kafka.log, appended by
@@ -61,6 +71,16 @@ _kafka_write_config() {
         adv+=",SASL_PLAINTEXT://127.0.0.1:$_KAFKA_SPORT"
         map+=",SASL_PLAINTEXT:SASL_PLAINTEXT"
     fi
+    if [ -n "${KAFKA_TLS_DIR:-}" ]; then
+        listeners+=",SSL://127.0.0.1:$_KAFKA_TPORT"
+        adv+=",SSL://127.0.0.1:$_KAFKA_TPORT"
+        map+=",SSL:SSL"
+        if [ -n "${KAFKA_SCRAM_PASSWORD:-}" ]; then
+            listeners+=",SASL_SSL://127.0.0.1:$_KAFKA_TSPORT"
+            adv+=",SASL_SSL://127.0.0.1:$_KAFKA_TSPORT"
+            map+=",SASL_SSL:SASL_SSL"
+        fi
+    fi
     cat >"$d/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
@@ -86,8 +106,24 @@ broker.session.timeout.ms=2000
 EOF
     if [ -n "${KAFKA_SASL_PASSWORD:-}" ]; then
         cat >>"$d/server.properties" <<EOF
-sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${KAFKA_SASL_USER:-oneshot}="$KAFKA_SASL_PASSWORD";
+EOF
+    fi
+    if [ -n "${KAFKA_TLS_DIR:-}" ]; then
+        # A PEM keystore is the key (PKCS#8) followed by its certificate.
+        cat "$KAFKA_TLS_DIR/server.key" "$KAFKA_TLS_DIR/server.pem" >"$d/broker-keystore.pem"
+        cat >>"$d/server.properties" <<EOF
+ssl.keystore.type=PEM
+ssl.keystore.location=$d/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_TLS_DIR/ca.pem
+ssl.client.auth=none
+EOF
+        [ -z "${KAFKA_SCRAM_PASSWORD:-}" ] || cat >>"$d/server.properties" <<EOF
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_${KAFKA_SCRAM_USER:-oneshot}="$KAFKA_SCRAM_PASSWORD";
 EOF
     fi
     [ -n "${KAFKA_BROKER_PROPS:-}" ] && printf '%s\n' "$KAFKA_BROKER_PROPS" >>"$d/server.properties"
@@ -160,10 +196,22 @@ kafka_broker_start() {
         KAFKA_SASL_BROKERS=127.0.0.1:$_KAFKA_SPORT
         export KAFKA_SASL_BROKERS
     fi
+    local -a scram=()
+    if [ -n "${KAFKA_TLS_DIR:-}" ]; then
+        _KAFKA_TPORT=$(_kafka_free_port) || return 1
+        KAFKA_SSL_BROKERS=127.0.0.1:$_KAFKA_TPORT
+        export KAFKA_SSL_BROKERS
+        if [ -n "${KAFKA_SCRAM_PASSWORD:-}" ]; then
+            _KAFKA_TSPORT=$(_kafka_free_port) || return 1
+            KAFKA_SASL_SSL_BROKERS=127.0.0.1:$_KAFKA_TSPORT
+            export KAFKA_SASL_SSL_BROKERS
+            scram=(--add-scram "SCRAM-SHA-512=[name=\"${KAFKA_SCRAM_USER:-oneshot}\",password=\"$KAFKA_SCRAM_PASSWORD\"]")
+        fi
+    fi
     _kafka_write_config
     # One cluster id per folder: any 16 bytes, base64url without padding.
     (_kafka_java kafka.tools.StorageTool format -t b25lc2hvdC10ZXN0LWNsdQ -c "$TMPDIR_TEST/server.properties" \
-        >>"$KAFKA_BROKER_LOG" 2>&1) || {
+        "${scram[@]}" >>"$KAFKA_BROKER_LOG" 2>&1) || {
         echo "kafka_broker_start: storage format failed: $(tail -3 "$KAFKA_BROKER_LOG")" >&2
         return 1
     }

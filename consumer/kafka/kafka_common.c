@@ -142,6 +142,10 @@ static void on_producer_error(rd_kafka_t *rk, int code, const char *reason, void
         char why[256];
         rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
         log_error("Kafka producer: fatal error %s: %s", rd_kafka_err2name(e), why);
+    } else if (code == RD_KAFKA_RESP_ERR__SSL || code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        /* why the flush that follows will time out; once is enough */
+        static atomic_int said;
+        if (atomic_fetch_add(&said, 1) == 0) log_error("Kafka producer: %s", reason);
     } else {
         log_debug("Kafka producer: %s: %s", rd_kafka_err2name(code), reason);
     }

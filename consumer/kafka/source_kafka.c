@@ -72,6 +72,7 @@ typedef struct ksrc {
     unsigned assigns;       /* assign callbacks so far (each ends a rebalance) */
     int64_t down_since;     /* all brokers down since (monotonic ms), 0 = not */
     int down_reported;
+    char refused[400];      /* the last TLS or SASL refusal, for the exit's reason */
     int topic_missing_logged;
     int fatal;
     int closing;
@@ -241,6 +242,14 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
         rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, why, sizeof(why));
         s->fatal = 1;
         log_error("Kafka consumer: fatal error %s: %s", rd_kafka_err2name(e), why);
+    } else if (code == RD_KAFKA_RESP_ERR__SSL || code == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        /* A certificate or a password refused: logged once, and kept as the
+         * reason of the 69 the replica gives once no broker was reachable
+         * for session.timeout.ms. Not an exit of its own: librdkafka
+         * retries, and the same codes cover a broker restarting
+         * mid-handshake. */
+        if (!s->refused[0]) log_error("Kafka consumer: %s", reason);
+        snprintf(s->refused, sizeof(s->refused), "%s", reason);
     } else {
         log_debug("Kafka consumer: %s: %s", rd_kafka_err2name(code), reason);
     }
@@ -474,8 +483,8 @@ static int ksrc_claim(void *state, int timeout_ms, job *j, int *http_status, cha
         int64_t now = clock_mono_ms();
         if (s->down_since && now - s->down_since >= s->session_ms) {
             if (!brokers_reachable(s)) {
-                snprintf(err, errlen, "no Kafka broker reachable at %s for %d ms (session.timeout.ms)",
-                         s->cfg->kafka_brokers, s->session_ms);
+                snprintf(err, errlen, "no Kafka broker reachable at %s for %d ms (session.timeout.ms)%s%s",
+                         s->cfg->kafka_brokers, s->session_ms, s->refused[0] ? ": " : "", s->refused);
                 return CLAIM_ERR;
             }
             s->down_since = 0;

@@ -8,6 +8,7 @@
 # Every secret contains "SECRET"; nothing the replica writes may.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../tls/lib.sh"
 
 LOGS=$T_DIR/logs # everything oneshot writes; grepped as a whole at the end
 mkdir -p "$LOGS"
@@ -79,6 +80,50 @@ t_redis_with_password() {
     assert_contains "$(cat "$LOGS/status-hash.txt")" succeeded "status hash"
     for f in "$LOGS"/submit.* "$LOGS"/wait.* "$LOGS"/redis-*.log "$LOGS/status-hash.txt"; do no_secret "$f"; done
     unset REDISCLI_AUTH
+}
+
+# rediss:// with a password and a client certificate (tests/tls/lib.sh's
+# TLS-capable binary): the password in the URL, the key's contents, appear
+# in no log at debug, no error (wrong password, a refused certificate) and
+# no --print-config (which shows the files' paths, never what they hold).
+t_redis_tls() {
+    local C=$T_DIR/certs key_line u b
+    tls_certs "$C" && tls_bin || {
+        fail "no certificates or no TLS-capable oneshot"
+        return
+    }
+    redis_kill
+    tls_redis_start "$C" --tls-auth-clients yes || return
+    rcli CONFIG SET requirepass SECRETPWt1 >/dev/null
+    key_line=$(sed -n 2p "$C/client.key")
+    u=rediss://:SECRETPWt1@localhost:$TLS_PORT/0
+    local -a tls=(--redis-ca "$C/ca.pem" --redis-cert "$C/client.pem" --redis-key "$C/client.key")
+    "$TLS_BIN" submit --redis "$u" "${tls[@]}" --id st1 --log-level debug '{"k":"t"}' >"$LOGS/tls-submit.out" \
+        2>"$LOGS/tls-submit.log" || fail "submit over TLS: $(cat "$LOGS/tls-submit.log")"
+    b=$ONESHOT
+    ONESHOT=$TLS_BIN
+    bg tls-replica --source redis-list --redis "$u" "${tls[@]}" --core echo --idle-timeout 5 \
+        --termination-log "$LOGS/tls-term.json"
+    assert_exit "$B_PID" 20 0 "replica over TLS with a password and a client certificate" "$B_LOG"
+    bg tls-wrong-password --source redis-list --redis "rediss://:SECRETWRONGt2@localhost:$TLS_PORT/0" "${tls[@]}" \
+        --idle-timeout 5
+    wait_exit "$B_PID" 20
+    assert_eq "$W_RC" 69 "wrong password over TLS"
+    bg tls-no-cert --source redis-list --redis "$u" --redis-ca "$C/ca.pem" --idle-timeout 5
+    wait_exit "$B_PID" 20
+    assert_eq "$W_RC" 69 "no client certificate"
+    ONESHOT=$b
+    "$TLS_BIN" --print-config --redis "$u" "${tls[@]}" >"$LOGS/tls-print-config.json" 2>&1
+    assert_eq "$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(c["redis-key"], c["redis"])' \
+        "$LOGS/tls-print-config.json")" "$C/client.key rediss://:***@localhost:$TLS_PORT/0" \
+        "--print-config: the key's path, the URL masked"
+    local f
+    for f in "$LOGS"/tls-*; do
+        no_secret "$f"
+        ! grep -qF -- "$key_line" "$f" || fail "$(basename "$f") shows the client key"
+        ! grep -q "PRIVATE KEY" "$f" || fail "$(basename "$f") shows a private key"
+    done
+    redis_kill
 }
 
 t_bearer_token() {
@@ -218,6 +263,7 @@ t_every_log() {
 
 t_run "secrets: Redis password, server unreachable (exit 69)" t_redis_unreachable
 t_run "secrets: Redis requirepass and ACL user, wrong password" t_redis_with_password
+t_run "secrets: rediss:// password, client key: not in logs, errors, --print-config" t_redis_tls
 t_run "secrets: bearer token; termination log 0640" t_bearer_token
 t_run "secrets: Kafka SASL/PLAIN on a real broker (flags, env, librdkafka debug, wrong password)" t_kafka_sasl
 t_run "secrets: pushgateway password" t_pushgateway

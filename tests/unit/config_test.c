@@ -294,15 +294,66 @@ static void t_redis_url(void) {
     ASSERT_EQ_STR(u.host, "::1");
     ASSERT_EQ_INT(u.port, 7000);
     const char *bad[] = {"redis://", "redis://h:99999", "redis://h:1/db", "redis://h?x=1", "unix://",
-                         "rediss://h", "redis://h%zz", "redis://u:%4@h", "redis://[::1"};
+                         "redis://h%zz", "redis://u:%4@h", "redis://[::1", "rediss:/h", "redis+tls://h"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (redis_url_parse(bad[i], &u, err, sizeof(err)) != -1) T_FAIL("accepted %s", bad[i]);
-    char *m = redis_url_masked("redis://bob:secret@h:1/0");
+    ASSERT_EQ_INT(redis_url_parse("rediss://u:pw@cache.example:6380/2", &u, err, sizeof(err)), 0);
+    ASSERT_TRUE(u.tls);
+    ASSERT_EQ_STR(u.host, "cache.example");
+    ASSERT_EQ_INT(u.port, 6380);
+    ASSERT_EQ_INT(u.db, 2);
+    ASSERT_EQ_INT(redis_url_parse("redis://h", &u, err, sizeof(err)), 0);
+    ASSERT_TRUE(!u.tls);
+    char *m = redis_url_masked("rediss://bob:secret@h:1/0");
+    ASSERT_EQ_STR(m, "rediss://bob:***@h:1/0");
+    free(m);
+    m = redis_url_masked("redis://bob:secret@h:1/0");
     ASSERT_EQ_STR(m, "redis://bob:***@h:1/0");
     free(m);
     m = redis_url_masked("unix:///s?password=secret&db=1");
     ASSERT_EQ_STR(m, "unix:///s?password=***&db=1");
     free(m);
+}
+
+/* rediss:// and its files: refused in a build without TLS (one line, the
+ * way to a build with it), and the files only with rediss://, both halves
+ * of a client certificate, readable. */
+static void t_redis_tls_settings(void) {
+    config c;
+    char err[512];
+    char ca[] = "/tmp/oneshot-unit-ca.XXXXXX";
+    int fd = mkstemp(ca);
+    ASSERT_TRUE(fd >= 0);
+    close(fd);
+    const char *tls[] = {"--redis", "rediss://h:6380/0", "--redis-ca", ca, NULL};
+    int rc = load(&c, tls, NULL, err, sizeof(err));
+#if ONESHOT_HIREDIS_SSL
+    ASSERT_EQ_INT(rc, 0);
+    ASSERT_EQ_STR(c.redis_ca, ca);
+#else
+    ASSERT_EQ_INT(rc, -1);
+    ASSERT_CONTAINS(err, "--redis: rediss:// is not supported by this build");
+    ASSERT_CONTAINS(err, "static build");
+#endif
+    config_free(&c);
+    const char *plain[] = {"--redis", "redis://h:6379/0", "--redis-ca", ca, NULL};
+    ASSERT_EQ_INT(load(&c, plain, NULL, err, sizeof(err)), -1);
+    ASSERT_CONTAINS(err, "--redis-ca: set, but --redis is not a rediss:// URL");
+    config_free(&c);
+#if ONESHOT_HIREDIS_SSL
+    const char *half[] = {"--redis", "rediss://h", "--redis-cert", ca, NULL};
+    ASSERT_EQ_INT(load(&c, half, NULL, err, sizeof(err)), -1);
+    ASSERT_CONTAINS(err, "--redis-cert: needs --redis-key too");
+    config_free(&c);
+    const char *missing[] = {"ONESHOT_REDIS_URL=rediss://h", "ONESHOT_REDIS_KEY=/nonexistent/k.pem",
+                             "ONESHOT_REDIS_CERT=/nonexistent/c.pem", NULL};
+    const char *none[] = {NULL};
+    ASSERT_EQ_INT(load(&c, none, missing, err, sizeof(err)), -1);
+    ASSERT_CONTAINS(err, "/nonexistent/");
+    ASSERT_CONTAINS(err, "No such file");
+    config_free(&c);
+#endif
+    unlink(ca);
 }
 
 const test_case config_tests[] = {
@@ -314,5 +365,6 @@ const test_case config_tests[] = {
     {"config: --print-config masks secrets", t_print_config_masks},
     {"config: exec command and word splitting", t_exec_and_words},
     {"config: redis URLs", t_redis_url},
+    {"config: rediss:// and its TLS files", t_redis_tls_settings},
     {NULL, NULL},
 };
