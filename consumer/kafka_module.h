@@ -15,7 +15,7 @@
 #include "source.h"
 #include "store.h"
 
-#define KAFKA_MODULE_ABI 3 /* 3: source_ops.proof, store_ops.begin takes a claim_proof */
+#define KAFKA_MODULE_ABI 4 /* 4: source_ops.owns, status/wait; 3: source_ops.proof, store_ops.begin takes a claim_proof */
 #define KAFKA_MODULE_FILE "oneshot-kafka.so"
 
 typedef struct kafka_module {
@@ -29,6 +29,11 @@ typedef struct kafka_module {
     /* For the fleet: messages waiting in the group (high watermark minus
      * committed offset, summed over partitions), or -1 with err. */
     long (*backlog)(const config *cfg, char *err, size_t errlen);
+    /* `oneshot status ID` / `oneshot wait ID` with the Kafka store: read
+     * the status (and results) topic with the reader rule (README "Kafka"
+     * → "Fence"). Return the exit code. */
+    int (*status)(const config *cfg, const char *id);
+    int (*wait)(const config *cfg, const char *id);
 } kafka_module;
 
 /* Load the module once (thread-safe) from $ONESHOT_MODULE_DIR, the folder

@@ -65,4 +65,9 @@ int kc_header_str(const rd_kafka_headers_t *h, const char *name, char *out, size
 void kc_header_add_str(rd_kafka_headers_t *h, const char *name, const char *value);
 void kc_header_add_int(rd_kafka_headers_t *h, const char *name, long long v);
 
+/* `oneshot status` and `oneshot wait` with the Kafka store
+ * (kafka_client.c): the exit code. */
+int kafka_client_status(const config *cfg, const char *id);
+int kafka_client_wait(const config *cfg, const char *id);
+
 #endif
