@@ -274,6 +274,41 @@ t_client_kafka_only() {
     assert_not_contains "$(cat "$T_DIR/c.err" "$T_DIR/w.err")" 'edis' "no Redis"
 }
 
+# The reader rule on records written as several owners would (README
+# "Kafka" → "Reader rule"): a final record stands against a later run's
+# outcome, a lower fence never overwrites, and the result is the one with
+# the valid record's fence.
+t_reader_rule() {
+    topic rr
+    local r='{"id":"rr-1","state":"%s","fence":%d,"exit_code":%d,"worker":"w%d"}'
+    local recs="" x
+    for x in "running 100 -1 1" "running 200 -1 2" "running 150 -1 3" "succeeded 200 0 2" "running 100 -1 1" \
+        "failed 300 1 4"; do
+        # shellcheck disable=SC2086
+        recs="$recs${recs:+, }[\"rr-1\", $(printf "$r" $x | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')]"
+    done
+    pyproduce rr.status "[$recs]"
+    pyproduce rr.results '[["rr-1", "from 100", [["state", "succeeded"], ["fence", "100"]]],
+        ["rr-1", "from 200", [["state", "succeeded"], ["fence", "200"]]],
+        ["rr-1", "from 300", [["state", "failed"], ["fence", "300"]]]]'
+    kcli status rr-1 --queue rr
+    assert_eq "$C_RC" 0 "status: exit code ($C_ERR)"
+    assert_contains "$C_OUT" '"state":"succeeded"' "status: the first final record"
+    assert_contains "$C_OUT" '"worker":"w2"' "status: its owner"
+    kcli wait rr-1 --queue rr --timeout 20
+    assert_eq "$C_RC" 0 "wait: the valid record's exit code"
+    assert_eq "$C_OUT" "from 200" "wait: the result with the valid record's fence"
+    # Not final yet: the highest fence's record, a stale one skipped.
+    pyproduce rr.status '[["rr-2", "{\"id\":\"rr-2\",\"state\":\"running\",\"fence\":200,\"worker\":\"w2\"}"],
+        ["rr-2", "{\"id\":\"rr-2\",\"state\":\"running\",\"fence\":100,\"worker\":\"w1\"}"]]'
+    kcli status rr-2 --queue rr
+    assert_contains "$C_OUT" '"worker":"w2"' "status: the stale record skipped"
+    kcli wait rr-2 --queue rr --timeout 3
+    assert_eq "$C_RC" 75 "wait: not final within --timeout"
+    assert_contains "$C_ERR" 'job rr-2 is running after 3s'
+}
+
+t_run "kafka client: the reader rule picks the valid record and its result" t_reader_rule
 t_run "kafka ids: one key, two messages, two jobs (Kafka store; status, wait)" t_same_key_kafka_store
 t_run "kafka ids: one key, two messages, two jobs (--store redis)" t_same_key_redis_store
 t_run "kafka ids: an invalid id header -> 65, dead letter with the producer's bytes" t_invalid_header_id
