@@ -9,8 +9,9 @@
  * submit goes through a table of submitters keyed by --source, so another
  * transport (Kafka) is one more row. status, wait and cancel read the Redis
  * store; with the Kafka store status and wait read its topics and cancel
- * refuses (kafka_store). Exit codes: 69 Redis unreachable, 78 bad arguments, 65 input over
- * --max-input, 75 wait --timeout expired before the job ended. */
+ * refuses (kafka_store). Exit codes: 69 Redis unreachable, 78 bad
+ * arguments, 65 input over --max-input, 75 wait --timeout expired before
+ * the job ended. */
 #include "client.h"
 
 #include <cjson/cJSON.h>
