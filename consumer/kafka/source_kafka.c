@@ -563,17 +563,35 @@ static void served(ksrc *s) {
     s->served_at = now;
 }
 
+/* Has the held partition been taken away, or may it have been? Local
+ * only: the rebalance callbacks served so far say whether it was; and a
+ * consumer that went unserved for session.timeout.ms (the process was
+ * stopped or starved: librdkafka's own heartbeats stopped with it) may
+ * have lost it without having heard so yet: that counts as lost. A false
+ * alarm costs a re-run; a missed loss, a stale record. 1 with the reason. */
+static int held_gone(ksrc *s, char *err, size_t errlen) {
+    served(s);
+    serve(s, 0);
+    if (s->held_lost) {
+        snprintf(err, errlen, "partition %s [%d] was taken away mid-job: its new owner runs the job", s->topic,
+                 (int)s->partition);
+        return 1;
+    }
+    if (s->max_gap_ms >= s->session_ms) {
+        s->held_lost = 1;
+        snprintf(err, errlen, "the consumer went unserved for %lld ms (the process was stopped or starved), "
+                 "longer than session.timeout.ms %d: partition %s [%d] may have a new owner",
+                 (long long)s->max_gap_ms, s->session_ms, s->topic, (int)s->partition);
+        return 1;
+    }
+    return 0;
+}
+
 static int ksrc_heartbeat(void *state, job *j, char *err, size_t errlen) {
     ksrc *s = state;
     (void)j;
 
-    served(s);
-    serve(s, 0);
-    if (s->held_lost) {
-        snprintf(err, errlen, "partition %s [%d] was taken away: its new owner runs the job", s->topic,
-                 (int)s->partition);
-        return -1;
-    }
+    if (held_gone(s, err, errlen)) return -1;
     if (s->fatal) {
         snprintf(err, errlen, "the Kafka consumer hit a fatal error");
         return -1;
@@ -744,31 +762,11 @@ static void release_deferred(ksrc *s) {
     s->deferred = NULL;
 }
 
-/* The fence check before the final record (source.h). Local only: the
- * rebalance callbacks served so far say whether the partition was taken
- * away; and a consumer that went unserved for session.timeout.ms (the
- * process was stopped or starved: librdkafka's own heartbeats stopped with
- * it) may have lost it without having heard so yet: that counts as lost.
- * A false alarm costs a re-run; a missed loss, a stale final record. */
+/* The fence check before the final record (source.h): see held_gone. */
 static int ksrc_owns(void *state, const job *j, char *err, size_t errlen) {
     ksrc *s = state;
     (void)j;
-    if (!s->holding) return 1;
-    served(s);
-    serve(s, 0);
-    if (s->held_lost) {
-        snprintf(err, errlen, "partition %s [%d] was taken away mid-job: its new owner runs the job", s->topic,
-                 (int)s->partition);
-        return 0;
-    }
-    if (s->max_gap_ms >= s->session_ms) {
-        s->held_lost = 1;
-        snprintf(err, errlen, "the consumer went unserved for %lld ms (the process was stopped or starved), "
-                 "longer than session.timeout.ms %d: partition %s [%d] may have a new owner",
-                 (long long)s->max_gap_ms, s->session_ms, s->topic, (int)s->partition);
-        return 0;
-    }
-    return 1;
+    return !s->holding || !held_gone(s, err, errlen);
 }
 
 static int finish_held(ksrc *s, job *j, const outcome *o, char *err, size_t errlen);

@@ -230,6 +230,7 @@ for l in sys.stdin:
     print(r["worker"], r["state"], r.get("fence", 0))')
     assert_eq "$(grep "^$aw " <<<"$by" | grep -vc ' running ')" 0 "A wrote nothing final: $by"
     assert_eq "$(grep "^$bw " <<<"$by" | grep -c ' succeeded ')" 1 "B's final record: $by"
+    assert_eq "$(sed -n "/^$bw /,\$p" <<<"$by" | grep -c "^$aw ")" 0 "A wrote nothing once B owned the job: $by"
     local fa fb
     fa=$(grep "^$aw " <<<"$by" | head -1 | cut -d' ' -f3)
     fb=$(grep "^$bw " <<<"$by" | head -1 | cut -d' ' -f3)
@@ -241,6 +242,42 @@ for l in sys.stdin:
     kcli wait fe-1 --queue fe --timeout 20
     assert_eq "$C_RC" 0 "wait: exit code"
     assert_contains "$C_OUT" '"success":true' "wait: B's result"
+    assert_contains "$C_ERR" "\"worker\":\"$bw\"" "wait: B's record"
+}
+
+# The fence, the job still running when the stopped replica A is continued
+# (an exec job: the first run sleeps 30 s, the second 1 s): A's first
+# heartbeat finds it went unserved past its session, stops the job and
+# writes nothing more, not even a heartbeat record after B's final one
+# (failed before: A's overdue heartbeat record came after it).
+t_fence_running() {
+    topic fr
+    pyproduce fr '[["dev-1", "{\"id\":\"fr-1\",\"input\":\"x\"}"]]'
+    local kp=(--kafka-prop session.timeout.ms=6000 --lease 6)
+    local cmd=(--core exec -- sh -c 'if mkdir "$0" 2>/dev/null; then sleep 30; else sleep 1; fi; echo done' "$T_DIR/fr.mark")
+    start_replica --source kafka --kafka "$B" --queue fr --group g-fr --idle-timeout 40 "${kp[@]}" "${cmd[@]}" || return
+    local a=$R_PID alog=$R_LOG
+    wait_for 20 grep -q '"msg":"running job' "$alog" || fail "A did not start the job: $(tail -3 "$alog")"
+    kill -STOP "$a"
+    start_replica --source kafka --kafka "$B" --queue fr --group g-fr --idle-timeout 40 "${kp[@]}" "${cmd[@]}" || return
+    local b=$R_PID blog=$R_LOG
+    assert_exit "$b" 40 0 "B: exit code" "$blog"
+    kill -CONT "$a"
+    assert_exit "$a" 30 69 "A: exit code" "$alog"
+    assert_contains "$(grep '"level":"error"' "$alog")" 'fr [0]' "A says why"
+    local aw bw by
+    aw=$(grep -o '"replica":"[^"]*' "$alog" | head -1 | cut -d'"' -f4)
+    bw=$(grep -o '"replica":"[^"]*' "$blog" | head -1 | cut -d'"' -f4)
+    by=$(pyconsume fr.status | "$PY" -c '
+import json, sys
+for l in sys.stdin:
+    r = json.loads(json.loads(l)[1])
+    print(r["worker"], r["state"], r.get("fence", 0))')
+    assert_eq "$(grep "^$aw " <<<"$by" | grep -vc ' running ')" 0 "A wrote nothing final: $by"
+    assert_eq "$(sed -n "/^$bw /,\$p" <<<"$by" | grep -c "^$aw ")" 0 "A wrote nothing once B owned the job: $by"
+    kcli wait fr-1 --queue fr --timeout 20
+    assert_eq "$C_RC" 0 "wait: exit code"
+    assert_eq "$C_OUT" done "wait: B's result"
     assert_contains "$C_ERR" "\"worker\":\"$bw\"" "wait: B's record"
 }
 
@@ -315,6 +352,7 @@ t_run "kafka ids: an invalid id header -> 65, dead letter with the producer's by
 t_run "kafka ids: --kafka-key-is-id" t_key_is_id
 t_run "ids: an invalid id on every source -> 65, the producer's bytes kept" t_invalid_id_every_source
 t_run "kafka fence: a replica stopped past its session writes nothing final (69)" t_fence
+t_run "kafka fence: a stopped replica continued mid-job stops and writes nothing more (69)" t_fence_running
 t_run "kafka client: status, wait, cancel without Redis" t_client_kafka_only
 kafka_broker_keep_log
 echo "kafka_ids: $T_FAILS failed"
