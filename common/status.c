@@ -23,8 +23,8 @@ void status_init(status_rec *st) {
 /* README "Job states" is this table; tests/e2e/records.sh holds them to
  * each other. Records of final states are kept --result-ttl seconds. */
 const state_info STATES[] = {
-    {ST_QUEUED, 0, "written by `oneshot submit`; the replica that claims the job moves it to running, "
-                   "`oneshot cancel` to cancelled", "--result-ttl"},
+    {ST_QUEUED, 0, "written by `oneshot submit` and a re-drive (Redis); the replica that claims the job moves "
+                   "it to running, `oneshot cancel` to cancelled", "--result-ttl"},
     {ST_RUNNING, 0, "its replica moves it on; when that replica dies, the next claim or `oneshot sweep` "
                     "(Redis sources), or the partition's next owner (Kafka). An HTTP job is never re-delivered: "
                     "`oneshot wait` reports its replica gone", "until it moves on"},

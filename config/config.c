@@ -63,6 +63,8 @@ static const opt opts[] = {
      "Kafka bootstrap servers"},
     {"kafka-prop", "ONESHOT_KAFKA_PROPS", T_LIST, O(kafka_props), 0, 0, NULL, NULL, OPT_SECRET,
      "K=V librdkafka property (repeatable; env: k=v,k=v)"},
+    {"kafka-key-is-id", "ONESHOT_KAFKA_KEY_IS_ID", T_BOOL, O(kafka_key_is_id), 0, 1, NULL, "0", 0,
+     "a Kafka message's key is its job id (producers whose keys are job ids)"},
     {"store", "ONESHOT_STORE", T_CHOICE, O(store), 0, 0, "none|redis|kafka", NULL, 0,
      "result/status store (default: the source's broker, none for http)"},
     {"prefix", "ONESHOT_PREFIX", T_STR, O(prefix), 0, 0, NULL, "oneshot", 0, "Redis key prefix"},

@@ -24,6 +24,7 @@ typedef struct config {
     char *kafka_brokers;
     char **kafka_props;    /* "key=value" strings, passed to librdkafka */
     size_t nkafka_props;
+    int kafka_key_is_id;   /* the message key, not the envelope or header, is the job id */
     char *store;           /* none | redis | kafka (default: the source's broker) */
     char *prefix;
     int result_ttl;        /* seconds */

@@ -11,8 +11,10 @@
  *
  * submit goes through a table of submitters keyed by --source, so another
  * transport (Kafka) is one more row. status, wait and cancel read the Redis
- * store. Exit codes: 69 Redis unreachable, 78 bad arguments, 65 input over
- * --max-input, 75 wait --timeout expired before the job ended. */
+ * store; with the Kafka store status and wait read its topics and cancel
+ * refuses (kafka_store). Exit codes: 69 Redis unreachable, 78 bad
+ * arguments, 65 input over --max-input, 75 wait --timeout expired before
+ * the job ended. */
 #include "client.h"
 
 #include <cjson/cJSON.h>
@@ -284,6 +286,27 @@ end:
     return code;
 }
 
+/* --- the Kafka store --- */
+
+/* A Kafka-only deployment: --store kafka (also the default with --source
+ * kafka), or --kafka given without --redis or --store. status and wait
+ * then read the Kafka store's topics (kafka_client.c), cancel refuses. */
+static int kafka_store(const config *cfg) {
+    if (strcmp(cfg->store, "kafka") == 0) return 1;
+    return !config_is_set(cfg, "store") && config_is_set(cfg, "kafka") && !config_is_set(cfg, "redis");
+}
+
+/* status (wait 0) or wait (wait 1) through oneshot-kafka.so. */
+static int client_kafka(const config *cfg, const char *cmd, const char *id, int wait) {
+    char err[512];
+    const kafka_module *m = kafka_module_load(err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "oneshot %s: %s\n", cmd, err);
+        return OS_EXIT_UNAVAILABLE;
+    }
+    return wait ? m->wait(cfg, id) : m->status(cfg, id);
+}
+
 /* --- status --- */
 
 /* What a missing record means (README "Job states"). */
@@ -298,6 +321,7 @@ int client_status(const config *cfg) {
 
     client_log_init(cfg);
     if (id_arg(cfg, "status", &id) < 0) return OS_EXIT_CONFIG;
+    if (kafka_store(cfg)) return client_kafka(cfg, "status", id, 0);
     rconn *c = client_connect(cfg, "status");
     if (!c) return OS_EXIT_UNAVAILABLE;
     int found = rrec_get(c, cfg->prefix, id, &st, err, sizeof(err));
@@ -347,6 +371,7 @@ int client_wait(const config *cfg) {
 
     client_log_init(cfg);
     if (id_arg(cfg, "wait", &id) < 0) return OS_EXIT_CONFIG;
+    if (kafka_store(cfg)) return client_kafka(cfg, "wait", id, 1);
     c = client_connect(cfg, "wait");
     if (!c) return OS_EXIT_UNAVAILABLE;
     /* Subscribe before the first read so no transition falls in between. */
@@ -473,6 +498,13 @@ int client_cancel(const config *cfg) {
 
     client_log_init(cfg);
     if (id_arg(cfg, "cancel", &id) < 0) return OS_EXIT_CONFIG;
+    if (kafka_store(cfg)) {
+        /* A cancel mark needs a store a replica can look up at its
+         * heartbeat: the Kafka store has none (README "Kafka"). */
+        fprintf(stderr, "oneshot cancel: the Kafka store keeps no cancel marks: run the replicas with --store redis "
+                        "(and cancel with --redis), or stop the job's replica\n");
+        return OS_EXIT_CONFIG;
+    }
     rkey(mark, sizeof(mark), cfg->prefix, "cancel", id);
     rkey(rec, sizeof(rec), cfg->prefix, "job", id);
     rkey(result, sizeof(result), cfg->prefix, "result", id);

@@ -62,6 +62,8 @@ static void beat_source(void) {
 
 static void beat_store(void) {
     char err[256] = "";
+    /* A replica that lost its claim writes nothing more about the job. */
+    if (atomic_load(hb.a.cancel) == CANCEL_LOST) return;
     status_rec st = *hb.a.status;
     st.heartbeat_at = clock_wall_ms();
     st.progress = heartbeat_progress();

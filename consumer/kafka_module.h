@@ -17,7 +17,7 @@
 #include "source.h"
 #include "store.h"
 
-#define KAFKA_MODULE_ABI 4 /* 3: source_ops.proof, store_ops.begin takes a claim_proof; 4: redrive */
+#define KAFKA_MODULE_ABI 5 /* 5: status/wait; 4: redrive, source_ops.owns; 3: source_ops.proof, store_ops.begin takes a claim_proof */
 #define KAFKA_MODULE_FILE "oneshot-kafka.so"
 
 /* Called by the Kafka re-drive before it produces job id again (the
@@ -43,6 +43,11 @@ typedef struct kafka_module {
      * -1 with err (broker), KC_ERR_CONFIG (-2) with err. */
     int (*redrive)(const config *cfg, kafka_reset_fn reset, void *ctx, buf *moved, buf *skipped, int *n,
                    char *err, size_t errlen);
+    /* `oneshot status ID` / `oneshot wait ID` with the Kafka store: read
+     * the status (and results) topic with the reader rule (README "Kafka"
+     * → "Fence"). Return the exit code. */
+    int (*status)(const config *cfg, const char *id);
+    int (*wait)(const config *cfg, const char *id);
 } kafka_module;
 
 /* Load the module once (thread-safe) from $ONESHOT_MODULE_DIR, the folder

@@ -260,6 +260,12 @@ static int publish_and_settle(job *j, outcome *o) {
         log_error("not writing the status or settling: the claim was lost");
         return OS_EXIT_UNAVAILABLE;
     }
+    if (R.src->owns && !R.src->owns(R.src_state, j, err, sizeof(err))) {
+        /* Another replica owns the job now (Kafka: its partition moved):
+         * nothing final is written, nothing settled. */
+        log_error("stale: %s; writing nothing about the job and leaving the message to its owner", err);
+        goto unavailable;
+    }
     if (strcmp(o->state, ST_SUCCEEDED) == 0 || (o->body && strcmp(o->state, ST_REJECTED) != 0 &&
                                                  strcmp(o->state, ST_CANCELLED) != 0 &&
                                                  strcmp(o->state, ST_INTERRUPTED) != 0)) {
@@ -566,6 +572,9 @@ int lifecycle_run(const config *cfg) {
     snprintf(R.status.id, sizeof(R.status.id), "%s", j.id);
     snprintf(R.status.state, sizeof(R.status.state), "%s", ST_RUNNING);
     R.status.attempt = j.attempt;
+    /* A store without begin keeps no fence of its own: the claim time is
+     * the record's fence (README "Kafka" → "Fence"). */
+    if (!R.store->begin) R.status.fence = j.claimed_wall_ms;
     status_share();
     watchdog_job_begin(j.deadline_s > 0 ? j.claimed_mono_ms + (int64_t)j.deadline_s * 1000 : 0);
     log_info("claimed job (attempt %d)", j.attempt);

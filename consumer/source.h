@@ -74,6 +74,11 @@ typedef struct source_ops {
      * unreachable for the whole retry budget (the claim cannot be kept: the
      * job is stopped as if lost). May be NULL. */
     int (*heartbeat)(void *state, job *j, char *err, size_t errlen);
+    /* Is the job still this replica's, right before its final record (the
+     * fence of a source whose copies Redis cannot see: kafka)? 1 yes; 0
+     * no, err says why: the lifecycle writes nothing final and exits 69.
+     * Cheap and local (no round trip). May be NULL: always yes. */
+    int (*owns)(void *state, const job *j, char *err, size_t errlen);
     /* Settle the job as o says. -1 with a reason: could not (exit 69, the
      * message stays to be redelivered). */
     int (*finish)(void *state, job *j, const outcome *o, char *err, size_t errlen);

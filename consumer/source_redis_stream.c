@@ -263,10 +263,17 @@ static int stream_open(const config *cfg, void **state, char *err, size_t errlen
 }
 
 /* XADD field/value pairs (rargs): the entry's fields except id and
- * attempt, then id = the job id, then extra pairs. */
-static void pairs_entry(rargs *p, const sjob *sj, const char *job_id) {
+ * attempt, then id = the job id, then extra pairs. A rejected entry's
+ * dead letter keeps the producer's id field as it was sent (an invalid
+ * one is why it was rejected; the job is then recorded under the entry
+ * id, the dead letter's `entry`). */
+static void pairs_entry_id(rargs *p, const sjob *sj, const char *job_id, int rejected) {
+    const redisReply *pid = rejected ? field_get(sj->fields, "id") : NULL;
     rargs_str(p, "id");
-    rargs_str(p, job_id);
+    if (pid && pid->type == REDIS_REPLY_STRING)
+        rargs_add(p, pid->str, pid->len, 0);
+    else
+        rargs_str(p, job_id);
     const redisReply *f = sj->fields;
     if (!f || f->type != REDIS_REPLY_ARRAY) return;
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
@@ -277,6 +284,8 @@ static void pairs_entry(rargs *p, const sjob *sj, const char *job_id) {
         rargs_add(p, v->str, v->len, 0);
     }
 }
+
+static void pairs_entry(rargs *p, const sjob *sj, const char *job_id) { pairs_entry_id(p, sj, job_id, 0); }
 
 static void pairs_dead(rargs *p, const ssrc *s, const sjob *sj, const char *state, const char *error, int attempts) {
     char at[40], n[24];
@@ -634,7 +643,7 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
     case DISP_DEAD:
         mode = "xadd";
         target = s->cfg->dead_letter;
-        pairs_entry(&f, sj, j->id);
+        pairs_entry_id(&f, sj, j->id, strcmp(o->state, ST_REJECTED) == 0);
         pairs_dead(&f, s, sj, o->state, o->error, j->attempt);
         break;
     case DISP_RELEASE:

@@ -71,4 +71,9 @@ void kc_header_add_int(rd_kafka_headers_t *h, const char *name, long long v);
 int kafka_redrive(const config *cfg, int (*reset)(void *ctx, const char *id, char *err, size_t errlen), void *ctx,
                   buf *moved, buf *skipped, int *n, char *err, size_t errlen);
 
+/* `oneshot status` and `oneshot wait` with the Kafka store
+ * (kafka_client.c): the exit code. */
+int kafka_client_status(const config *cfg, const char *id);
+int kafka_client_wait(const config *cfg, const char *id);
+
 #endif

@@ -100,4 +100,5 @@ end:
 extern const kafka_module oneshot_kafka_module;
 const kafka_module oneshot_kafka_module = {
     KAFKA_MODULE_ABI, rd_kafka_version_str, &source_kafka, &store_kafka, kafka_submit, kafka_backlog, kafka_redrive,
+    kafka_client_status, kafka_client_wait,
 };

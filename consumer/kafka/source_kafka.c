@@ -20,10 +20,15 @@
  * the partition, at the uncommitted offset, to another member.
  *
  * The job id is the envelope's "id", else header `id` (set on re-queued
- * copies), else the message key when it is a valid id, else
- * topic:partition:offset. The attempt is header `attempt`, else the
- * envelope's, else 1. Kafka keeps no delivery count, so a replica killed
- * mid-job (SIGKILL, OOM) does not count an attempt.
+ * copies), else topic:partition:offset: a key is a partition key, reused
+ * by unrelated messages (a customer, a device), never an id, unless
+ * --kafka-key-is-id says the producers' keys are job ids (then: the
+ * envelope's "id", else header `id`, else the key). An id that is there
+ * but invalid (envelope, header, opted-in key) rejects the message: exit
+ * 65, dead-lettered with the producer's key, value and headers; it is
+ * never replaced. The attempt is header `attempt`, else the envelope's,
+ * else 1. Kafka keeps no delivery count, so a replica killed mid-job
+ * (SIGKILL, OOM) does not count an attempt.
  *
  * A joiner makes the cooperative-sticky assignor move partitions off busy
  * members, and it may pick the held one: the revocation is then answered
@@ -33,10 +38,14 @@
  * re-join, up to its max.poll.interval.ms): joiners wait for the job.
  *
  * If the held partition is lost mid-job (the member's session expired, or
- * it was kicked out), the new owner re-delivers the message; this replica
- * finishes the job and writes its result but does not settle the message
- * (no commit, no re-queue), so the owner alone decides; the store's
- * idempotency by id makes that re-delivery cheap (README "Kafka").
+ * it was kicked out), the new owner re-delivers the message and owns the
+ * job: this replica stops the job at its next heartbeat, and owns() tells
+ * the lifecycle, right before the final record, that it must write
+ * nothing final (exit 69, README "Kafka" → "Fence"). owns() decides from
+ * local state only: the rebalance callbacks served so far, and how long
+ * the consumer went unserved (a process stopped past session.timeout.ms
+ * has lost its partition even when the callback saying so has not come
+ * yet).
  *
  * No broker reachable for session.timeout.ms (by then the group has
  * dropped us anyway) while waiting: claim() fails, exit 69. */
@@ -47,6 +56,7 @@
 #include "../../common/buf.h"
 #include "../../common/clock.h"
 #include "../../common/log.h"
+#include "../../common/status.h"
 #include "../replica.h"
 #include "../source.h"
 #include "kafka_common.h"
@@ -80,6 +90,10 @@ typedef struct ksrc {
     /* The held message, copied so the consumer can close without it. */
     int holding;
     int held_assigned;      /* its partition is still ours */
+    int held_lost;          /* it was taken away once (sticky: another
+                             * member may have run the job meanwhile) */
+    int64_t served_at;      /* monotonic ms: the consumer was last served */
+    int64_t max_gap_ms;     /* the longest it went unserved while held */
     rd_kafka_topic_partition_list_t *deferred; /* a revocation of the held
                                                 * partition, answered once
                                                 * the job is settled */
@@ -212,8 +226,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t why, rd_kafka_topic
         }
         if (held && !s->closing) {
             s->held_assigned = 0;
-            log_warn("partition %s [%d] %s mid-job: its new owner takes offset %lld again; this replica will "
-                     "finish the job but not settle the message",
+            s->held_lost = 1;
+            log_warn("partition %s [%d] %s mid-job: its new owner takes offset %lld again; this replica stops "
+                     "the job and writes nothing final about it",
                      s->topic, (int)s->partition, rd_kafka_assignment_lost(rk) ? "lost" : "revoked",
                      (long long)s->offset);
         }
@@ -384,17 +399,9 @@ static int brokers_reachable(ksrc *s) {
     return e == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* The id when the envelope has none (see the top of the file). */
-static void default_id(const ksrc *s, job *j) {
-    char h[ID_MAX + 1];
-    if (kc_header_str(s->hdrs, "id", h, sizeof(h)) == 0 && id_valid(h, strlen(h))) {
-        snprintf(j->id, sizeof(j->id), "%s", h);
-        return;
-    }
-    if (s->key && id_valid(s->key, s->klen)) {
-        snprintf(j->id, sizeof(j->id), "%.*s", (int)s->klen, s->key);
-        return;
-    }
+/* The message's own id: topic:partition:offset. A topic name (up to 249
+ * characters) may be longer than an id: its end, which differs, is kept. */
+static void offset_id(const ksrc *s, job *j) {
     char tail[48];
     int n = snprintf(tail, sizeof(tail), ":%d:%lld", (int)s->partition, (long long)s->offset);
     int room = ID_MAX - n;
@@ -402,6 +409,36 @@ static void default_id(const ksrc *s, job *j) {
     size_t tl = strlen(s->topic);
     const char *t = tl > (size_t)room ? s->topic + (tl - (size_t)room) : s->topic;
     snprintf(j->id, sizeof(j->id), "%s%s", t, tail);
+}
+
+/* The id when the envelope has none (see the top of the file): header
+ * `id`, else (--kafka-key-is-id) the key, else topic:partition:offset. 0,
+ * or -1 with the reason when the header or the opted-in key is not a
+ * valid id (j->id is then topic:partition:offset, for the reject). */
+static int default_id(const ksrc *s, job *j, char *err, size_t errlen) {
+    const void *hv = NULL;
+    size_t hn = 0;
+    if (s->hdrs && rd_kafka_header_get_last(s->hdrs, "id", &hv, &hn) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (!hv || !id_valid(hv, hn)) {
+            offset_id(s, j);
+            snprintf(err, errlen, "header \"id\" must be 1..%d characters of [A-Za-z0-9._:-]", ID_MAX);
+            return -1;
+        }
+        snprintf(j->id, sizeof(j->id), "%.*s", (int)hn, (const char *)hv);
+        return 0;
+    }
+    if (s->cfg->kafka_key_is_id && s->key) {
+        if (!id_valid(s->key, s->klen)) {
+            offset_id(s, j);
+            snprintf(err, errlen, "the key must be a job id (--kafka-key-is-id): 1..%d characters of "
+                     "[A-Za-z0-9._:-]", ID_MAX);
+            return -1;
+        }
+        snprintf(j->id, sizeof(j->id), "%.*s", (int)s->klen, s->key);
+        return 0;
+    }
+    offset_id(s, j);
+    return 0;
 }
 
 /* n bytes (which may hold NULs) into a new NUL-terminated buffer. */
@@ -421,6 +458,7 @@ static int take(ksrc *s, const rd_kafka_message_t *m, job *j, int *http_status, 
 
     s->holding = 1;
     s->held_assigned = 1;
+    s->served_at = clock_mono_ms();
     s->topic = xstrdup(rd_kafka_topic_name(m->rkt));
     s->partition = m->partition;
     s->offset = m->offset;
@@ -448,7 +486,10 @@ static int take(ksrc *s, const rd_kafka_message_t *m, job *j, int *http_status, 
 
     j->attempt = 0;
     int bad = job_parse_envelope(s->value, s->vlen, j, perr, sizeof(perr)) < 0;
-    if (!j->id[0]) default_id(s, j);
+    if (bad && !j->id[0])
+        offset_id(s, j); /* a malformed envelope: the reject is recorded under the message's own id */
+    else if (!j->id[0] && default_id(s, j, perr, sizeof(perr)) < 0)
+        bad = 1;
     if (kc_header_str(s->hdrs, "attempt", at, sizeof(at)) == 0) {
         char *end;
         long v = strtol(at, &end, 10);
@@ -524,11 +565,42 @@ static void serve(ksrc *s, int ms) {
     }
 }
 
+/* Note how long the consumer went unserved (see owns). */
+static void served(ksrc *s) {
+    int64_t now = clock_mono_ms();
+    if (now - s->served_at > s->max_gap_ms) s->max_gap_ms = now - s->served_at;
+    s->served_at = now;
+}
+
+/* Has the held partition been taken away, or may it have been? Local
+ * only: the rebalance callbacks served so far say whether it was; and a
+ * consumer that went unserved for session.timeout.ms (the process was
+ * stopped or starved: librdkafka's own heartbeats stopped with it) may
+ * have lost it without having heard so yet: that counts as lost. A false
+ * alarm costs a re-run; a missed loss, a stale record. 1 with the reason. */
+static int held_gone(ksrc *s, char *err, size_t errlen) {
+    served(s);
+    serve(s, 0);
+    if (s->held_lost) {
+        snprintf(err, errlen, "partition %s [%d] was taken away mid-job: its new owner runs the job", s->topic,
+                 (int)s->partition);
+        return 1;
+    }
+    if (s->max_gap_ms >= s->session_ms) {
+        s->held_lost = 1;
+        snprintf(err, errlen, "the consumer went unserved for %lld ms (the process was stopped or starved), "
+                 "longer than session.timeout.ms %d: partition %s [%d] may have a new owner",
+                 (long long)s->max_gap_ms, s->session_ms, s->topic, (int)s->partition);
+        return 1;
+    }
+    return 0;
+}
+
 static int ksrc_heartbeat(void *state, job *j, char *err, size_t errlen) {
     ksrc *s = state;
     (void)j;
 
-    serve(s, 0);
+    if (held_gone(s, err, errlen)) return -1;
     if (s->fatal) {
         snprintf(err, errlen, "the Kafka consumer hit a fatal error");
         return -1;
@@ -638,18 +710,21 @@ static int commit_held(ksrc *s, char *err, size_t errlen) {
     return rc;
 }
 
-/* Headers for a copy: the original ones without ours. */
-static rd_kafka_headers_t *copy_headers(const ksrc *s) {
+/* Headers for a copy: the original ones without ours; a rejected
+ * message's dead letter keeps every header the producer sent (an invalid
+ * `id` included), ours following them (a reader takes the last header of
+ * a name). */
+static rd_kafka_headers_t *copy_headers(const ksrc *s, int all) {
     rd_kafka_headers_t *h = s->hdrs ? rd_kafka_headers_copy(s->hdrs) : rd_kafka_headers_new(6);
     static const char *const ours[] = {"attempt", "id", "state", "error", "attempts", "origin", "worker"};
-    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) rd_kafka_header_remove(h, ours[i]);
+    for (size_t i = 0; !all && i < sizeof(ours) / sizeof(ours[0]); i++) rd_kafka_header_remove(h, ours[i]);
     return h;
 }
 
 static int produce_copy(ksrc *s, const job *j, const outcome *o, char *err, size_t errlen) {
     int rc = -1;
     const char *topic;
-    rd_kafka_headers_t *h = copy_headers(s);
+    rd_kafka_headers_t *h = copy_headers(s, o->disp == DISP_DEAD && strcmp(o->state, ST_REJECTED) == 0);
 
     if (!s->has_producer) {
         if (!kc_producer_acquire(s->cfg, NULL, &rc, err, errlen)) {
@@ -696,6 +771,13 @@ static void release_deferred(ksrc *s) {
     s->deferred = NULL;
 }
 
+/* The fence check before the final record (source.h): see held_gone. */
+static int ksrc_owns(void *state, const job *j, char *err, size_t errlen) {
+    ksrc *s = state;
+    (void)j;
+    return !s->holding || !held_gone(s, err, errlen);
+}
+
 static int finish_held(ksrc *s, job *j, const outcome *o, char *err, size_t errlen);
 
 static int ksrc_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
@@ -714,7 +796,7 @@ static int finish_held(ksrc *s, job *j, const outcome *o, char *err, size_t errl
                  (int)s->partition, (long long)s->offset);
         return 0;
     }
-    if (!s->held_assigned) {
+    if (!s->held_assigned || s->held_lost) {
         log_warn("not settling %s [%d] offset %lld: the partition was revoked, its new owner settles it",
                  s->topic, (int)s->partition, (long long)s->offset);
         return 0;
@@ -795,6 +877,7 @@ const source_ops source_kafka = {
     .open = ksrc_open,
     .claim = ksrc_claim,
     .heartbeat = ksrc_heartbeat,
+    .owns = ksrc_owns,
     .finish = ksrc_finish,
     .close = ksrc_close,
 };

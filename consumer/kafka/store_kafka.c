@@ -1,11 +1,16 @@
 /* store_kafka.c -- status records and results on Kafka topics.
  *
  *   <queue>.results  key = job id, value = the result bytes, headers
- *                    `state` and `exit_code` (and `error` when the result
- *                    could not be kept)
- *   <queue>.status   key = job id, value = the status record as JSON,
- *                    header `state`; fit for a compacted topic (the last
- *                    record of an id is its state)
+ *                    `state`, `exit_code` and `fence` (and `error` when
+ *                    the result could not be kept)
+ *   <queue>.status   key = job id, value = the status record as JSON
+ *                    (with its `fence`: the owner's claim time), header
+ *                    `state`
+ *
+ * Several owners may write records for one id (a replica that lost its
+ * partition wrote its "running"; a job re-run after a lost commit): the
+ * valid record is picked by the reader rule of README "Kafka" → "Fence",
+ * which `oneshot status` and `wait` apply (kafka_client.c).
  *
  * Writes go through the process's idempotent producer (kafka_common.h) and
  * are asynchronous; flush() waits for every delivery and fails when a
@@ -16,9 +21,10 @@
  * from its start (or keeping a local table of it), far too slow for a
  * one-shot replica, so there is no begin() (every job is new) and a redelivered job
  * runs again. Operators who need "already succeeded -> skip" use
- * --store redis with the Kafka source; readers of <queue>.results should
- * keep the last record per key. `oneshot cancel` works through the Redis
- * store only, so cancelled() is always 0 here. */
+ * --store redis with the Kafka source; readers of <queue>.results take
+ * the record whose `fence` is the valid status record's. `oneshot cancel`
+ * works through the Redis store only (it refuses the Kafka store), so
+ * cancelled() is always 0 here. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +75,7 @@ static int kstore_put_result(void *state, const status_rec *st, const char *data
     rd_kafka_headers_t *h = rd_kafka_headers_new(3);
     kc_header_add_str(h, "state", st->state);
     kc_header_add_int(h, "exit_code", st->exit_code);
+    kc_header_add_int(h, "fence", st->fence);
     if (kc_produce(s->results, st->id, strlen(st->id), data, len, h, 1, &e, err, errlen) == 0) return 0;
     if (e != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) return -1;
     /* Retrying cannot make it fit: record why, so the job settles instead
@@ -80,6 +87,7 @@ static int kstore_put_result(void *state, const status_rec *st, const char *data
     h = rd_kafka_headers_new(3);
     kc_header_add_str(h, "state", st->state);
     kc_header_add_int(h, "exit_code", st->exit_code);
+    kc_header_add_int(h, "fence", st->fence);
     kc_header_add_str(h, "error", why);
     return kc_produce(s->results, st->id, strlen(st->id), NULL, 0, h, 1, NULL, err, errlen);
 }

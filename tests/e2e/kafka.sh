@@ -17,7 +17,9 @@ kafka_broker_start || {
     exit 1
 }
 B=$KAFKA_BROKERS
-KP=()
+# These tests name their jobs by their keys: the opt-in for producers whose
+# keys are job ids. t_ids (and tests/e2e/kafka_ids.sh) test the default.
+KP=(--kafka-key-is-id)
 
 # topic NAME[:PARTITIONS]: the queue and its .results, .status and .dead.
 topic() {
@@ -37,8 +39,9 @@ produce() {
     fi
 }
 
-# consume TOPIC FORMAT: every message of TOPIC, one line each.
-consume() { timeout 20 kcat -C -b "$B" -t "$1" -o beginning -e -q -u -f "$2"; }
+# consume TOPIC FORMAT: every message of TOPIC, one line each (without the
+# results' `fence` header, a claim time: t_one_message checks it).
+consume() { timeout 20 kcat -C -b "$B" -t "$1" -o beginning -e -q -u -f "$2" | sed -E 's/,fence=[0-9]+//'; }
 
 # run_k SECS ARGS...: one replica in the foreground; sets RC and LOG.
 run_k() {
@@ -87,6 +90,10 @@ t_one_message() {
     assert_contains "$(echo "$st" | head -1)" 'k1|state=running|{"id":"k1","state":"running"'
     assert_contains "$(echo "$st" | tail -1)" '"state":"succeeded"'
     assert_contains "$(echo "$st" | tail -1)" '"source":"kafka","queue":"one"'
+    local fence
+    fence=$(echo "$st" | tail -1 | grep -o '"fence":[0-9]*' | cut -d: -f2)
+    assert_eq "$(timeout 20 kcat -C -b "$B" -t one.results -o beginning -e -q -u -f '%h\n')" \
+        "state=succeeded,exit_code=0,fence=${fence:-none}" "the result's fence is the record's"
     local f
     for f in join_ms claim_ms flush_ms commit_ms close_ms; do
         [ -n "$(field "$LOG" $f)" ] || fail "no $f in the log"
@@ -105,20 +112,28 @@ t_one_message() {
     assert_eq "$got" "k1 k2 " "results read by a kcat group consumer"
 }
 
-# Id: envelope "id", else the key when valid, else topic:partition:offset.
+# Id: envelope "id", else header `id`, else topic:partition:offset; the
+# key is only a partition key (without --kafka-key-is-id).
 t_ids() {
+    local KP=()
     topic ids
     produce ids "" 'no key, raw'
     produce ids 'bad key!' '{"input":"bad key"}'
     produce ids key-3 '{"id":"env-3","input":"both"}'
+    produce ids key-4 '{"input":"a key"}'
+    produce ids key-5 'raw' -H id=hdr-5
     run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
     assert_eq "$(claimed "$LOG")" "ids:0:0" "no key: topic:partition:offset"
     run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
-    assert_eq "$(claimed "$LOG")" "ids:0:1" "invalid key: topic:partition:offset"
+    assert_eq "$(claimed "$LOG")" "ids:0:1" "a key (invalid as an id, and it need not be one)"
     run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
-    assert_eq "$(claimed "$LOG")" "env-3" "the envelope's id wins over the key"
-    assert_eq "$(consume ids.results '%k=%s\n' | tr '\n' ' ')" 'ids:0:0=no key, raw ids:0:1=bad key env-3=both ' \
-        "results by id"
+    assert_eq "$(claimed "$LOG")" "env-3" "the envelope's id"
+    run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
+    assert_eq "$(claimed "$LOG")" "ids:0:3" "a key is not the id"
+    run_k 30 --queue ids --group g-ids --core echo --idle-timeout 15
+    assert_eq "$(claimed "$LOG")" "hdr-5" "the id header"
+    assert_eq "$(consume ids.results '%k=%s\n' | tr '\n' ' ')" \
+        'ids:0:0=no key, raw ids:0:1=bad key env-3=both ids:0:3=a key hdr-5=raw ' "results by id"
 }
 
 # Failed with attempts left: a copy with attempt + 1 goes to the topic;
@@ -157,9 +172,9 @@ t_malformed() {
     assert_eq "$RC" 65 "bad id: exit code"
     local d
     d=$(consume bad.dead '%k|%h|%s\n')
-    assert_contains "$d" 'm1|id=m1,state=rejected,error=envelope: "id" must be'
+    assert_contains "$d" 'm1|id=bad:0:0,state=rejected,error=envelope: "id" must be'
     assert_contains "$d" '|{"id":"no spaces allowed","input":1}'
-    assert_contains "$(consume bad.status '%k|%s\n')" 'm1|{"id":"m1","state":"rejected"'
+    assert_contains "$(consume bad.status '%k|%s\n')" 'bad:0:0|{"id":"bad:0:0","state":"rejected"'
     run_k 30 --queue bad --group g-bad --idle-timeout 15 --max-input 50 --core echo
     assert_eq "$RC" 65 "over --max-input: exit code"
     assert_contains "$(consume bad.dead '%k|%h\n' | tail -1)" 'error=input of 100 bytes exceeds --max-input 50'
