@@ -264,12 +264,14 @@ error:
     return -1;
 }
 
-int kc_producer_flush(char *err, size_t errlen) {
+int kc_producer_flush(char *err, size_t errlen) { return kc_producer_flush_within(0, err, errlen); }
+
+int kc_producer_flush_within(int ms, char *err, size_t errlen) {
     pthread_mutex_lock(&P.mu);
     rd_kafka_t *rk = P.rk;
     pthread_mutex_unlock(&P.mu);
     if (!rk) return 0;
-    int bound = kc_conf_int(rk, "message.timeout.ms", 30000) + 1000;
+    int bound = ms > 0 ? ms : kc_conf_int(rk, "message.timeout.ms", 30000) + 1000;
     rd_kafka_resp_err_t e = rd_kafka_flush(rk, bound);
     if (e) {
         snprintf(err, errlen, "%d message(s) not delivered within %d ms: %s", rd_kafka_outq_len(rk), bound,

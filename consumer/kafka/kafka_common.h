@@ -59,6 +59,8 @@ int kc_produce(const char *topic, const char *key, size_t klen, const void *val,
  * message.timeout.ms plus a second. 0 when nothing critical failed since
  * the producer was created, else -1 with the first failure. */
 int kc_producer_flush(char *err, size_t errlen);
+/* The same, waiting at most ms (0: message.timeout.ms + 1 s). */
+int kc_producer_flush_within(int ms, char *err, size_t errlen);
 
 /* Header helpers: the last header called name as a NUL-terminated copy
  * into out (0), or -1 when absent or too long. */

@@ -108,6 +108,13 @@ static int kstore_flush(void *state, char *err, size_t errlen) {
     return rc;
 }
 
+/* The hard exit's last record (store.h): the producer is thread-safe, so
+ * the watchdog produces it itself and waits a second for its delivery. */
+static int kstore_last_words(void *state, const status_rec *st, char *err, size_t errlen) {
+    if (kstore_put_status(state, st, err, errlen) < 0) return -1;
+    return kc_producer_flush_within(1000, err, errlen);
+}
+
 static void kstore_close(void *state) {
     if (!state) return;
     free(state);
@@ -120,6 +127,7 @@ const store_ops store_kafka = {
     .put_status = kstore_put_status,
     .put_result = kstore_put_result,
     .cancelled = kstore_cancelled,
+    .last_words = kstore_last_words,
     .flush = kstore_flush,
     .close = kstore_close,
 };

@@ -199,6 +199,19 @@ t_invalid_id_every_source() {
     redis_kill
 }
 
+# late_records TOPIC A B: how many records replica A made once B owned
+# the job (heartbeat_at after B's first started_at). A's claim record may
+# reach the topic after B's (produced before A was stopped, delivered after
+# it): that one is not A's doing once B owned the job.
+late_records() {
+    pyconsume "$1" | "$PY" -c '
+import json, sys
+recs = [json.loads(json.loads(l)[1]) for l in sys.stdin]
+a, b = sys.argv[1], sys.argv[2]
+b_start = min((r["started_at"] for r in recs if r["worker"] == b and "started_at" in r), default="~")
+print(sum(1 for r in recs if r["worker"] == a and r.get("heartbeat_at", "") > b_start))' "$2" "$3"
+}
+
 # The fence: replica A takes the message and is stopped (SIGSTOP) past its
 # session; B in the same group gets the partition, runs the job and writes
 # its outcome; A, continued after its core's time is up, writes nothing
@@ -230,7 +243,7 @@ for l in sys.stdin:
     print(r["worker"], r["state"], r.get("fence", 0))')
     assert_eq "$(grep "^$aw " <<<"$by" | grep -vc ' running ')" 0 "A wrote nothing final: $by"
     assert_eq "$(grep "^$bw " <<<"$by" | grep -c ' succeeded ')" 1 "B's final record: $by"
-    assert_eq "$(sed -n "/^$bw /,\$p" <<<"$by" | grep -c "^$aw ")" 0 "A wrote nothing once B owned the job: $by"
+    assert_eq "$(late_records fe.status "$aw" "$bw")" 0 "A wrote nothing once B owned the job: $by"
     local fa fb
     fa=$(grep "^$aw " <<<"$by" | head -1 | cut -d' ' -f3)
     fb=$(grep "^$bw " <<<"$by" | head -1 | cut -d' ' -f3)
@@ -274,7 +287,7 @@ for l in sys.stdin:
     r = json.loads(json.loads(l)[1])
     print(r["worker"], r["state"], r.get("fence", 0))')
     assert_eq "$(grep "^$aw " <<<"$by" | grep -vc ' running ')" 0 "A wrote nothing final: $by"
-    assert_eq "$(sed -n "/^$bw /,\$p" <<<"$by" | grep -c "^$aw ")" 0 "A wrote nothing once B owned the job: $by"
+    assert_eq "$(late_records fr.status "$aw" "$bw")" 0 "A wrote nothing once B owned the job: $by"
     kcli wait fr-1 --queue fr --timeout 20
     assert_eq "$C_RC" 0 "wait: exit code"
     assert_eq "$C_OUT" done "wait: B's result"
@@ -345,6 +358,29 @@ t_reader_rule() {
     assert_contains "$C_ERR" 'job rr-2 is running after 3s'
 }
 
+# An HTTP job behind the Kafka store has no queue to go back to: SIGTERM
+# and the watchdog's hard exit (a core that never stops) end its record
+# final on the status topic, which `oneshot status` then reads.
+t_http_kafka_store_final() {
+    topic hk
+    start_replica --kafka "$B" --queue hk --store kafka --term-grace 1 --core exec -- sleep 30 || return
+    curl -s -m 20 -o /dev/null -H 'X-Inference-Id: hk-term' --data x "http://127.0.0.1:$R_PORT/job" &
+    T_PIDS+=("$!")
+    wait_for 20 grep -q '"msg":"running job' "$R_LOG" || fail "not running"
+    kill -TERM "$R_PID"
+    assert_exit "$R_PID" 20 143 "SIGTERM: exit code"
+    kcli status hk-term --queue hk
+    assert_contains "$C_OUT" '"state":"failed"' "SIGTERM: the record"
+    assert_contains "$C_OUT" '"exit_code":143' "SIGTERM: the record"
+    start_replica --kafka "$B" --queue hk --store kafka --deadline 4 --deadline-margin 2 --term-grace 1 \
+        --core "plugin:$ROOT/$BUILD/plugins/stuck.so" || return
+    curl -s -m 20 -o /dev/null -H 'X-Inference-Id: hk-hard' --data x "http://127.0.0.1:$R_PORT/job" &
+    T_PIDS+=("$!")
+    assert_exit "$R_PID" 20 124 "hard exit: exit code"
+    kcli status hk-hard --queue hk
+    assert_contains "$C_OUT" '"state":"timed_out"' "hard exit: the record"
+}
+
 t_run "kafka client: the reader rule picks the valid record and its result" t_reader_rule
 t_run "kafka ids: one key, two messages, two jobs (Kafka store; status, wait)" t_same_key_kafka_store
 t_run "kafka ids: one key, two messages, two jobs (--store redis)" t_same_key_redis_store
@@ -354,5 +390,6 @@ t_run "ids: an invalid id on every source -> 65, the producer's bytes kept" t_in
 t_run "kafka fence: a replica stopped past its session writes nothing final (69)" t_fence
 t_run "kafka fence: a stopped replica continued mid-job stops and writes nothing more (69)" t_fence_running
 t_run "kafka client: status, wait, cancel without Redis" t_client_kafka_only
+t_run "HTTP job, Kafka store: SIGTERM and a hard exit leave a final record" t_http_kafka_store_final
 kafka_broker_keep_log
 echo "kafka_ids: $T_FAILS failed"
