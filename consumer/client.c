@@ -199,6 +199,32 @@ static int submit_redis_stream(const config *cfg, const submission *sub, char *o
     return submit_redis(cfg, "stream", sub->id, &p, out_id, n);
 }
 
+/* KEYS: the record. ARGV: id, queue, ttl, channel. The queued record of
+ * a job submitted to Kafka with the Redis store, unless the id has one
+ * (a replica may have claimed it already). */
+static const char SUBMIT_RECORD_LUA[] =
+    "--oneshot:SUBMIT_RECORD\n"
+    RREC_LUA_PRELUDE
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    RREC_QUEUED_LUA("KEYS[1]", "ARGV[1]", "'kafka'", "ARGV[2]", "ARGV[3]", "ARGV[4]")
+    "return 1\n";
+
+/* Its loss is not the job's: the job is submitted; a warning. */
+static void submit_redis_record(const config *cfg, const char *id) {
+    char err[512], rec[512], ttl[24], channel[300];
+    rkey(rec, sizeof(rec), cfg->prefix, "job", id);
+    snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
+    snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
+    rconn *c = client_connect(cfg, "submit");
+    redisReply *r = c ? rconn_cmd(c, RC_RETRY, err, sizeof(err), "EVAL %s 1 %s %s %s %s %s", SUBMIT_RECORD_LUA, rec,
+                                  id, cfg->queue, ttl, channel)
+                      : NULL;
+    if (c && (!r || rreply_check(r, "submit", err, sizeof(err)) < 0))
+        fprintf(stderr, "oneshot submit: job %s is queued, but its queued record is not: %s\n", id, err);
+    if (r) freeReplyObject(r);
+    rconn_close(c);
+}
+
 /* Kafka: the producer lives in oneshot-kafka.so (kafka_module.h). */
 static int submit_kafka(const config *cfg, const submission *sub, char *out_id, size_t n) {
     char err[512], uuid[40];
@@ -213,6 +239,7 @@ static int submit_kafka(const config *cfg, const submission *sub, char *out_id, 
     char *env = submit_envelope(out_id, sub, &len);
     int code = m->submit(cfg, out_id, env, len);
     free(env);
+    if (code == 0 && cfg->store && strcmp(cfg->store, "redis") == 0) submit_redis_record(cfg, out_id);
     return code;
 }
 

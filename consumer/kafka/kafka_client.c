@@ -190,10 +190,9 @@ static int on_status(const rd_kafka_message_t *m, void *arg) {
     char why[128];
     if (!m) {
         s->p.seen_end = 1;
-        if (!s->p.found)
-            fprintf(stderr, "oneshot wait: no record of job %s on %s yet (not claimed yet, or unknown): waiting\n",
-                    s->id, s->topic);
-        return s->p.final;
+        /* No record at all: `oneshot submit` writes a queued one, so this
+         * id is unknown (as with Redis: exit 66 at once). */
+        return s->p.final || !s->p.found;
     }
     if (status_from_json(m->payload, m->len, &r, why, sizeof(why)) < 0) {
         log_warn("%s [%d] offset %lld: not a status record (%s): skipped", s->topic, (int)m->partition,
@@ -249,8 +248,8 @@ static int kafka_client(const config *cfg, const char *id, int wait) {
     }
     if (!wait) {
         if (!ss.p.found) {
-            fprintf(stderr, "oneshot status: no record of job %s on %s (not claimed yet, unknown, or expired)\n", id,
-                    status_topic);
+            fprintf(stderr, "oneshot status: no record of job %s on %s (never submitted, expired, or produced without "
+                            "a queued record and not claimed yet)\n", id, status_topic);
             return OS_EXIT_NOINPUT;
         }
         char *json = status_to_json(&ss.p.st, NULL);
@@ -258,9 +257,13 @@ static int kafka_client(const config *cfg, const char *id, int wait) {
         free(json);
         return 0;
     }
+    if (!ss.p.found) {
+        fprintf(stderr, "oneshot wait: no record of job %s on %s (never submitted, expired, or produced without a "
+                        "queued record and not claimed yet)\n", id, status_topic);
+        return OS_EXIT_NOINPUT;
+    }
     if (!ss.p.final) {
-        fprintf(stderr, "oneshot wait: job %s is %s after %ds: giving up\n", id,
-                ss.p.found ? ss.p.st.state : "never seen (no record)", secs);
+        fprintf(stderr, "oneshot wait: job %s is %s after %ds: giving up\n", id, ss.p.st.state, secs);
         return OS_EXIT_IDLE;
     }
     result_scan rs = {.fence = ss.p.st.fence, .value = BUF_INIT};

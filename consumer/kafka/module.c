@@ -7,6 +7,7 @@
 
 #include "../../common/buf.h"
 #include "../../common/exitcodes.h"
+#include "../../common/status.h"
 #include "../kafka_module.h"
 #include "kafka_common.h"
 
@@ -15,6 +16,32 @@
 /* Produce env (the envelope `submit` built) with key = id to --queue and
  * wait for the broker's acknowledgement (message.timeout.ms, 10 s unless
  * set). The caller prints the id. 0, 69 (not delivered) or 78. */
+/* The job's "queued" record on <queue>.status, after the job itself, so
+ * `oneshot status` and `wait` know the id from the moment it is queued
+ * (README "Job states"). Fence 0: a replica's records (claim time) always
+ * win over it, even one delivered first. Its loss is not the job's: a
+ * warning, and the job stays submitted. */
+static void submit_queued_record(const config *cfg, const char *id) {
+    char topic[300], err[512] = "";
+    status_rec st;
+    size_t n;
+    status_init(&st);
+    snprintf(st.id, sizeof(st.id), "%s", id);
+    snprintf(st.state, sizeof(st.state), "%s", ST_QUEUED);
+    snprintf(st.source, sizeof(st.source), "kafka");
+    snprintf(st.queue, sizeof(st.queue), "%s", cfg->queue);
+    st.progress = -1;
+    snprintf(topic, sizeof(topic), "%s.status", cfg->queue);
+    char *json = status_to_json(&st, &n);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    kc_header_add_str(h, "state", ST_QUEUED);
+    if (kc_produce(topic, id, strlen(id), json, n, h, 1, NULL, err, sizeof(err)) < 0 ||
+        kc_producer_flush(err, sizeof(err)) < 0)
+        fprintf(stderr, "oneshot submit: job %s is queued, but its queued record is not: %s (`wait` says it has "
+                        "no record until a replica claims it)\n", id, err);
+    free(json);
+}
+
 static int kafka_submit(const config *cfg, const char *id, const char *env, size_t len) {
     char err[512] = "";
     int rc = -1, code = OS_EXIT_UNAVAILABLE;
@@ -29,6 +56,7 @@ static int kafka_submit(const config *cfg, const char *id, const char *env, size
         code = 0;
     else
         fprintf(stderr, "oneshot submit: %s\n", err);
+    if (code == 0 && (!cfg->store || strcmp(cfg->store, "kafka") == 0)) submit_queued_record(cfg, id);
     kc_producer_release();
     return code;
 }

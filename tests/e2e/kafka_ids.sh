@@ -125,6 +125,15 @@ t_same_key_redis_store() {
     # key other than the job's own two per id.
     assert_eq "$(rcli --scan --pattern 'oneshot:*skr*' | sort | tr '\n' ' ')" \
         "oneshot:job:skr:0:0 oneshot:job:skr:0:1 oneshot:result:skr:0:0 oneshot:result:skr:0:1 " "keys"
+    # `oneshot submit` to Kafka with the Redis store writes the job's queued
+    # record in Redis (so `wait` knows it), and a replica moves it on.
+    "$ONESHOT" submit --source kafka --kafka "$B" --queue skr --store redis --redis "$RS_URL" --id skr-q '"q"' \
+        >/dev/null || fail "submit"
+    assert_eq "$(rcli HGET oneshot:job:skr-q state)" queued "the queued record"
+    assert_eq "$(rcli HGET oneshot:job:skr-q source)" kafka "its source"
+    run_k 30 --queue skr --group g-skr --store redis --redis "$RS_URL" --core echo --idle-timeout 15
+    assert_eq "$RC" 0 "the submitted job: exit code"
+    assert_eq "$(rcli HGET oneshot:job:skr-q state)" succeeded "moved on"
     redis_kill
 }
 
@@ -294,18 +303,20 @@ for l in sys.stdin:
     assert_contains "$C_ERR" "\"worker\":\"$bw\"" "wait: B's record"
 }
 
-# Kafka-only client: wait on an id it never saw says so and gives up at
-# --timeout (75); status of it: 66; cancel refuses in one line (78); none
+# Kafka-only client: wait on an id it never saw says so at once (66);
+# status of it: 66; `oneshot submit` writes a queued record; cancel
+# refuses in one line (78); none
 # of them says a word of a Redis connection.
 t_client_kafka_only() {
     topic co
     kcli status nope-1 --queue co
     assert_eq "$C_RC" 66 "status unknown: exit code"
     assert_contains "$C_ERR" 'no record of job nope-1 on co.status'
-    kcli wait nope-1 --queue co --timeout 3
-    assert_eq "$C_RC" 75 "wait unknown: exit code"
-    assert_contains "$C_ERR" 'no record of job nope-1 on co.status yet'
-    assert_contains "$C_ERR" 'never seen'
+    local t0=$SECONDS
+    kcli wait nope-1 --queue co --timeout 30
+    assert_eq "$C_RC" 66 "wait unknown: exit code (at once)"
+    [ $((SECONDS - t0)) -le 10 ] || fail "wait on an unknown id took $((SECONDS - t0)) s"
+    assert_contains "$C_ERR" 'no record of job nope-1 on co.status'
     kcli cancel nope-1 --queue co
     assert_eq "$C_RC" 78 "cancel: exit code"
     assert_eq "$(echo "$C_ERR" | wc -l)" 1 "cancel: one line"
@@ -315,6 +326,9 @@ t_client_kafka_only() {
     assert_contains "$(cat "$T_DIR/c.err")" 'no record of job nope-1' "--source kafka alone"
     # A job submitted with `oneshot submit`, then waited for while it runs.
     "$ONESHOT" submit --source kafka --kafka "$B" --queue co --id co-1 '{"duration":2}' >/dev/null || fail submit
+    kcli status co-1 --queue co
+    assert_eq "$C_RC" 0 "status of a submitted job"
+    assert_contains "$C_OUT" '"state":"queued"' "submit wrote its queued record"
     "$ONESHOT" wait co-1 --kafka "$B" --queue co --timeout 40 >"$T_DIR/w.out" 2>"$T_DIR/w.err" &
     local w=$!
     run_k 30 --queue co --group g-co --idle-timeout 15
