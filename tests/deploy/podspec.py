@@ -13,7 +13,8 @@
                                    becomes false (podman 4.3.1 never mounts
                                    an optional one, even when the Secret
                                    exists)
-  asis SCALEDJOB NAME OUT          the same without the expansion
+  asis SCALEDJOB NAME OUT          the same without the expansion and
+                                   with the volumes as written
   secret CREDENTIALS OUT           the Secret as podman's secret store wants
                                    it for secretKeyRef: {key: base64(value)}
   volsecret SCALEDJOB VOLUME FILE OUT
@@ -100,7 +101,7 @@ def wrap(path, name, out, sec):
                 e["value"] = v
     spec["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": HOSTS}]
     flipped = []
-    for v in spec.get("volumes", []):
+    for v in spec.get("volumes", []) if sec is not None else []:
         if v.get("secret", {}).get("optional") is True:
             v["secret"]["optional"] = False
             flipped.append(v["name"])
