@@ -44,6 +44,14 @@
 # by KAFKA_START_S (60 s). The log is $TMPDIR_TEST/kafka.log, appended by
 # every start.
 #
+# For clients that reach the broker by a cluster's host name (a pod whose
+# /etc/hosts points that name at 127.0.0.1, the broker started in the
+# pod's network namespace): KAFKA_TLS_HOST, the host name the SSL and
+# SASL_SSL listeners advertise instead of 127.0.0.1 (the name server.pem
+# must be for; they still bind 127.0.0.1), and KAFKA_SASL_SSL_PORT, the
+# SASL_SSL listener's port instead of a free one. KAFKA_SSL_BROKERS and
+# KAFKA_SASL_SSL_BROKERS then carry that name.
+#
 # When sourced after tests/lib.sh the broker is added to T_PIDS (killed by
 # its trap) and kafka_broker_keep_log to T_ON_EXIT: a test file that had a
 # FAIL keeps the broker's log.
@@ -73,11 +81,11 @@ _kafka_write_config() {
     fi
     if [ -n "${KAFKA_TLS_DIR:-}" ]; then
         listeners+=",SSL://127.0.0.1:$_KAFKA_TPORT"
-        adv+=",SSL://127.0.0.1:$_KAFKA_TPORT"
+        adv+=",SSL://${KAFKA_TLS_HOST:-127.0.0.1}:$_KAFKA_TPORT"
         map+=",SSL:SSL"
         if [ -n "${KAFKA_SCRAM_PASSWORD:-}" ]; then
             listeners+=",SASL_SSL://127.0.0.1:$_KAFKA_TSPORT"
-            adv+=",SASL_SSL://127.0.0.1:$_KAFKA_TSPORT"
+            adv+=",SASL_SSL://${KAFKA_TLS_HOST:-127.0.0.1}:$_KAFKA_TSPORT"
             map+=",SASL_SSL:SASL_SSL"
         fi
     fi
@@ -199,11 +207,11 @@ kafka_broker_start() {
     local -a scram=()
     if [ -n "${KAFKA_TLS_DIR:-}" ]; then
         _KAFKA_TPORT=$(_kafka_free_port) || return 1
-        KAFKA_SSL_BROKERS=127.0.0.1:$_KAFKA_TPORT
+        KAFKA_SSL_BROKERS=${KAFKA_TLS_HOST:-127.0.0.1}:$_KAFKA_TPORT
         export KAFKA_SSL_BROKERS
         if [ -n "${KAFKA_SCRAM_PASSWORD:-}" ]; then
-            _KAFKA_TSPORT=$(_kafka_free_port) || return 1
-            KAFKA_SASL_SSL_BROKERS=127.0.0.1:$_KAFKA_TSPORT
+            _KAFKA_TSPORT=${KAFKA_SASL_SSL_PORT:-$(_kafka_free_port)} || return 1
+            KAFKA_SASL_SSL_BROKERS=${KAFKA_TLS_HOST:-127.0.0.1}:$_KAFKA_TSPORT
             export KAFKA_SASL_SSL_BROKERS
             scram=(--add-scram "SCRAM-SHA-512=[name=\"${KAFKA_SCRAM_USER:-oneshot}\",password=\"$KAFKA_SCRAM_PASSWORD\"]")
         fi

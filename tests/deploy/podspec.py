@@ -8,10 +8,24 @@
                                    are done here and only these (asserted):
                                    $(VAR) expansion in env values and a
                                    hostAliases entry standing in for the
-                                   cluster DNS of the brokers' host names
-  asis SCALEDJOB NAME OUT          the same without the expansion
+                                   cluster DNS of the brokers' host names;
+                                   and a Secret volume's optional: true
+                                   becomes false (podman 4.3.1 never mounts
+                                   an optional one, even when the Secret
+                                   exists)
+  asis SCALEDJOB NAME OUT          the same without the expansion and
+                                   with the volumes as written
   secret CREDENTIALS OUT           the Secret as podman's secret store wants
                                    it for secretKeyRef: {key: base64(value)}
+  volsecret SCALEDJOB VOLUME FILE OUT
+                                   the Secret a Secret volume names, as
+                                   podman 4.3.1's secret volume reads it
+                                   from its secret store: a Secret document
+                                   whose data holds each of the volume's
+                                   items' keys with FILE's text as is (podman
+                                   writes data values into the files
+                                   undecoded, and ignores items, stringData
+                                   and defaultMode); prints the Secret's name
   get FILE PATH                    one field (dotted path, from the pod spec
                                    for a ScaledJob; from the JSON for Verda)
   action SCALEDJOB CODE            what podFailurePolicy does with CODE
@@ -86,9 +100,17 @@ def wrap(path, name, out, sec):
             if plain:
                 e["value"] = v
     spec["hostAliases"] = [{"ip": "127.0.0.1", "hostnames": HOSTS}]
+    flipped = []
+    for v in spec.get("volumes", []) if sec is not None else []:
+        if v.get("secret", {}).get("optional") is True:
+            v["secret"]["optional"] = False
+            flipped.append(v["name"])
     # Nothing else differs from the template as written.
-    a, b = dict(tmpl["spec"]), dict(spec)
+    a, b = dict(tmpl["spec"]), copy.deepcopy(spec)
     b.pop("hostAliases")
+    for v in b.get("volumes", []):
+        if v["name"] in flipped:
+            v["secret"]["optional"] = True
     ae, be = a["containers"][0].get("env"), b["containers"][0].get("env")
     assert [x["name"] for x in ae] == [x["name"] for x in be]
     a["containers"] = [dict(a["containers"][0], env=None)]
@@ -99,6 +121,19 @@ def wrap(path, name, out, sec):
            "spec": spec}
     with open(out, "w") as f:
         yaml.safe_dump(pod, f, sort_keys=False)
+
+
+def volsecret(path, volume, pem, out):
+    v = [v for v in podspec(path)["volumes"] if v["name"] == volume][0]["secret"]
+    keys = [i["key"] for i in v.get("items", [])]
+    assert keys and all(i["key"] == i["path"] for i in v["items"]), \
+        "podman writes the Secret's keys as the file names: items must keep them"
+    text = open(pem).read()
+    sec = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": v["secretName"]},
+           "data": {k: text for k in keys}}
+    with open(out, "w") as f:
+        yaml.safe_dump(sec, f, sort_keys=False)
+    print(v["secretName"])
 
 
 def get(path, dotted):
@@ -130,6 +165,8 @@ def main(a):
     elif cmd == "secret":
         s = secrets(a[1])
         json.dump({k: base64.b64encode(v.encode()).decode() for k, v in s.items()}, open(a[2], "w"))
+    elif cmd == "volsecret":
+        volsecret(a[1], a[2], a[3], a[4])
     elif cmd == "get":
         get(a[1], a[2])
     elif cmd == "action":

@@ -243,6 +243,52 @@ function resolveEnv(where, envList, secrets) {
   return env;
 }
 
+/** Secret name -> the keys ScaledJobs mount from it (a Secret volume's items). */
+function mountedSecrets() {
+  const out = {};
+  for (const { doc } of scaledJobs())
+    for (const v of doc.spec?.jobTargetRef?.template?.spec?.volumes || [])
+      if (v.secret) for (const i of v.secret.items || []) (out[v.secret.secretName] ??= new Set()).add(i.key);
+  return out;
+}
+
+/* The Kafka replica's TLS against KEDA's: the replica's
+ * ONESHOT_KAFKA_PROPS (k=v,k=v) and the trigger's TriggerAuthentication
+ * (tls, sasl, ca) must reach the broker the same way. ssl.ca.location must
+ * be a file a Secret volume mounts (mountPath/item path), and KEDA's ca the
+ * same Secret and key; without ssl.ca.location neither has a private CA. */
+function checkKafkaTls(w, pod, ctr, env, docs, secrets, trigger) {
+  const props = Object.fromEntries((env.ONESHOT_KAFKA_PROPS || "").split(",").filter(Boolean).map((kv) => {
+    const i = kv.indexOf("=");
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  }));
+  const proto = props["security.protocol"] || "PLAINTEXT";
+  const ta = docs.find((d) => d.doc.kind === "TriggerAuthentication" && d.doc.metadata?.name === trigger.authenticationRef?.name)?.doc;
+  const refs = Object.fromEntries((ta?.spec?.secretTargetRef || []).map((r) => [r.parameter, r]));
+  const value = (r) => (r ? secrets[r.name]?.[r.key] : undefined);
+  const tls = /SSL$/.test(proto);
+  if ((value(refs.tls) === "enable") !== tls)
+    problem(`${w}: the replica's security.protocol ${proto} but KEDA's tls is '${value(refs.tls) ?? "unset"}'`);
+  const sasl = { PLAIN: "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512" }[props["sasl.mechanism"]];
+  if (/^SASL/.test(proto) && value(refs.sasl) !== sasl)
+    problem(`${w}: the replica's sasl.mechanism ${props["sasl.mechanism"]} but KEDA's sasl is '${value(refs.sasl) ?? "unset"}'`);
+  const ca = props["ssl.ca.location"];
+  if (!ca) {
+    if (refs.ca) problem(`${w}: KEDA has a ca (${refs.ca.name}/${refs.ca.key}) but the replica no ssl.ca.location`);
+    return;
+  }
+  if (!tls) problem(`${w}: ssl.ca.location without SSL (security.protocol ${proto})`);
+  let from = null;
+  for (const m of ctr.volumeMounts || []) {
+    const v = (pod.volumes || []).find((x) => x.name === m.name);
+    for (const i of v?.secret?.items || [])
+      if (`${m.mountPath.replace(/\/$/, "")}/${i.path}` === ca) from = { name: v.secret.secretName, key: i.key };
+  }
+  if (!from) return problem(`${w}: ssl.ca.location ${ca} is no file of a Secret volume the container mounts`);
+  if (!refs.ca || refs.ca.name !== from.name || refs.ca.key !== from.key)
+    problem(`${w}: the replica's CA is ${from.name}/${from.key} but KEDA's ca is ${refs.ca ? `${refs.ca.name}/${refs.ca.key}` : "unset"}`);
+}
+
 function imageUser() {
   const df = fs.readFileSync(path.join(ROOT, "deploy/Dockerfile"), "utf8");
   const users = [...df.matchAll(/^USER\s+(\d+)(?::(\d+))?\s*$/gm)];
@@ -259,9 +305,14 @@ function checkK8sContract() {
       ...Object.fromEntries(Object.entries(doc.data || {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()])) };
     if (doc.kind === "TriggerAuthentication") auths.add(doc.metadata.name);
   }
+  // A Secret a ScaledJob mounts as a volume may be the cluster's own (the
+  // Kafka operator's CA), never in these manifests: its keys are the
+  // volume's items.
+  const mounted = mountedSecrets();
   for (const { file, doc } of docs.filter((d) => d.doc.kind === "TriggerAuthentication"))
     for (const ref of doc.spec?.secretTargetRef || [])
-      if (!secrets[ref.name] || !(ref.key in secrets[ref.name])) problem(`${file}: TriggerAuthentication ${doc.metadata.name}: no Secret key ${ref.name}/${ref.key}`);
+      if (!(secrets[ref.name] && ref.key in secrets[ref.name]) && !mounted[ref.name]?.has(ref.key))
+        problem(`${file}: TriggerAuthentication ${doc.metadata.name}: no Secret key ${ref.name}/${ref.key}`);
   const uid = imageUser();
   const triggersSeen = new Set();
   const replicaCfgs = {}; // source -> the ScaledJob replicas' --print-config, for the sweep CronJobs
@@ -307,6 +358,7 @@ function checkK8sContract() {
       const redis = /^redis:\/\/(?:[^@]*@)?([^/:]+):(\d+)(?:\/(\d+))?/.exec(cfg.redis || "") || [];
       const expect = (what, a, b) => a !== b && problem(`${w}: trigger ${t.type}: ${what} '${a}' but the replica uses '${b}'`);
       if (t.type === "kafka") {
+        checkKafkaTls(w, pod, ctr, env, docs, secrets, t);
         expect("source", "kafka", cfg.source);
         expect("topic", md.topic, cfg.queue);
         expect("consumerGroup", md.consumerGroup, cfg.group);

@@ -5,8 +5,10 @@
 #  1. each ScaledJob of deploy/k8s: its Job template's pod spec as written
 #     (tests/deploy/podspec.py takes it out of the YAML) played with
 #     `podman kube play`, the Secret of credentials.yaml in podman's secret
-#     store; the broker runs inside the pod's own network namespace on the
-#     loopback address (nsenter), where the manifest's host names point.
+#     store (and the Kafka template's CA Secret, with a CA made here); the
+#     broker (Redis, or the tests' Kafka with its SASL_SSL listener) runs
+#     inside the pod's own network namespace on the loopback address
+#     (nsenter), where the manifest's host names point.
 #     Checked: the security context, the liveness probe's path and port, the
 #     composed environment, one job in the store, the exit code and what
 #     podFailurePolicy does with it, the termination message.
@@ -17,6 +19,7 @@
 # which and the test checks the field another way (deploy/README.md "Run
 # for real"). Nothing is skipped: a missing tool is a FAIL.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../tls/lib.sh"
 
 IMAGE=localhost/oneshot:test
 BASE=docker.io/library/debian:bookworm-slim
@@ -52,12 +55,16 @@ dr_cleanup() {
     fi
     ids=$($PT 30 podman ps -aq --filter "label=$RUN_LABEL" 2>/dev/null)
     [ -n "$ids" ] && $PT 60 podman rm -f -t 0 $ids >/dev/null 2>&1
-    for p in "$T_DIR"/*.redis.pid; do
-        [ -f "$p" ] && kill -KILL "$(cat "$p")" 2>/dev/null
+    for p in "$T_DIR"/*.redis.pid "$T_DIR"/*.kafka.pid; do
+        [ -f "$p" ] && kill -KILL $(cat "$p") 2>/dev/null
     done
     [ "${DR_KUBE_NET:-}" = made ] && $PT 30 podman network rm -f podman-default-kube-network >/dev/null 2>&1
     $PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
     $PT 30 podman volume rm -f tmp >/dev/null 2>&1
+    if [ -n "${KCA_SECRET:-}" ]; then
+        $PT 30 podman secret rm "$KCA_SECRET" >/dev/null 2>&1
+        $PT 30 podman volume rm -f "$KCA_SECRET" >/dev/null 2>&1
+    fi
     t_cleanup
 }
 trap dr_cleanup EXIT
@@ -195,22 +202,33 @@ check_exit() {
     assert_contains "$(cat "$T_DIR/$POD.json")" "termination log $tmp: Permission denied" "replica log"
 }
 
-# The termination message where the spec says, with the file the kubelet
-# would mount there: the image run with the composed env (podspec.py env),
-# the spec's security context, and no network (the broker unreachable: 69,
-# which podFailurePolicy counts).
-check_termination_message() {
-    local f=$1 tmp tl=$T_DIR/$POD.termlog rc=0
+# term_run FILE [podman run options...]: the image run as the kubelet runs
+# the template's container: the composed env (podspec.py env), the spec's
+# security context, a file bind-mounted at terminationMessagePath; and no
+# network (its broker unreachable). Sets TM_RC, TM_FILE (the termination
+# message's file), TM_LOG.
+term_run() {
+    local f=$1 tmp
+    shift
     tmp=$($PS get "$f" containers.0.terminationMessagePath)
-    : >"$tl" && chmod 0666 "$tl"
+    TM_FILE=$T_DIR/$POD.termlog TM_LOG=$T_DIR/$POD.tm.log TM_RC=0
+    : >"$TM_FILE" && chmod 0666 "$TM_FILE"
     $PS env "$f" "$CRED" >"$T_DIR/$POD.env"
     $PT 60 podman run --rm --label "$RUN_LABEL" --network none --read-only --tmpfs /tmp \
         --user 10001:10001 --cap-drop ALL --security-opt no-new-privileges \
-        --env-file "$T_DIR/$POD.env" -v "$tl:$tmp" "$MIMG" >"$T_DIR/$POD.tm.log" 2>&1 || rc=$?
-    assert_eq "$rc" 69 "replica without its broker"
-    assert_eq "$($PS action "$f" "$rc")" Count "podFailurePolicy for 69"
-    assert_contains "$(cat "$tl")" '"exit_code":69' "termination message at $tmp"
-    [ "$(stat -c %s "$tl")" -le 4096 ] || fail "termination message over 4 KiB (the kubelet keeps 4096 bytes)"
+        --env-file "$T_DIR/$POD.env" -v "$TM_FILE:$tmp" "$@" "$MIMG" >"$TM_LOG" 2>&1 || TM_RC=$?
+}
+
+# The termination message where the spec says, with the file the kubelet
+# would mount there (term_run; the broker unreachable: 69, which
+# podFailurePolicy counts). ARGS: more podman run options.
+check_termination_message() {
+    local f=$1
+    term_run "$@"
+    assert_eq "$TM_RC" 69 "replica without its broker"
+    assert_eq "$($PS action "$f" "$TM_RC")" Count "podFailurePolicy for 69"
+    assert_contains "$(cat "$TM_FILE")" '"exit_code":69' "termination message at $($PS get "$f" containers.0.terminationMessagePath)"
+    [ "$(stat -c %s "$TM_FILE")" -le 4096 ] || fail "termination message over 4 KiB (the kubelet keeps 4096 bytes)"
 }
 
 # podman 4.3.1 leaves $(VAR) in env values unexpanded (Kubernetes expands
@@ -276,18 +294,75 @@ t_redis_stream_pod() {
     check_termination_message "$f"
 }
 
-# The Kafka template asks for SASL_SSL with SCRAM-SHA-512 at
-# kafka-bootstrap.kafka.svc:9093. The test broker (tests/kafka_broker_start.sh)
-# has PLAINTEXT and SASL_PLAINTEXT/PLAIN listeners only, and the image has no
-# CA certificates for a self-signed broker certificate, so no job runs
-# through this template here (the Kafka job path: tests/e2e/kafka.sh and the
-# compose worker-kafka below). Checked: the security context, the probe, the
-# composed SASL properties in the replica's environment, and the exit when
-# the broker cannot be reached: 69, which podFailurePolicy counts.
+# The Kafka the template names (ONESHOT_KAFKA_BROKERS, SASL_SSL with
+# SCRAM-SHA-512, user and password from the Secret), inside the pod's
+# network namespace: tests/kafka_broker_start.sh with its SASL_SSL listener
+# on 127.0.0.1 at the manifest's port, advertised under the manifest's
+# host name (hostAliases points it at 127.0.0.1 in the pod), its
+# certificate for that name signed by a CA made here (kafka_certs). The
+# test's side: the broker's PLAINTEXT listener KB, through the namespace
+# (ktopic). One start; its pid goes to $POD.kafka.pid (dr_cleanup).
+kafka_certs() {
+    local host=${1%:*}
+    KCERTS=$T_DIR/kafka-certs
+    tls_certs "$KCERTS" && _tls_leaf "$KCERTS" server "$host" "DNS:$host" serverAuth 2 ||
+        { fail "openssl: the broker's certificate"; return 1; }
+}
+pod_kafka() { # file brokers
+    local f=$1 b=$2 k=$T_DIR/$POD.kafka t0 rc=0
+    t0=$(now_ms)
+    mkdir -p "$k"
+    env TMPDIR_TEST="$k" KAFKA_TLS_DIR="$KCERTS" KAFKA_TLS_HOST="${b%:*}" KAFKA_SASL_SSL_PORT="${b##*:}" \
+        KAFKA_SCRAM_USER="$($PS env "$f" "$CRED" | sed -n 's/^KAFKA_USERNAME=//p')" \
+        KAFKA_SCRAM_PASSWORD="$($PS env "$f" "$CRED" | sed -n 's/^KAFKA_PASSWORD=//p')" KPID="$T_DIR/$POD.kafka.pid" \
+        $PT 150 nsenter -t "$POD_PID" -n bash -c 'T_PIDS=(); . "$1"; shift; kafka_broker_start "$@"; rc=$?
+            echo "${T_PIDS[*]}" >"$KPID"; echo "${KAFKA_BROKERS:-}" >"$TMPDIR_TEST/brokers"; exit $rc' _ \
+        "$ROOT/tests/kafka_broker_start.sh" "$KQ:1" "$KQ.results" "$KQ.status" "$KQ.dead" >"$T_DIR/$POD.kafka.out" 2>&1 || rc=$?
+    KB=$(cat "$k/brokers" 2>/dev/null)
+    [ "$rc" = 0 ] && [ -n "$KB" ] ||
+        { fail "the broker in the pod's network namespace: $(tail -3 "$T_DIR/$POD.kafka.out" | tr '\n' ' ')"; return 1; }
+    echo "# scaledjob-kafka: the test broker (SASL_SSL/SCRAM-SHA-512 at $b) started in the pod's network namespace in $(($(now_ms) - t0)) ms"
+}
+# The records of topic $1 as "key headers value" lines. Through the
+# broker's own pid: the pod's infra container stops with the replica, and
+# the broker keeps the network namespace.
+ktopic() { $PT 30 nsenter -t "$(cat "$T_DIR/$POD.kafka.pid")" -n kcat -C -b "$KB" -t "$1" -o beginning -e -q -f '%k %h %s\n'; }
+
+# The Kafka template: a demo job through SASL_SSL/SCRAM-SHA-512 with the
+# CA from the manifest's kafka-ca Secret volume: exit 0, the result and
+# status records on the topics. Then the template's container as the
+# kubelet runs it without a network (69, Count) and without the optional CA
+# Secret (78, FailJob: ssl.ca.location names no file).
 t_kafka_pod() {
-    local f=$K8S/scaledjob-kafka.yaml env want
-    echo "# scaledjob-kafka: SASL_SSL/SCRAM-SHA-512 broker not available here (test broker: PLAINTEXT, SASL_PLAINTEXT/PLAIN; no CA in the image): no job, the broker-unreachable exit instead"
+    local f=$K8S/scaledjob-kafka.yaml b env want pid ca mnt out
+    b=$($PS env "$f" "$CRED" | sed -n 's/^ONESHOT_KAFKA_BROKERS=//p')
+    KQ=$($PS env "$f" "$CRED" | sed -n 's/^ONESHOT_QUEUE=//p')
+    mnt=$($PS get "$f" containers.0.volumeMounts.1.mountPath)
+    ca=$mnt/$($PS get "$f" volumes.1.secret.items.0.path)
+    assert_eq "$($PS get "$f" containers.0.volumeMounts.1.name)|$($PS get "$f" volumes.1.name)|$($PS get "$f" volumes.1.secret.secretName)" \
+        "kafka-ca|kafka-ca|$KCA_SECRET" "the CA volume"
+    kafka_certs "$b" || return
+    # The Secret the kafka-ca volume names, holding the test's CA, in
+    # podman's secret store before the play (which fills the volume).
+    $PS volsecret "$f" kafka-ca "$KCERTS/ca.pem" "$T_DIR/kafka-ca.yaml" >/dev/null &&
+        $PT 30 podman secret create "$KCA_SECRET" "$T_DIR/kafka-ca.yaml" >/dev/null ||
+        { fail "podman secret create $KCA_SECRET"; return; }
+    $PT 30 podman volume rm -f "$KCA_SECRET" >/dev/null 2>&1
+    # The spec's volumes as written, created only: what podman does with
+    # an optional Secret volume whose Secret exists.
+    $PS asis "$f" dr-kafka-asis "$T_DIR/kafka-asis.yaml" || { fail "podspec.py asis"; return; }
+    DR_PODS+=(dr-kafka-asis)
+    $PT 60 podman kube play --start=false "$T_DIR/kafka-asis.yaml" >"$T_DIR/kafka-asis.play" 2>&1 ||
+        { fail "podman kube play: $(tail -2 "$T_DIR/kafka-asis.play")"; return; }
+    if podman inspect dr-kafka-asis-oneshot --format '{{range .Mounts}}{{println .Destination}}{{end}}' | grep -qx "$mnt"; then
+        echo "# podman kube play mounts an optional Secret volume now: podspec.py's optional: false is no longer needed"
+    else
+        echo "# podman kube play $(podman --version | cut -d' ' -f3): the optional Secret volume kafka-ca is not mounted though $KCA_SECRET exists (optional unset: a panic); podspec.py makes it optional: false, the missing Secret is run below with podman run"
+    fi
+    $PT 60 podman pod rm -f -t 0 dr-kafka-asis >/dev/null 2>&1
+    echo "# podman kube play $(podman --version | cut -d' ' -f3): a Secret volume is a named volume $KCA_SECRET (kept after the pod) holding every key of the Secret's data undecoded; items, stringData and defaultMode ignored: podspec.py volsecret writes the PEM itself under the items' keys"
     play_pod "$f" dr-kafka || return
+    pod_kafka "$f" "$b" || return
     $PT 60 podman pod start "$POD" >/dev/null 2>&1 || { fail "pod start"; return; }
     wait_s 20 ns_run curl -sf -m 1 http://127.0.0.1:8000/health ||
         { fail "never healthy: $(podman logs "$CTR" 2>&1 | tail -3)"; return; }
@@ -296,10 +371,35 @@ t_kafka_pod() {
     assert_contains "$PROBE_BODY" '"source":"kafka"' "/health source"
     env=$(podman inspect "$CTR" --format '{{range .Config.Env}}{{println .}}{{end}}')
     want=$($PS env "$f" "$CRED" | grep '^ONESHOT_KAFKA_PROPS=')
-    assert_contains "$want" "sasl.username=oneshot,sasl.password=change-me" "composed props"
+    assert_contains "$want" "sasl.username=oneshot,sasl.password=change-me,ssl.ca.location=$ca" "composed props"
     assert_contains "$env" "$want" "replica environment"
-    check_exit "$f" 69 Count
-    check_termination_message "$f"
+    # The CA where ssl.ca.location looks, as the replica sees it, read-only.
+    pid=$(podman inspect "$CTR" --format '{{.State.Pid}}')
+    cmp -s "/proc/$pid/root$ca" "$KCERTS/ca.pem" || fail "$ca in the replica is not the Secret's CA"
+    assert_contains "$(awk -v m="$mnt" '$2 == m {print $4}' "/proc/$pid/mounts")" "ro" "$mnt mount"
+    # One job, produced as a client of the cluster would (the envelope's id).
+    printf '%s\n' '{"id":"k8s-kafka-1","input":{"duration":1,"via":"kube play"}}' |
+        $PT 30 nsenter -t "$POD_PID" -n kcat -P -b "$KB" -t "$KQ" -k k8s-kafka-1 || fail "produce"
+    check_exit "$f" 0 Succeeded
+    out=$(ktopic "$KQ.results")
+    assert_contains "$out" "k8s-kafka-1 " "the result's key"
+    assert_contains "$out" '"success":true,"message":"Job completed successfully","executionTime":1' "demo result on $KQ.results"
+    out=$(ktopic "$KQ.status" | tail -1)
+    assert_contains "$out" "k8s-kafka-1 " "the status record's key"
+    assert_contains "$out" '"state":"succeeded"' "final status record on $KQ.status"
+    # Logged in with SCRAM over TLS, the certificate checked by the CA.
+    assert_contains "$(cat "$T_DIR/$POD.json")" '"job_id":"k8s-kafka-1"' "replica log"
+    assert_not_contains "$(cat "$T_DIR/$POD.json")" "Authentication failed" "replica log"
+    assert_not_contains "$(cat "$T_DIR/$POD.json")" "certificate verify failed" "replica log"
+    kill -KILL $(cat "$T_DIR/$POD.kafka.pid") 2>/dev/null
+    # Without a network: 69 Count; the CA mounted where the volume puts it.
+    check_termination_message "$f" -v "$KCERTS/ca.pem:$ca:ro"
+    # Without the CA Secret (the volume is optional): 78 at once, FailJob.
+    term_run "$f"
+    assert_eq "$TM_RC" 78 "replica without the CA Secret"
+    assert_eq "$($PS action "$f" "$TM_RC")" FailJob "podFailurePolicy for 78"
+    assert_contains "$(cat "$TM_LOG")" "ssl.ca.location failed" "replica log without the CA Secret"
+    assert_contains "$(cat "$TM_FILE")" '"exit_code":78' "termination message"
 }
 
 # The sweep CronJobs' pod: an orphan planted in the pod's Redis (a
@@ -361,6 +461,9 @@ t_coverage() {
 podman network exists podman-default-kube-network || DR_KUBE_NET=made
 REDIS_PW=$($PS env "$K8S/scaledjob-redis-list.yaml" "$CRED" | sed -n 's/^REDIS_PASSWORD=//p')
 $PT 30 podman secret rm oneshot-broker >/dev/null 2>&1
+# The Kafka template's CA Secret (a volume's, not credentials.yaml's).
+KCA_SECRET=$($PS get "$K8S/scaledjob-kafka.yaml" volumes.1.secret.secretName)
+$PT 30 podman secret rm "$KCA_SECRET" >/dev/null 2>&1
 $PS secret "$CRED" "$T_DIR/secret.json" && $PT 30 podman secret create oneshot-broker "$T_DIR/secret.json" >/dev/null ||
     setup_fail "podman secret create oneshot-broker"
 echo "# podman kube play $(podman --version | cut -d' ' -f3): a Secret document in the played YAML is stored as YAML but read back as JSON of base64 values (secretKeyRef fails), so credentials.yaml's Secret goes in with podman secret create"
@@ -369,7 +472,7 @@ t_run "deploy run: every workload of deploy/k8s is played" t_coverage
 t_run "deploy run: podman keeps \$(VAR) in env as written (kubelet's expansion done by podspec.py)" t_podman_env_expansion
 t_run "deploy run: scaledjob-redis-list pod: security context, probe, composed env, a job in Redis, exit 0, termination message" t_redis_list_pod
 t_run "deploy run: scaledjob-redis-streams pod: security context, probe, composed env, a failed job, exit 1 FailJob, termination message" t_redis_stream_pod
-t_run "deploy run: scaledjob-kafka pod: security context, probe, composed SASL props, exit 69 Count without a SASL_SSL broker, termination message" t_kafka_pod
+t_run "deploy run: scaledjob-kafka pod: security context, probe, composed SASL props, CA from its Secret volume, a job over SASL_SSL/SCRAM-SHA-512, exit 0, records on .results/.status; 69 Count without a network, 78 FailJob without the CA, termination message" t_kafka_pod
 t_run "deploy run: cronjob-sweep-redis-list pod: an orphan back in the list, attempt 2, exit 0" t_sweep_list_pod
 t_run "deploy run: cronjob-sweep-redis-streams pod: an orphan back in the lag, attempt 2, exit 0" t_sweep_stream_pod
 
