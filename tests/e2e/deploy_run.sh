@@ -16,7 +16,7 @@
 # Where podman cannot honour a field as Kubernetes would, a `#` line says
 # which and the test checks the field another way (deploy/README.md "Run
 # for real"). Nothing is skipped: a missing tool is a FAIL.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 IMAGE=localhost/oneshot:test
 BASE=docker.io/library/debian:bookworm-slim
@@ -74,7 +74,7 @@ flock -w 900 9 || setup_fail "another image test holds /tmp/oneshot-image-test.l
 
 for c in podman nsenter curl redis-server redis-cli podman-compose /usr/bin/catatonit; do
     command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] ||
-        setup_fail "$c is missing (make deps installs it: tests/deps.sh)"
+        setup_fail "$c is missing (make deps installs it: tests/harness/deps.sh)"
 done
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || setup_fail "python3-yaml is missing (make deps)"
 
@@ -277,7 +277,7 @@ t_redis_stream_pod() {
 }
 
 # The Kafka template asks for SASL_SSL with SCRAM-SHA-512 at
-# kafka-bootstrap.kafka.svc:9093. The test broker (tests/kafka_broker_start.sh)
+# kafka-bootstrap.kafka.svc:9093. The test broker (tests/brokers/kafka_broker_start.sh)
 # has PLAINTEXT and SASL_PLAINTEXT/PLAIN listeners only, and the image has no
 # CA certificates for a self-signed broker certificate, so no job runs
 # through this template here (the Kafka job path: tests/e2e/kafka.sh and the
@@ -378,7 +378,7 @@ t_run "deploy run: cronjob-sweep-redis-streams pod: an orphan back in the lag, a
 # =====================================================================
 # podman-compose 1.0.3 (Debian 12) names the project after the folder, not
 # the file's `name:`; -p gives it the file's name.
-CDIR=$ROOT/tests/e2e/deploy_run
+CDIR=$ROOT/tests/deploy/run
 CPROJ=$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["name"])' "$ROOT/deploy/compose.yaml")
 CNET=${CPROJ}_default
 CRUN() { $PT 60 podman run --rm --label "$RUN_LABEL" --network "$CNET" oneshot:local "$@"; }
@@ -389,8 +389,8 @@ cexec() { $PT 30 podman exec "${CPROJ}_$1_1" "${@:2}"; }
 compose_images() {
     local ctx=$T_DIR/compose-ctx
     mkdir -p "$ctx"
-    [ -d "$ROOT/tests/kafka/target/libs" ] || { fail "tests/kafka/target/libs missing (make deps)"; return 1; }
-    cp -a "$ROOT/tests/kafka/target/libs" "$ctx/libs" &&
+    [ -d "$ROOT/tests/brokers/kafka/target/libs" ] || { fail "tests/brokers/kafka/target/libs missing (make deps)"; return 1; }
+    cp -a "$ROOT/tests/brokers/kafka/target/libs" "$ctx/libs" &&
         cp "$CDIR"/*.sh "$CDIR/log4j2.properties" "$ctx/" || { fail "build context"; return 1; }
     $PT 600 podman build --pull=never -f "$CDIR/redis.Containerfile" -t localhost/oneshot-compose-redis:test \
         "$ctx" >"$T_DIR/redis-build.log" 2>&1 || { fail "redis image: $(tail -3 "$T_DIR/redis-build.log")"; return 1; }

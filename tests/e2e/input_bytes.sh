@@ -6,8 +6,8 @@
 # see it: README, Reliability), a string input holding NUL reaches the core
 # whole, and every retry, sweep re-queue and dead letter carries the
 # producer's bytes, surrounding whitespace included.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 
@@ -136,7 +136,7 @@ t_stream_nul_input() {
 
 t_kafka_nul() {
     export TMPDIR_TEST=$T_DIR/kafka
-    . "$ROOT/tests/kafka_broker_start.sh"
+    . "$ROOT/tests/brokers/kafka_broker_start.sh"
     kafka_broker_start nul nul.results nul.status nul.dead || {
         fail "the Kafka test broker did not start"
         return

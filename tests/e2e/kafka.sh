@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # kafka.sh -- the Kafka source and store against a real
-# Apache Kafka broker (tests/kafka_broker_start.sh: one JVM, KRaft, started
+# Apache Kafka broker (tests/brokers/kafka_broker_start.sh: one JVM, KRaft, started
 # once for this file), with kcat as the operator's producer and consumer.
 #
 # Replicas run with oneshot's own settings (session.timeout.ms 10000,
 # heartbeat.interval.ms 1000) unless a test says otherwise. Every test has
 # its own topics and group.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 
 kafka_broker_start || {
     kafka_broker_keep_log always
@@ -401,7 +401,7 @@ t_submit() {
 
 # The Redis store (status hash, result, idempotency by id) with the Kafka source.
 t_redis_store() {
-    . "$ROOT/tests/redis_start.sh"
+    . "$ROOT/tests/harness/redis_start.sh"
     redis_start || return
     topic rs
     produce rs r1 '{"input":{"k":1}}'

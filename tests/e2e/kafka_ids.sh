@@ -5,11 +5,11 @@
 # confluent-kafka and kafka-python under /usr/bin/python3 as the producers
 # and readers a pipeline would use; and the same invalid id on every source
 # (HTTP, redis-list, redis-stream, Kafka) for the rule they share.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
-. "$ROOT/tests/redis_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
+. "$ROOT/tests/harness/redis_start.sh"
 
 kafka_broker_start || {
     kafka_broker_keep_log always

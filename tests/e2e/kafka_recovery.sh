@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # kafka_recovery.sh -- the recovery question for Kafka, against the real
-# broker (tests/kafka_broker_start.sh): a replica SIGKILLed mid-job with
+# broker (tests/brokers/kafka_broker_start.sh): a replica SIGKILLed mid-job with
 # nothing else queued. Its offset is not committed, so the group's lag (what
 # KEDA's kafka trigger reads, offsetResetPolicy earliest as in
 # deploy/k8s/scaledjob-kafka.yaml) stays at 1: KEDA starts a replica, which
 # gets the partition once the broker has expired the dead member's session
 # (session.timeout.ms; the broker's minimum is 6000) and runs the message
 # again to its final state. No sweep, and no new message, is needed.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 
 kafka_broker_start || {
     kafka_broker_keep_log always

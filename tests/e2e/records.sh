@@ -5,8 +5,8 @@
 # `cancel` says, an HTTP job's record under SIGTERM and a hard exit, the
 # warn line for an unknown envelope or stream field, the X-Inference-Id
 # echo. Against a real redis-server, driven with redis-cli and curl.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 
