@@ -218,7 +218,7 @@ uninstall:
 clean:
 	rm -rf build
 
-# --- the static file (README "Static build") ---
+# --- the static file (deploy/README.md "Static build") ---
 # `make static` (as root): deploy/static/build.sh makes or reuses the
 # Debian 13 build root in STATIC_ROOT (debootstrap; outside the tree and
 # outside build/, so `make clean` keeps it; remade when its recipe,

@@ -33,7 +33,7 @@ SB=$BUILD/startbench
 PY=/usr/bin/python3 # Debian's: it has python3-fastapi and python3-uvicorn
 
 BARE=$BUILD/bare_hiredis
-STATIC=$BUILD/oneshot-static # `make static` (README "Static build")
+STATIC=$BUILD/oneshot-static # `make static` (deploy/README.md "Static build")
 if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$BUILD/kafka_admin" ] || [ ! -x "$STATIC" ]; then
     echo "run.sh: $SB, $BARE, $BUILD/kafka_admin, $BUILD/oneshot or $STATIC missing; run 'make bench'" >&2
     exit 2

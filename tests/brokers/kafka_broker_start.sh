@@ -20,8 +20,8 @@
 # tests/brokers/kafka/target/libs), one JVM in KRaft combined mode (broker and
 # controller, node 1), storage formatted in $TMPDIR_TEST/kafka-data, on
 # free loopback ports, heap $KAFKA_HEAP (512m). Its settings: the group
-# coordinator's initial rebalance delay 0 (an operator's choice, README
-# "Kafka"), replication factor 1 and one partition for the internal topics,
+# coordinator's initial rebalance delay 0 (an operator's choice, consumer/kafka/README.md),
+# replication factor 1 and one partition for the internal topics,
 # min.insync.replicas 1, and the broker's own session with its controller
 # 2 s instead of 9 (a broker restarted after a SIGKILL cannot register
 # before its previous incarnation's session ends); everything else is
@@ -39,7 +39,7 @@
 # with SCRAM-SHA-512 (the user $KAFKA_SCRAM_USER, default "oneshot",
 # written into the metadata when the storage is formatted, as KRaft wants)
 # and PLAIN (the same user and password: librdkafka < 2.6.1 cannot do
-# SCRAM with Kafka 4.x, see README "Kafka"), KAFKA_BROKER_PROPS (more
+# SCRAM with Kafka 4.x, see consumer/kafka/README.md), KAFKA_BROKER_PROPS (more
 # server.properties lines),
 # KAFKA_HEAP, KAFKA_ADMIN_BIN (default build/kafka_admin),
 # KAFKA_LIBS (default tests/brokers/kafka/target/libs). Readiness is polled, bounded

@@ -144,7 +144,7 @@ redis_retry() { # KIND
 
 # A core that fails with its last attempt: the example says dead, with
 # the exit code and the error, and exits with the job's code; the result
-# of a program that printed nothing is the error as JSON (README "exec").
+# of a program that printed nothing is the error as JSON (consumer/cores/README.md "exec").
 redis_failed() { # KIND
     local q=failed-$1
     poll_bg "$1" --queue "$q" --id "bad-$1" --timeout 30 "$IN"

@@ -295,7 +295,7 @@ t_kafka_backlog() {
         --bind 127.0.0.1
     assert_eq "$RC" 0 "4 partitions, N=4: fleet exit code: $(grep -E '"level":"(error|warn)"' "$FLOG" | head -2)"
     # a member the broker fenced mid-job (a missed rebalance under load)
-    # loses its assignment: its job runs again (README "Kafka")
+    # loses its assignment: its job runs again (consumer/kafka/README.md)
     local lost
     lost=$(grep -c 'lost mid-job' "$FLOG")
     [ "$lost" = 0 ] || echo "# fleet: $lost replica(s) fenced by the broker mid-job; their job ran again"

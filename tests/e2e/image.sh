@@ -8,7 +8,7 @@
 # with -p 127.0.0.1:PORT:8000, /health, a job, exit codes 0/1/65/78 out of
 # `podman run` and `podman wait`, `podman stop` delivering SIGTERM (143,
 # termination log), and the figures: image size and start to healthy.
-# Last, README "Add oneshot to your own image": a user's image made FROM
+# Last, deploy/README.md "Add oneshot to your own image": a user's image made FROM
 # the bullseye root with python3 (tests/deploy/bullseye_root.sh, imported once),
 # COPY --from the oneshot image, whose job is `oneshot -- python3 job.py`.
 #
@@ -245,7 +245,7 @@ t_stop_sends_sigterm() {
     [ "$(stat -c %s "$tl/term.json" 2>/dev/null || echo 99999)" -lt 4096 ] || fail "termination log over 4 KiB"
 }
 
-# README "Add oneshot to your own image": a user's image from another base
+# deploy/README.md "Add oneshot to your own image": a user's image from another base
 # (the bullseye root with python3, imported once under a tag that names its
 # recipe), the static file COPY --from the oneshot image, the job
 # `oneshot -- python3 job.py`, run with podman like the image itself.

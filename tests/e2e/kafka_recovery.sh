@@ -78,7 +78,7 @@ t_sigkill_nothing_queued() {
 
 t_run "kafka recovery: SIGKILL, nothing queued: lag stays 1, a new replica re-runs it after the session timeout" t_sigkill_nothing_queued
 
-# The README's Kafka re-drive recipe, as written there: the dead letter's
+# consumer/kafka/README.md's re-drive recipe, as written there: the dead letter's
 # key and the producer's bytes, produced to the queue with its id header;
 # the job runs again (fresh attempts: no attempt header) to succeeded.
 t_redrive_recipe() {
@@ -93,7 +93,7 @@ t_redrive_recipe() {
     local h
     h=$(timeout 20 kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%h')
     assert_contains "$h" 'state=dead' "dead letter headers"
-    # --- the recipe (README, Kafka, "Re-drive") ---
+    # --- the recipe (consumer/kafka/README.md, "Re-drive") ---
     cd "$T_DIR" || return
     kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%h\n'             # check state= first
     kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%k' >key
@@ -112,7 +112,7 @@ t_redrive_recipe() {
     san_check
 }
 
-t_run "kafka recovery: the README's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
+t_run "kafka recovery: consumer/kafka/README.md's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
 
 # `oneshot redrive --source kafka --all`: the letters past the group
 # <group>.redrive's offset, in order, as the producer's key, bytes and

@@ -79,7 +79,7 @@ scram_ok() { [ "$(printf '%s\n2.6.1\n' "$1" | sort -V | head -1)" = 2.6.1 ]; }
 
 # SCRAM-SHA-512 over SASL_SSL: a job with a binary whose librdkafka can
 # (the static build, ONESHOT_TLS_BIN); with Debian 12's 2.0.2 alone, the
-# broker's refusal, as README "Kafka" documents it.
+# broker's refusal, as consumer/kafka/README.md documents it.
 t_scram() {
     local b kb="" v
     for b in ${ONESHOT_TLS_BIN:-} "$ROOT/build/oneshot-static" "$ONESHOT"; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# static.sh -- the static file (`make static`, README "Static build") runs
+# static.sh -- the static file (`make static`, deploy/README.md "Static build") runs
 # anywhere: `make static` builds it (the Debian 13 build root is cached in
 # /var/cache/oneshot, so a rebuild is incremental), ldd calls it not
 # dynamic, --version lists every bundled library, the notice file covers

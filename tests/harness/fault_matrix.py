@@ -201,7 +201,7 @@ class Case:
             os.kill(self.redis.pid, signal.SIGCONT)
 
     def clear(self):
-        """What an operator does once the cause is fixed (README)."""
+        """What an operator does once the cause is fixed (consumer/README.md, "Poison")."""
         self.cli("CONFIG", "SET", "maxmemory", "0")
         self.cli("REPLICAOF", "NO", "ONE")
         if self.fault == "wrongtype":
