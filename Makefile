@@ -104,7 +104,7 @@ $(UNIT): $(LIB_OBJ) $(UNIT_SRC) tests/unit/test.h
 	$(CC) $(CFLAGS) -Itests/unit $(UNIT_SRC) $(LIB_OBJ) -o $@ $(LDFLAGS) $(LDLIBS)
 
 # The tests' Admin API client for the real Kafka broker (topics, groups).
-$(BUILD)/kafka_admin: tests/kafka_admin.c
+$(BUILD)/kafka_admin: tests/brokers/kafka_admin.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(shell pkg-config --libs rdkafka 2>/dev/null) -lpthread
 
@@ -121,15 +121,15 @@ $(BUILD)/plugins/%.so: tests/plugins/%.c $(wildcard include/oneshot/*.h)
 	$(CC) $(CFLAGS) -Iinclude -fPIC -shared $< -o $@
 
 deps:
-	@sh tests/deps.sh
+	@sh tests/harness/deps.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@bash tests/demo.sh
+	@bash tests/harness/demo.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all seams
-	@bash tests/run.sh
+	@bash tests/harness/run.sh
 
 # The binary the fault tests stop between steps (consumer/seam.h).
 seams:
@@ -137,12 +137,12 @@ seams:
 
 # A TLS-capable build for the rediss:// tests (tests/e2e/redis_tls.sh) on a
 # Debian 12 host: Debian 13's hiredis 1.2 (with libhiredis_ssl) unpacked
-# into build/hiredis-trixie by tests/tls/hiredis_trixie.sh (apt-get download
+# into build/hiredis-trixie by tests/brokers/tls/hiredis_trixie.sh (apt-get download
 # with a private list, bounded in time), linked statically; OpenSSL is the
 # host's. The binary, its Kafka module and the unit tests, in build/tls.
 TLS_BUILD ?= build/tls
 tls:
-	@bash tests/tls/hiredis_trixie.sh build/hiredis-trixie
+	@bash tests/brokers/tls/hiredis_trixie.sh build/hiredis-trixie
 	@$(MAKE) --no-print-directory BUILD=$(TLS_BUILD) HIREDIS_SSL=1 HIREDIS_PREFIX=$(CURDIR)/build/hiredis-trixie \
 	  $(TLS_BUILD)/oneshot $(TLS_BUILD)/oneshot-kafka.so $(TLS_BUILD)/unit_tests
 
@@ -158,7 +158,7 @@ asan: deps
 	@ONESHOT_BUILD=build/asan \
 	 ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=99 \
 	 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=99 \
-	 bash tests/run.sh
+	 bash tests/harness/run.sh
 
 # Fuzzing with libFuzzer: each tests/fuzz/fuzz_X.c becomes $(BUILD)/fuzz/fuzz_X,
 # linked with the product objects rebuilt in $(BUILD)/fuzz by clang with
@@ -199,7 +199,7 @@ bench: deps
 # long for `make test`, which runs tests/e2e/chaos_smoke.sh (40 jobs).
 chaos: deps
 	@$(MAKE) --no-print-directory all
-	@ONESHOT_BUILD=$(BUILD) bash tests/chaos.sh
+	@ONESHOT_BUILD=$(BUILD) bash tests/chaos/chaos.sh
 
 install: $(BIN) $(KAFKA_SO)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/oneshot
@@ -218,7 +218,7 @@ uninstall:
 clean:
 	rm -rf build
 
-# --- the static file (README "Static build") ---
+# --- the static file (deploy/README.md "Static build") ---
 # `make static` (as root): deploy/static/build.sh makes or reuses the
 # Debian 13 build root in STATIC_ROOT (debootstrap; outside the tree and
 # outside build/, so `make clean` keeps it; remade when its recipe,

@@ -1,4 +1,4 @@
-/* seam.h -- stop points for the fault tests (tests/fault_matrix.py).
+/* seam.h -- stop points for the fault tests (tests/harness/fault_matrix.py).
  *
  * SEAM("final") marks the point just before a step of the Redis job
  * protocol sends its script (consumer/README.md "Steps"). In a build with

@@ -15,7 +15,7 @@
 #
 # One private redis-server (unix socket in a temp folder, removed on exit)
 # serves the queue rows and the fleet rows; one test
-# Kafka broker (tests/kafka_broker_start.sh, Apache Kafka in one JVM) the
+# Kafka broker (tests/brokers/kafka_broker_start.sh, Apache Kafka in one JVM) the
 # Kafka rows.
 #
 #   BENCH_N=5 make bench      same N for every startbench subject (defaults below)
@@ -33,7 +33,7 @@ SB=$BUILD/startbench
 PY=/usr/bin/python3 # Debian's: it has python3-fastapi and python3-uvicorn
 
 BARE=$BUILD/bare_hiredis
-STATIC=$BUILD/oneshot-static # `make static` (README "Static build")
+STATIC=$BUILD/oneshot-static # `make static` (deploy/README.md "Static build")
 if [ ! -x "$SB" ] || [ ! -x "$BUILD/oneshot" ] || [ ! -x "$BARE" ] || [ ! -x "$BUILD/kafka_admin" ] || [ ! -x "$STATIC" ]; then
     echo "run.sh: $SB, $BARE, $BUILD/kafka_admin, $BUILD/oneshot or $STATIC missing; run 'make bench'" >&2
     exit 2
@@ -57,10 +57,10 @@ if [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" != PONG ]; then
     exit 2
 fi
 FURL=unix://$fdir/redis.sock
-# One real Kafka broker (tests/kafka_broker_start.sh) for the Kafka rows
+# One real Kafka broker (tests/brokers/kafka_broker_start.sh) for the Kafka rows
 # stopped by the trap above.
 export TMPDIR_TEST=$fdir/kafka
-. tests/kafka_broker_start.sh
+. tests/brokers/kafka_broker_start.sh
 if ! kafka_broker_start >/dev/null; then
     echo "run.sh: the Kafka broker did not start: $(tail -3 "$fdir/kafka/kafka.log" 2>/dev/null)" >&2
     exit 2
@@ -224,7 +224,7 @@ for ((i = 1; i <= max; i++)); do
 done
 
 # -- Kafka: one one-shot, phase by phase, against kcat and
-# Python, on the real broker (tests/kafka_broker_start.sh), in three groups:
+# Python, on the real broker (tests/brokers/kafka_broker_start.sh), in three groups:
 #   empty: each run its own topic k{ID} (1 partition, + .results, .status,
 #          .dead) holding one message, and its own group g{ID};
 #   m4, m16: group gbN already has N live members, oneshot replicas each
@@ -548,7 +548,7 @@ meta+=(--subject "kfleet-python|$KFLEET_N|$(shquote "$PY" tests/bench/kafka_burs
 meta+=(--subject "rq-4workers|$FLEET_N|$(shquote "$PY" tests/bench/rq_jobs.py --url "$FURL" --count "$FLEET_JOBS" --workers 4)")
 notes=(
     --note "Queue rows: the clock runs from fork to the reaped exit; off the clock, before each run, hook.sh queues the run's own job (list: DEL + LPUSH of {\"id\":ID,\"input\":{\"n\":1}}; stream: XTRIM MAXLEN 0 + XADD input id; RQ: rq_jobs.py --enqueue-one empties the queue and enqueues echo() with job_id ID), and after it checks that very job: result key exists and status hash state = succeeded (RQ: job status = finished), exit code 0. Every run is checked, not a sample. bare_hiredis = tests/bench/bare_hiredis.c: connect, BLMOVE + SET + HSET + LREM (stream: XREADGROUP + SET + HSET + XACK), one round trip each. RQ has no stream mode: both stream rows compare with the same list-based RQ run."
-    --note "Kafka rows: one real broker (Apache Kafka from tests/kafka/pom.xml, KRaft, one JVM, group.initial.rebalance.delay.ms=0; tests/kafka_broker_start.sh) for the whole bench. Empty group: every run has its own topic k{ID} and group g{ID}. m4 / m16: group gbN holds N oneshot replicas each running a long job on its own partition of kbusyN; the run subscribes to knewN in that group, so its join is a rebalance of N + 1 members and no busy partition moves (a busy member whose job was revoked would log it: $revoked such lines). Join = subscribe -> the assignment that holds the partition (cooperative: the first assignment in a busy group is empty, first_join_ms). Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset must be the partition's high watermark (oneshot also: the last result record is {ID} succeeded). Everyone cooperative-sticky, auto.offset.reset=earliest, else its defaults. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; nothing published. kcat -G -c 1 commits by auto-commit at close and logs no phases: its 'beyond the join' is its wall minus oneshot's median join of the same group. Fleet rows: $KFLEET_JOBS echo jobs on $KFLEET_PARTS partitions, fleet --drain --max-concurrent 8 (one replica per job), the same on a Redis list, and tests/bench/kafka_burst.py (one long-lived consumer: echo, produce + flush the result, sync commit, per message); each checked: every job one result."
+    --note "Kafka rows: one real broker (Apache Kafka from tests/brokers/kafka/pom.xml, KRaft, one JVM, group.initial.rebalance.delay.ms=0; tests/brokers/kafka_broker_start.sh) for the whole bench. Empty group: every run has its own topic k{ID} and group g{ID}. m4 / m16: group gbN holds N oneshot replicas each running a long job on its own partition of kbusyN; the run subscribes to knewN in that group, so its join is a rebalance of N + 1 members and no busy partition moves (a busy member whose job was revoked would log it: $revoked such lines). Join = subscribe -> the assignment that holds the partition (cooperative: the first assignment in a busy group is empty, first_join_ms). Clock: fork -> reaped exit, exit 0 required; after each run the group's committed offset must be the partition's high watermark (oneshot also: the last result record is {ID} succeeded). Everyone cooperative-sticky, auto.offset.reset=earliest, else its defaults. Python = tests/bench/kafka_oneshot.py (Debian python3-confluent-kafka 1.7.0): subscribe, poll the first message, commit(message, asynchronous=False), close; nothing published. kcat -G -c 1 commits by auto-commit at close and logs no phases: its 'beyond the join' is its wall minus oneshot's median join of the same group. Fleet rows: $KFLEET_JOBS echo jobs on $KFLEET_PARTS partitions, fleet --drain --max-concurrent 8 (one replica per job), the same on a Redis list, and tests/bench/kafka_burst.py (one long-lived consumer: echo, produce + flush the result, sync commit, per message); each checked: every job one result."
     --note "exec cat rows: 64 MiB of random bytes POSTed by startbench's own HTTP client (Content-Type application/octet-stream, as curl --data-binary @file sends it, without a curl spawn in the span), answer compared byte for byte. span_mbps = 64 MiB / the core's own run, from the replica's log lines 'running job' -> '/usr/bin/cat succeeded' (ms resolution: fork of cat, input pipe, output pipe, reap); post_mbps = 64 MiB / POST connect -> last response byte (upload + core + answer). The peer is cat FILE >/dev/null from fork to exit (page cache warm). The 50% target is judged on the core span; the end-to-end row is information. Peak RSS = wait4 ru_maxrss of the replica, which also covers the cat it reaped (the larger of the two, not a sum). MB = 10^6 bytes."
 )
 [ "${BENCH_ONLY:-}" = static ] && ROWS=("${SROWS[@]}")

@@ -2,11 +2,11 @@
 # tls_cycle.sh -- what TLS costs a redis-list replica: N sequential
 # replicas (--core echo, one queued job each) over rediss:// and over plain
 # TCP to the same redis-server, interleaved, with the TLS-capable binary
-# (tests/tls/lib.sh's tls_bin); prints the median start-to-exit of each and
+# (tests/brokers/tls/lib.sh's tls_bin); prints the median start-to-exit of each and
 # the difference. BENCH_TLS_N (default 31).
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
-. "$(dirname "$0")/../tls/lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
+. "$(dirname "$0")/../brokers/tls/lib.sh"
 N=${BENCH_TLS_N:-31}
 TLS_CERTS=$T_DIR/certs
 tls_certs "$TLS_CERTS" && tls_bin && tls_redis_start "$TLS_CERTS" || exit 1

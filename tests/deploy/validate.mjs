@@ -390,7 +390,7 @@ function checkK8sContract() {
   checkSweepCronJobs(docs, secrets, known, uid, replicaCfgs);
 }
 
-/* The sweep CronJobs (README "Orphans"): `oneshot sweep` for each Redis
+/* The sweep CronJobs (consumer/README.md "Orphans"): `oneshot sweep` for each Redis
  * ScaledJob, with the settings that decide what an orphan is and where it
  * goes equal to its replicas' (a sweep with another --lease would take a
  * live replica's job for an orphan, or never see one; another queue,

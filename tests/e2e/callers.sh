@@ -7,8 +7,8 @@
 # real replicas doing the jobs. The examples submit their own job and wait;
 # the test only starts the replicas, and checks what the example printed,
 # its exit code, and the result byte for byte.
-. "$(dirname "$0")/../lib.sh"
-. "$ROOT/tests/redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$ROOT/tests/harness/redis_start.sh"
 
 DOC=$ROOT/consumer/CALLERS.md
 NODE_DIR=$ROOT/tests/callers
@@ -20,8 +20,8 @@ setup_fail() {
 }
 
 $PY -c 'import redis, kafka' 2>/dev/null ||
-    setup_fail "/usr/bin/python3 lacks redis or kafka (python3-redis, python3-kafka: tests/deps.sh installs them)"
-command -v node >/dev/null && command -v npm >/dev/null || setup_fail "node and npm are needed (tests/deps.sh)"
+    setup_fail "/usr/bin/python3 lacks redis or kafka (python3-redis, python3-kafka: tests/harness/deps.sh installs them)"
+command -v node >/dev/null && command -v npm >/dev/null || setup_fail "node and npm are needed (tests/harness/deps.sh)"
 
 # npm ci when node_modules is missing or older than the lock file.
 if ! cmp -s "$NODE_DIR/package-lock.json" "$NODE_DIR/node_modules/.oneshot-lock" 2>/dev/null; then
@@ -144,7 +144,7 @@ redis_retry() { # KIND
 
 # A core that fails with its last attempt: the example says dead, with
 # the exit code and the error, and exits with the job's code; the result
-# of a program that printed nothing is the error as JSON (README "exec").
+# of a program that printed nothing is the error as JSON (consumer/cores/README.md "exec").
 redis_failed() { # KIND
     local q=failed-$1
     poll_bg "$1" --queue "$q" --id "bad-$1" --timeout 30 "$IN"
@@ -286,7 +286,7 @@ t_run callers_redis_unreachable t_redis_unreachable
 # --- Kafka: the real broker ---
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 kafka_broker_start || {
     kafka_broker_keep_log always
     echo "FAIL callers kafka: the test broker did not start"

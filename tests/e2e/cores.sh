@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cores.sh -- the exec and plugin cores, driven over HTTP with curl.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }
 PLUGINS="$ROOT/$BUILD/plugins"

@@ -6,14 +6,14 @@
 # the compose file (the Compose Specification's JSON schema) and the
 # Dockerfile. Each replica configuration is run through
 # `oneshot --print-config`. Then the same checks must catch broken copies.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 NODE_DIR=$ROOT/tests/deploy
 
 # npm ci when node_modules is missing or older than the lock file.
 node_setup() {
     command -v node >/dev/null && command -v npm >/dev/null || {
-        echo "FAIL deploy set-up: node and npm are needed (tests/deps.sh installs them)"
+        echo "FAIL deploy set-up: node and npm are needed (tests/harness/deps.sh installs them)"
         exit 1
     }
     if ! cmp -s "$NODE_DIR/package-lock.json" "$NODE_DIR/node_modules/.oneshot-lock" 2>/dev/null; then
@@ -28,7 +28,7 @@ node_setup
 
 # validate CHECK [ROOT]: 0 when the check passes; its report in $T_DIR/v.out.
 validate() {
-    timeout 120 node "$NODE_DIR/validate.mjs" "$1" "${2:-$ROOT}" "$ONESHOT" >"$T_DIR/v.out" 2>&1
+    TMPDIR=$T_DIR timeout 120 node "$NODE_DIR/validate.mjs" "$1" "${2:-$ROOT}" "$ONESHOT" >"$T_DIR/v.out" 2>&1
 }
 report() { head -c 600 "$T_DIR/v.out" | tr '\n' ';'; }
 

@@ -18,8 +18,8 @@
 # Where podman cannot honour a field as Kubernetes would, a `#` line says
 # which and the test checks the field another way (deploy/README.md "Run
 # for real"). Nothing is skipped: a missing tool is a FAIL.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../tls/lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../brokers/tls/lib.sh"
 
 IMAGE=localhost/oneshot:test
 BASE=docker.io/library/debian:bookworm-slim
@@ -81,7 +81,7 @@ flock -w 900 9 || setup_fail "another image test holds /tmp/oneshot-image-test.l
 
 for c in podman nsenter curl redis-server redis-cli podman-compose /usr/bin/catatonit; do
     command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] ||
-        setup_fail "$c is missing (make deps installs it: tests/deps.sh)"
+        setup_fail "$c is missing (make deps installs it: tests/harness/deps.sh)"
 done
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || setup_fail "python3-yaml is missing (make deps)"
 
@@ -296,7 +296,7 @@ t_redis_stream_pod() {
 
 # The Kafka the template names (ONESHOT_KAFKA_BROKERS, SASL_SSL with
 # SCRAM-SHA-512, user and password from the Secret), inside the pod's
-# network namespace: tests/kafka_broker_start.sh with its SASL_SSL listener
+# network namespace: tests/brokers/kafka_broker_start.sh with its SASL_SSL listener
 # on 127.0.0.1 at the manifest's port, advertised under the manifest's
 # host name (hostAliases points it at 127.0.0.1 in the pod), its
 # certificate for that name signed by a CA made here (kafka_certs). The
@@ -317,7 +317,7 @@ pod_kafka() { # file brokers
         KAFKA_SCRAM_PASSWORD="$($PS env "$f" "$CRED" | sed -n 's/^KAFKA_PASSWORD=//p')" KPID="$T_DIR/$POD.kafka.pid" \
         $PT 150 nsenter -t "$POD_PID" -n bash -c 'T_PIDS=(); . "$1"; shift; kafka_broker_start "$@"; rc=$?
             echo "${T_PIDS[*]}" >"$KPID"; echo "${KAFKA_BROKERS:-}" >"$TMPDIR_TEST/brokers"; exit $rc' _ \
-        "$ROOT/tests/kafka_broker_start.sh" "$KQ:1" "$KQ.results" "$KQ.status" "$KQ.dead" >"$T_DIR/$POD.kafka.out" 2>&1 || rc=$?
+        "$ROOT/tests/brokers/kafka_broker_start.sh" "$KQ:1" "$KQ.results" "$KQ.status" "$KQ.dead" >"$T_DIR/$POD.kafka.out" 2>&1 || rc=$?
     KB=$(cat "$k/brokers" 2>/dev/null)
     [ "$rc" = 0 ] && [ -n "$KB" ] ||
         { fail "the broker in the pod's network namespace: $(tail -3 "$T_DIR/$POD.kafka.out" | tr '\n' ' ')"; return 1; }
@@ -481,7 +481,7 @@ t_run "deploy run: cronjob-sweep-redis-streams pod: an orphan back in the lag, a
 # =====================================================================
 # podman-compose 1.0.3 (Debian 12) names the project after the folder, not
 # the file's `name:`; -p gives it the file's name.
-CDIR=$ROOT/tests/e2e/deploy_run
+CDIR=$ROOT/tests/deploy/run
 CPROJ=$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["name"])' "$ROOT/deploy/compose.yaml")
 CNET=${CPROJ}_default
 CRUN() { $PT 60 podman run --rm --label "$RUN_LABEL" --network "$CNET" oneshot:local "$@"; }
@@ -492,8 +492,8 @@ cexec() { $PT 30 podman exec "${CPROJ}_$1_1" "${@:2}"; }
 compose_images() {
     local ctx=$T_DIR/compose-ctx
     mkdir -p "$ctx"
-    [ -d "$ROOT/tests/kafka/target/libs" ] || { fail "tests/kafka/target/libs missing (make deps)"; return 1; }
-    cp -a "$ROOT/tests/kafka/target/libs" "$ctx/libs" &&
+    [ -d "$ROOT/tests/brokers/kafka/target/libs" ] || { fail "tests/brokers/kafka/target/libs missing (make deps)"; return 1; }
+    cp -a "$ROOT/tests/brokers/kafka/target/libs" "$ctx/libs" &&
         cp "$CDIR"/*.sh "$CDIR/log4j2.properties" "$ctx/" || { fail "build context"; return 1; }
     $PT 600 podman build --pull=never -f "$CDIR/redis.Containerfile" -t localhost/oneshot-compose-redis:test \
         "$ctx" >"$T_DIR/redis-build.log" 2>&1 || { fail "redis image: $(tail -3 "$T_DIR/redis-build.log")"; return 1; }

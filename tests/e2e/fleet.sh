@@ -2,8 +2,8 @@
 # fleet.sh -- `oneshot fleet`, the batch-jobs platform on one machine
 #: the built binary supervising its own replicas against a
 # private redis-server (and the test Kafka broker), checked with redis-cli.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 
@@ -264,13 +264,13 @@ t_config() {
     assert_eq "$(rcli LLEN jobs)" 3 "jobs untouched"
 }
 
-# The Kafka backlog (a real broker, tests/kafka_broker_start.sh):
+# The Kafka backlog (a real broker, tests/brokers/kafka_broker_start.sh):
 # committed offsets against the high watermarks, first with one replica at
 # a time (the fleet sees 3 2 1 0), then 12 jobs on 4 partitions with N=4
 # (replicas joining and leaving a group whose other members run jobs).
 t_kafka_backlog() {
     export TMPDIR_TEST=$T_DIR/kafka
-    . "$ROOT/tests/kafka_broker_start.sh"
+    . "$ROOT/tests/brokers/kafka_broker_start.sh"
     kafka_broker_start kq kq.results kq.status kq.dead kq4:4 kq4.results kq4.status kq4.dead || {
         kafka_broker_keep_log always
         fail "the test broker did not start"
@@ -295,7 +295,7 @@ t_kafka_backlog() {
         --bind 127.0.0.1
     assert_eq "$RC" 0 "4 partitions, N=4: fleet exit code: $(grep -E '"level":"(error|warn)"' "$FLOG" | head -2)"
     # a member the broker fenced mid-job (a missed rebalance under load)
-    # loses its assignment: its job runs again (README "Kafka")
+    # loses its assignment: its job runs again (consumer/kafka/README.md)
     local lost
     lost=$(grep -c 'lost mid-job' "$FLOG")
     [ "$lost" = 0 ] || echo "# fleet: $lost replica(s) fenced by the broker mid-job; their job ran again"

@@ -4,7 +4,7 @@
 # seed corpus tests/fuzz/corpus/<target>/ (which keeps every crash found so
 # far as a regression case) plus a bounded number of new inputs, with a
 # fixed seed. `make fuzz` is the long run (tests/fuzz/run.sh).
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 # runs per target (corpus replay included): a few seconds each
 declare -A RUNS=([envelope]=40000 [status]=40000 [redis_url]=60000 [config]=10000 [http]=3000)

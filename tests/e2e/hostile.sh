@@ -4,8 +4,8 @@
 # headers and URLs, a chunked body beyond --max-input, pipelined requests.
 # None may crash, hang or end the replica early. Loopback only, bounded
 # counts and times; the clients are python3 (standard library) and curl.
-# Lines starting with '#' are the figures the README quotes.
-. "$(dirname "$0")/../lib.sh"
+# Lines starting with '#' are the figures tests/README.md quotes.
+. "$(dirname "$0")/../harness/lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }
 

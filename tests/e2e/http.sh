@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # http.sh -- the replica over HTTP, driven with curl.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }
 

@@ -8,13 +8,13 @@
 # with -p 127.0.0.1:PORT:8000, /health, a job, exit codes 0/1/65/78 out of
 # `podman run` and `podman wait`, `podman stop` delivering SIGTERM (143,
 # termination log), and the figures: image size and start to healthy.
-# Last, README "Add oneshot to your own image": a user's image made FROM
-# the bullseye root with python3 (tests/bullseye_root.sh, imported once),
+# Last, deploy/README.md "Add oneshot to your own image": a user's image made FROM
+# the bullseye root with python3 (tests/deploy/bullseye_root.sh, imported once),
 # COPY --from the oneshot image, whose job is `oneshot -- python3 job.py`.
 #
 # `make image-test` runs this file alone (ONESHOT_IMAGE_SUMMARY=1 adds the
 # "N passed, N failed" line and the exit code).
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 IMAGE=localhost/oneshot:test
 BASE=docker.io/library/debian:bookworm-slim
@@ -245,13 +245,13 @@ t_stop_sends_sigterm() {
     [ "$(stat -c %s "$tl/term.json" 2>/dev/null || echo 99999)" -lt 4096 ] || fail "termination log over 4 KiB"
 }
 
-# README "Add oneshot to your own image": a user's image from another base
+# deploy/README.md "Add oneshot to your own image": a user's image from another base
 # (the bullseye root with python3, imported once under a tag that names its
 # recipe), the static file COPY --from the oneshot image, the job
 # `oneshot -- python3 job.py`, run with podman like the image itself.
 t_user_image() {
     local broot=${ONESHOT_BULLSEYE_ROOT:-/var/cache/oneshot/bullseye-python3} tag u=$T_DIR/user
-    $PT 600 bash "$ROOT/tests/bullseye_root.sh" "$broot" >"$T_DIR/bullseye.log" 2>&1 ||
+    $PT 600 bash "$ROOT/tests/deploy/bullseye_root.sh" "$broot" >"$T_DIR/bullseye.log" 2>&1 ||
         { fail "bullseye root: $(tail -3 "$T_DIR/bullseye.log" | tr '\n' ' ')"; return; }
     tag=localhost/oneshot-test-bullseye:$(head -c 12 "$broot/.oneshot-recipe")
     if ! podman image exists "$tag"; then

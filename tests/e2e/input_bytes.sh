@@ -3,11 +3,11 @@
 # an id holding a byte outside its alphabet (an escaped NUL
 # included) is rejected with 65 (redis-list and Kafka envelopes, the
 # stream's id field; libmicrohttpd cuts an HTTP header at a NUL before we
-# see it: README, Reliability), a string input holding NUL reaches the core
+# see it: tests/README.md, Reliability), a string input holding NUL reaches the core
 # whole, and every retry, sweep re-queue and dead letter carries the
 # producer's bytes, surrounding whitespace included.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 
@@ -59,8 +59,8 @@ FAILING=(--core exec -- sh -c 'cat >"$0.$ONESHOT_ATTEMPT"; exit 3' "$T_DIR/seen"
 
 # ---- ids: a byte outside the alphabet is rejected, never cut ----
 
-# {"id":"batch\u0000A"} used to become id "batch": a later job "batch" was
-# then acked as already succeeded without running.
+# {"id":"batch\u0000A"} must not become id "batch" (a later job "batch"
+# would then be acked as already succeeded without running).
 t_list_nul_id() {
     local m
     for m in '{"id":"batch\u0000A","input":"first"}' '{"id":"batch\u0000","input":"first"}'; do
@@ -136,7 +136,7 @@ t_stream_nul_input() {
 
 t_kafka_nul() {
     export TMPDIR_TEST=$T_DIR/kafka
-    . "$ROOT/tests/kafka_broker_start.sh"
+    . "$ROOT/tests/brokers/kafka_broker_start.sh"
     kafka_broker_start nul nul.results nul.status nul.dead || {
         fail "the Kafka test broker did not start"
         return

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # kafka.sh -- the Kafka source and store against a real
-# Apache Kafka broker (tests/kafka_broker_start.sh: one JVM, KRaft, started
+# Apache Kafka broker (tests/brokers/kafka_broker_start.sh: one JVM, KRaft, started
 # once for this file), with kcat as the operator's producer and consumer.
 #
 # Replicas run with oneshot's own settings (session.timeout.ms 10000,
 # heartbeat.interval.ms 1000) unless a test says otherwise. Every test has
 # its own topics and group.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 
 kafka_broker_start || {
     kafka_broker_keep_log always
@@ -232,7 +232,7 @@ t_idle() {
     check_sanitizers "$blog"
 }
 
-# Start offsets are resolved by oneshot (see README "Kafka"): a new group
+# Start offsets are resolved by oneshot (see consumer/kafka/README.md): a new group
 # starts at the earliest offset of each partition (auto.offset.reset
 # earliest, the default) or after the last message (latest), a group that
 # committed at its committed offset.
@@ -401,7 +401,7 @@ t_submit() {
 
 # The Redis store (status hash, result, idempotency by id) with the Kafka source.
 t_redis_store() {
-    . "$ROOT/tests/redis_start.sh"
+    . "$ROOT/tests/harness/redis_start.sh"
     redis_start || return
     topic rs
     produce rs r1 '{"input":{"k":1}}'
@@ -469,8 +469,8 @@ t_concurrent() {
 # and leaving as they finish (durations 7, 5, 3, 1 s on partitions 0..3, a
 # new replica started as soon as the previous one runs). A joiner makes the
 # cooperative-sticky assignor move partitions off busy members; a busy
-# member hands its held partition over only after it settled it (README
-# "Kafka"), so no job is revoked and run twice. Checked: each job ran
+# member hands its held partition over only after it settled it (consumer/kafka/README.md),
+# so no job is revoked and run twice. Checked: each job ran
 # exactly once, every replica exits 0 without a "mid-job" warning, all
 # four committed. Measured: each replica's start -> its claim.
 t_neighbours() {
@@ -488,7 +488,7 @@ t_neighbours() {
         assert_exit "${pids[$p]}" 60 0 "replica $p" "${logs[$p]}"
         # a neighbour's join must never take a running job; a member the
         # broker fenced (it missed a rebalance under load: ILLEGAL_GENERATION)
-        # loses its assignment, and its job is delivered again (README "Kafka")
+        # loses its assignment, and its job is delivered again (consumer/kafka/README.md)
         assert_not_contains "$(cat "${logs[$p]}")" 'revoked mid-job' "replica $p"
         grep -q 'lost mid-job' "${logs[$p]}" && lost=$((lost + 1))
     done

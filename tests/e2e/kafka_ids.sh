@@ -5,11 +5,11 @@
 # confluent-kafka and kafka-python under /usr/bin/python3 as the producers
 # and readers a pipeline would use; and the same invalid id on every source
 # (HTTP, redis-list, redis-stream, Kafka) for the rule they share.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
-. "$ROOT/tests/redis_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
+. "$ROOT/tests/harness/redis_start.sh"
 
 kafka_broker_start || {
     kafka_broker_keep_log always
@@ -81,8 +81,8 @@ claimed() { grep '"msg":"claimed job' "$1" | head -1 | sed 's/.*"job_id":"\([^"]
 
 # Two messages with one key are two jobs: ids topic:partition:offset, both
 # run, both results under their own ids (the Kafka store), read back with
-# kafka-python and with `oneshot status` / `wait`. Failed before: both
-# were job "customer-7", one result record overwrote the other's meaning.
+# kafka-python and with `oneshot status` / `wait`: neither is job
+# "customer-7", and neither result record stands for the other.
 t_same_key_kafka_store() {
     topic sk
     pyproduce sk '[["customer-7", "{\"input\":{\"n\":1}}"], ["customer-7", "{\"input\":{\"n\":2}}"]]'
@@ -106,8 +106,8 @@ t_same_key_kafka_store() {
     assert_not_contains "$C_ERR" "edis" "no Redis anywhere"
 }
 
-# The same with --store redis: the second message used to be acked without
-# running ("already succeeded").
+# The same with --store redis: the second message runs too (it is not
+# acked as "already succeeded").
 t_same_key_redis_store() {
     redis_start || return
     topic skr
@@ -139,8 +139,8 @@ t_same_key_redis_store() {
 
 # A producer's invalid id in a header is a rejected message: 65, and the
 # dead letter carries the producer's key, exact value bytes and headers
-# (its `id` included), with ours after them. Failed before: the header was
-# skipped and the job ran under the key.
+# (its `id` included), with ours after them; the header is not skipped,
+# and the job never runs under the key.
 t_invalid_header_id() {
     topic bh
     pyproduce bh '[["k-1", "  {\"input\": 1}\n", [["id", "bad id!"], ["trace", "t-9"]]]]'
@@ -270,8 +270,8 @@ for l in sys.stdin:
 # The fence, the job still running when the stopped replica A is continued
 # (an exec job: the first run sleeps 30 s, the second 1 s): A's first
 # heartbeat finds it went unserved past its session, stops the job and
-# writes nothing more, not even a heartbeat record after B's final one
-# (failed before: A's overdue heartbeat record came after it).
+# writes nothing more, not even an overdue heartbeat record after B's
+# final one.
 t_fence_running() {
     topic fr
     pyproduce fr '[["dev-1", "{\"id\":\"fr-1\",\"input\":\"x\"}"]]'
@@ -338,8 +338,8 @@ t_client_kafka_only() {
     assert_not_contains "$(cat "$T_DIR/c.err" "$T_DIR/w.err")" 'edis' "no Redis"
 }
 
-# The reader rule on records written as several owners would (README
-# "Kafka" → "Reader rule"): a final record stands against a later run's
+# The reader rule on records written as several owners would (consumer/kafka/README.md
+# "Reader rule"): a final record stands against a later run's
 # outcome, a lower fence never overwrites, and the result is the one with
 # the valid record's fence.
 t_reader_rule() {

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # kafka_recovery.sh -- the recovery question for Kafka, against the real
-# broker (tests/kafka_broker_start.sh): a replica SIGKILLed mid-job with
+# broker (tests/brokers/kafka_broker_start.sh): a replica SIGKILLed mid-job with
 # nothing else queued. Its offset is not committed, so the group's lag (what
 # KEDA's kafka trigger reads, offsetResetPolicy earliest as in
 # deploy/k8s/scaledjob-kafka.yaml) stays at 1: KEDA starts a replica, which
 # gets the partition once the broker has expired the dead member's session
 # (session.timeout.ms; the broker's minimum is 6000) and runs the message
 # again to its final state. No sweep, and no new message, is needed.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 
 kafka_broker_start || {
     kafka_broker_keep_log always
@@ -78,7 +78,7 @@ t_sigkill_nothing_queued() {
 
 t_run "kafka recovery: SIGKILL, nothing queued: lag stays 1, a new replica re-runs it after the session timeout" t_sigkill_nothing_queued
 
-# The README's Kafka re-drive recipe, as written there: the dead letter's
+# consumer/kafka/README.md's re-drive recipe, as written there: the dead letter's
 # key and the producer's bytes, produced to the queue with its id header;
 # the job runs again (fresh attempts: no attempt header) to succeeded.
 t_redrive_recipe() {
@@ -93,7 +93,7 @@ t_redrive_recipe() {
     local h
     h=$(timeout 20 kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%h')
     assert_contains "$h" 'state=dead' "dead letter headers"
-    # --- the recipe (README, Kafka, "Re-drive") ---
+    # --- the recipe (consumer/kafka/README.md, "Re-drive") ---
     cd "$T_DIR" || return
     kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%h\n'             # check state= first
     kcat -C -b "$B" -t rdk.dead -p 0 -o 0 -c 1 -e -q -f '%k' >key
@@ -112,7 +112,7 @@ t_redrive_recipe() {
     san_check
 }
 
-t_run "kafka recovery: the README's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
+t_run "kafka recovery: consumer/kafka/README.md's re-drive recipe (kcat) runs the producer's bytes again to succeeded" t_redrive_recipe
 
 # `oneshot redrive --source kafka --all`: the letters past the group
 # <group>.redrive's offset, in order, as the producer's key, bytes and

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # kafka_tls.sh -- the Kafka source and store over SSL and SASL_SSL
 # (SCRAM-SHA-512) against the real broker's TLS listeners
-# (tests/kafka_broker_start.sh with KAFKA_TLS_DIR and KAFKA_SCRAM_PASSWORD),
-# with certificates made here (tests/tls/lib.sh): a job over each, submit
+# (tests/brokers/kafka_broker_start.sh with KAFKA_TLS_DIR and KAFKA_SCRAM_PASSWORD),
+# with certificates made here (tests/brokers/tls/lib.sh): a job over each, submit
 # over each (SCRAM where librdkafka can: >= 2.6.1); a wrong CA and a wrong
 # password fail with the reason
 # (69) and commit nothing (a good replica then takes the same message); no
 # password in any log (at debug, with librdkafka's debug=all) or in
 # --print-config. The operator's side (kcat, kafka_admin) uses the
 # PLAINTEXT listener of the same broker.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../tls/lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../brokers/tls/lib.sh"
 
 C=$T_DIR/certs
 tls_certs "$C" || {
@@ -18,7 +18,7 @@ tls_certs "$C" || {
     exit 1
 }
 export TMPDIR_TEST=$T_DIR/kafka KAFKA_TLS_DIR=$C KAFKA_SCRAM_PASSWORD=SECRETSCRAM1
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 kafka_broker_start tj:1 tj.results tj.status tj.dead sj:1 sj.results sj.status sj.dead \
     pj:1 pj.results pj.status pj.dead wj:1 wj.results wj.status wj.dead || {
     kafka_broker_keep_log always
@@ -79,7 +79,7 @@ scram_ok() { [ "$(printf '%s\n2.6.1\n' "$1" | sort -V | head -1)" = 2.6.1 ]; }
 
 # SCRAM-SHA-512 over SASL_SSL: a job with a binary whose librdkafka can
 # (the static build, ONESHOT_TLS_BIN); with Debian 12's 2.0.2 alone, the
-# broker's refusal, as README "Kafka" documents it.
+# broker's refusal, as consumer/kafka/README.md documents it.
 t_scram() {
     local b kb="" v
     for b in ${ONESHOT_TLS_BIN:-} "$ROOT/build/oneshot-static" "$ONESHOT"; do

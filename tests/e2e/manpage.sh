@@ -3,7 +3,7 @@
 # its options, `oneshot --help`'s and README's configuration table's are
 # the same set (the meta options --config, --print-config, --help and
 # --version aside: README gives them in prose).
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 PAGE=$ROOT/man/oneshot.1
 META='^--(config|print-config|help|version)$'

@@ -3,7 +3,7 @@
 # prometheus_client parser) and --pushgateway: the final metrics pushed at
 # exit to a real Prometheus Pushgateway, and to fake gateways that record
 # the request, answer 500, or never answer.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }
 replica_of() { grep -o '"replica":"[^"]*"' "${1:-$R_LOG}" | head -1 | cut -d'"' -f4; }

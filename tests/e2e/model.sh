@@ -7,7 +7,7 @@
 # protocol must show no violation; each mutant (a check of the protocol
 # removed) must show one, so the properties are known to bite. Every
 # check runs in $T_DIR; the states explored print as "#" lines.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 MODEL=$ROOT/tests/model
 for c in spin cc; do

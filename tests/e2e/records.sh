@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # records.sh -- what callers and operators can rely on in the Redis store:
-# the record's fields, the final states (README "Job states"), `oneshot
+# the record's fields, the final states (consumer/README.md "Job states"), `oneshot
 # submit`'s queued record, `wait` and `status` on an id never seen, what
 # `cancel` says, an HTTP job's record under SIGTERM and a hard exit, the
 # warn line for an unknown envelope or stream field, the X-Inference-Id
 # echo. Against a real redis-server, driven with redis-cli and curl.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 
@@ -299,7 +299,7 @@ t_states_documented() {
     states=$(printf '%s\n' "$help" | awk '/^Job states/{on=1; next} on && /^  [a-z_]+ /{print $1}')
     [ "$(echo "$states" | wc -w)" -ge 10 ] || fail "states in --help: $states"
     for s in $states; do
-        grep -q "^| \`$s\` |" "$ROOT/README.md" || fail "state $s not in README's table"
+        grep -q "^| \`$s\` |" "$ROOT/consumer/README.md" || fail "state $s not in consumer/README.md's table"
     done
     for s in queued running retrying interrupted succeeded failed rejected timed_out dead cancelled; do
         assert_contains "$states" "$s" "--help's states"
@@ -320,5 +320,5 @@ t_run "wait gives up on an HTTP job whose replica was SIGKILLed" t_http_sigkill_
 t_run "unknown envelope and stream fields are warned once" t_unknown_fields_warned
 t_run "HTTP 4xx warns with the reason and echoes X-Inference-Id" t_http_reject_warns_and_echoes
 t_run "HTTP 409 (job done already) warns" t_http_409_warns
-t_run "every job state is in status --help and README" t_states_documented
+t_run "every job state is in status --help and consumer/README.md" t_states_documented
 exit 0

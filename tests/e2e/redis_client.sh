@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # redis_client.sh -- submit/status/wait/cancel end to end, the Redis store
 # behind the HTTP source, URLs and credentials, Redis unreachable.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 

@@ -5,8 +5,8 @@
 # twice, a frozen or vanished server. Each test is a defect found by trying
 # them; each asserts that nothing enqueued is lost, run twice to a second
 # final record, or recorded falsely.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 
@@ -14,14 +14,14 @@ job_field() { rcli HGET "oneshot:job:$1" "$2"; }
 job_state_is() { [ "$(job_field "$1" state)" = "$2" ]; }
 held_by() { rcli --scan --pattern 'jobs:processing:*' | head -1 | sed 's/^jobs:processing://'; }
 
-# The fault proxy (tests/redis_proxy.py) in front of the server.
+# The fault proxy (tests/harness/redis_proxy.py) in front of the server.
 PX_DIR=$T_DIR/proxy
 PX_SOCK=$PX_DIR/redis.sock
 PX_URL=unix://$PX_SOCK
 proxy_start() {
     mkdir -p "$PX_DIR/ctl"
     rm -f "$PX_DIR"/ctl/*
-    python3 "$ROOT/tests/redis_proxy.py" "$PX_SOCK" "$RS_SOCK" "$PX_DIR/ctl" 2>"$PX_DIR/log" &
+    python3 "$ROOT/tests/harness/redis_proxy.py" "$PX_SOCK" "$RS_SOCK" "$PX_DIR/ctl" 2>"$PX_DIR/log" &
     T_PIDS+=($!)
     PX_PID=$!
     wait_for 5 test -e "$PX_DIR/ctl/ready" || fail "proxy did not start: $(cat "$PX_DIR/log")"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # redis_list.sh -- the redis-list source and the Redis store against a real
 # redis-server, driven with redis-cli as an operator would.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # redis_scale.sh -- 1000 queued jobs, 1000 one-shot replicas one after the
 # other: each job taken exactly once, nothing left behind.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # redis_tls.sh -- rediss:// against Debian's redis-server on a --tls-port,
 # with a CA, server and client certificates made here with openssl
-# (tests/tls/lib.sh): a job over TLS on redis-list and redis-stream and
+# (tests/brokers/tls/lib.sh): a job over TLS on redis-list and redis-stream and
 # through the store, read back with `redis-cli --tls`; a wrong CA, the
 # system store, an expired certificate and one for another host fail with
 # a clear error, exit 69 and nothing taken; a server that requires a client
 # certificate refuses a replica without one and takes one with one; TLS
 # files that do not load are configuration errors (78); the host build (no
 # TLS) refuses rediss:// with one line. Runs the TLS-capable binary of
-# tests/tls/lib.sh's tls_bin (`make tls` when there is no other).
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
-. "$(dirname "$0")/../tls/lib.sh"
+# tests/brokers/tls/lib.sh's tls_bin (`make tls` when there is no other).
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
+. "$(dirname "$0")/../brokers/tls/lib.sh"
 
 TLS_CERTS=$T_DIR/certs
 tls_certs "$TLS_CERTS" || {

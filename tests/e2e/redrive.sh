@@ -5,8 +5,8 @@
 # script, and the letter leaves the dead letters only with the job back in
 # the queue. One id, --all, --dry-run, rejected letters only with
 # --rejected (and then as the bytes the producer sent), for both sources.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 

@@ -6,9 +6,9 @@
 # a pushgateway password; --print-config
 # and configuration errors; the termination log's mode and content.
 # Every secret contains "SECRET"; nothing the replica writes may.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
-. "$(dirname "$0")/../tls/lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
+. "$(dirname "$0")/../brokers/tls/lib.sh"
 
 LOGS=$T_DIR/logs # everything oneshot writes; grepped as a whole at the end
 mkdir -p "$LOGS"
@@ -82,7 +82,7 @@ t_redis_with_password() {
     unset REDISCLI_AUTH
 }
 
-# rediss:// with a password and a client certificate (tests/tls/lib.sh's
+# rediss:// with a password and a client certificate (tests/brokers/tls/lib.sh's
 # TLS-capable binary): the password in the URL, the key's contents, appear
 # in no log at debug, no error (wrong password, a refused certificate) and
 # no --print-config (which shows the files' paths, never what they hold).
@@ -155,7 +155,7 @@ t_bearer_token() {
 # refused by the broker (69).
 t_kafka_sasl() {
     export TMPDIR_TEST=$T_DIR/kafka KAFKA_SASL_PASSWORD=SECRETKP6
-    . "$ROOT/tests/kafka_broker_start.sh"
+    . "$ROOT/tests/brokers/kafka_broker_start.sh"
     kafka_broker_start sj sj.results sj.status sj.dead || {
         kafka_broker_keep_log always
         fail "the test broker did not start"

@@ -11,8 +11,8 @@
 #     container: on resume the program is still running and is cancelled).
 # The job's program sleeps only on attempt 1 (ONESHOT_ATTEMPT), so the
 # replica that takes the job over (attempt 2) finishes at once.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# static.sh -- the static file (`make static`, README "Static build") runs
+# static.sh -- the static file (`make static`, deploy/README.md "Static build") runs
 # anywhere: `make static` builds it (the Debian 13 build root is cached in
 # /var/cache/oneshot, so a rebuild is incremental), ldd calls it not
 # dynamic, --version lists every bundled library, the notice file covers
 # them, and in two roots the binary runs as a user runs it, under chroot:
 #   empty     nothing but the binary, /etc/hosts, /etc/resolv.conf, the CA
 #             certificates and /tmp (no /proc, no libc, no shell)
-#   bullseye  Debian 11 minbase (tests/bullseye_root.sh, cached), glibc 2.31
+#   bullseye  Debian 11 minbase (tests/deploy/bullseye_root.sh, cached), glibc 2.31
 # In each: an HTTP job (curl), a Redis job over TCP and a Kafka job (the
 # real broker) whose servers are reached by names that only the root's
 # /etc/hosts knows, the exec core running a program of that root, and a
 # name the root does not know failing with a clear error.
 # As root (chroot). Servers listen on loopback; chroot shares the network.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 STATIC=$ROOT/build/oneshot-static
 BULLSEYE_CACHE=${ONESHOT_BULLSEYE_ROOT:-/var/cache/oneshot/bullseye-python3}
@@ -27,7 +27,7 @@ t0=$(date +%s)
 timeout 800 make -C "$ROOT" --no-print-directory static >"$T_DIR/make.log" 2>&1 ||
     setup_fail "make static: $(tail -5 "$T_DIR/make.log" | tr '\n' ' ')"
 echo "# make static $(($(date +%s) - t0)) s (the build root cached in /var/cache/oneshot)"
-timeout 600 bash "$ROOT/tests/bullseye_root.sh" "$BULLSEYE_CACHE" >"$T_DIR/bullseye.log" 2>&1 ||
+timeout 600 bash "$ROOT/tests/deploy/bullseye_root.sh" "$BULLSEYE_CACHE" >"$T_DIR/bullseye.log" 2>&1 ||
     setup_fail "bullseye root: $(tail -5 "$T_DIR/bullseye.log" | tr '\n' ' ')"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -39,7 +39,7 @@ T_PIDS+=($!)
 rcli() { redis-cli -s "$T_DIR/redis/sock" "$@"; }
 wait_for 10 sh -c "[ \"\$(redis-cli -s '$T_DIR/redis/sock' PING)\" = PONG ]" || setup_fail "redis-server did not start"
 export TMPDIR_TEST=$T_DIR/kafka
-. "$ROOT/tests/kafka_broker_start.sh"
+. "$ROOT/tests/brokers/kafka_broker_start.sh"
 kafka_broker_start >/dev/null || setup_fail "the test broker did not start"
 KAFKA_PORT=${KAFKA_BROKERS##*:}
 
@@ -183,14 +183,14 @@ unknown_host() {
 }
 
 # --- Redis over TLS in the roots ---
-# One TLS redis-server (tests/tls/lib.sh's certificates, and a server
+# One TLS redis-server (tests/brokers/tls/lib.sh's certificates, and a server
 # certificate for the name the roots' /etc/hosts gives it), the CA copied
 # into the root's /tmp: a rediss:// job, the host name checked against the
 # certificate, the CA given with --redis-ca as a user would mount it.
 TLS_DIR=$T_DIR/tls
 tls_server() {
     [ -n "${TLS_RPORT:-}" ] && return 0
-    . "$ROOT/tests/tls/lib.sh"
+    . "$ROOT/tests/brokers/tls/lib.sh"
     tls_certs "$TLS_DIR" &&
         _tls_leaf "$TLS_DIR" rootsrv redis.oneshot-test.invalid "DNS:redis.oneshot-test.invalid" serverAuth 2 ||
         { fail "certificates"; return 1; }

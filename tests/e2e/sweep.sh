@@ -4,8 +4,8 @@
 # queue-length or lag trigger sees it; the sweep (deploy/k8s's CronJob)
 # makes it waiting work again, and a replica started as KEDA would start
 # it brings it to a final state without any new job submitted.
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/../redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 redis_start || exit 1
 

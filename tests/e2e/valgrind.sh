@@ -4,7 +4,7 @@
 # exit with its own code: valgrind's --error-exitcode=99 turns any invalid
 # read or write, use of uninitialised memory, bad free, or a definite or
 # possible leak into exit 99.
-. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../harness/lib.sh"
 
 U() { echo "http://127.0.0.1:$R_PORT$1"; }
 

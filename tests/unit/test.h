@@ -1,7 +1,7 @@
 /* test.h -- a tiny test harness, in the manner of hiredis's test_cond.
  *
  * Assertions print both values and never vanish under NDEBUG. Each test
- * function prints "PASS name" or "FAIL name: why"; tests/run.sh counts
+ * function prints "PASS name" or "FAIL name: why"; tests/harness/run.sh counts
  * those lines and prints the suite's "N passed, N failed". */
 #ifndef ONESHOT_TEST_H
 #define ONESHOT_TEST_H

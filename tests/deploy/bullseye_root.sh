@@ -10,7 +10,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 recipe=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 [ -f "$ROOT/.oneshot-recipe" ] && [ "$(cat "$ROOT/.oneshot-recipe")" = "$recipe" ] && exit 0
 
-. "$HERE/../deploy/podman/mirror.sh"
+. "$HERE/../../deploy/podman/mirror.sh"
 mirror=$(debian_mirror)
 debian_proxy
 rm -rf "$ROOT.new"

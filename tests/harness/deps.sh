@@ -71,17 +71,17 @@ need_file /usr/bin/catatonit catatonit
 need_cmd podman-compose podman-compose
 need_cmd nsenter util-linux
 need_file /usr/lib/python3/dist-packages/yaml python3-yaml
-# The real Kafka broker of the tests: Java 17 and Maven for tests/kafka/pom.xml
+# The real Kafka broker of the tests: Java 17 and Maven for tests/brokers/kafka/pom.xml
 need_cmd java openjdk-17-jre-headless
 need_cmd mvn maven
 
-# Kafka (tests/kafka/pom.xml, one pinned version) into tests/kafka/target/libs,
+# Kafka (tests/brokers/kafka/pom.xml, one pinned version) into tests/brokers/kafka/target/libs,
 # from Maven Central or ~/.m2; done again only when the pom changes (its
 # copy in libs/.pom says which pom the jars are for).
 kafka_jars() {
-    k=$(dirname "$0")/kafka
+    k=$(dirname "$0")/../brokers/kafka
     cmp -s "$k/pom.xml" "$k/target/libs/.pom" && return 0
-    echo "deps: fetching the test Kafka broker (tests/kafka/pom.xml) with mvn" >&2
+    echo "deps: fetching the test Kafka broker (tests/brokers/kafka/pom.xml) with mvn" >&2
     rm -rf "$k/target/libs"
     mvn -q -B --no-transfer-progress -Dstyle.color=never -f "$k/pom.xml" dependency:copy-dependencies >&2 &&
         cp "$k/pom.xml" "$k/target/libs/.pom" || {

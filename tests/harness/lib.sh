@@ -2,13 +2,17 @@
 #
 # Each test is a function run by `t_run "name" fn`; it fails by calling
 # `fail "why"` (or any assertion below). Results print as "PASS name" /
-# "FAIL name: why"; tests/run.sh counts them. Every server and replica a
+# "FAIL name: why"; tests/harness/run.sh counts them. Every server and replica a
 # test starts lives in $T_DIR (a mktemp -d folder) and is killed by the
 # EXIT trap, after the commands in T_ON_EXIT (a helper's last words, such
 # as keeping a broker's log when T_FAILS, the count of failed tests, > 0).
+# It is the one temporary folder of a suite: anything a suite writes goes
+# under it (a Kafka broker's in $T_DIR/kafka), and a tool that makes its own
+# temporary folders (Python's tempfile, node's os.tmpdir) is run with
+# TMPDIR=$T_DIR, so the trap removes them too.
 
 set -u
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${ONESHOT_BUILD:-build}
 ONESHOT=${ONESHOT_BIN:-$ROOT/$BUILD/oneshot}
 T_DIR=$(mktemp -d /tmp/oneshot-test.XXXXXX)

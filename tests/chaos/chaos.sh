@@ -5,13 +5,13 @@
 # broker is restarted once (Redis: SIGKILL of redis-server, which runs with
 # appendonly yes and appendfsync always, then started again on the same
 # socket and folder; Kafka: the real test broker SIGKILLed, then started
-# again on the same data and port, tests/kafka_broker_start.sh). Then:
+# again on the same data and port, tests/brokers/kafka_broker_start.sh). Then:
 # every job has a final record (succeeded with its result, or dead with a
 # dead letter), every job ran, nothing is left pending (list: queue and
 # processing lists; stream: XPENDING and the group's lag; Kafka: committed
 # offsets against the high watermarks, as the fleet reads them), and the
 # duplicate executions are counted. The history -- every record transition
-# published on oneshot:events -- is checked by tests/chaos_check.py: no
+# published on oneshot:events -- is checked by tests/chaos/chaos_check.py: no
 # write under a stale fence applied, no final record overwritten or written
 # twice (its figures are in the "# chaos" line).
 #
@@ -42,10 +42,10 @@
 # executions log). tests/e2e/chaos_smoke.sh runs it with 40 jobs on the
 # Redis sources and 20 on Kafka in `make test`.
 #
-# Output: PASS/FAIL lines (tests/lib.sh), and per source one line of
+# Output: PASS/FAIL lines (tests/harness/lib.sh), and per source one line of
 # figures starting "# chaos <source>:". Exit 0 when every source passed.
-. "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/redis_start.sh"
+. "$(dirname "$0")/../harness/lib.sh"
+. "$(dirname "$0")/../harness/redis_start.sh"
 
 JOBS_ALL=${CHAOS_JOBS:-200}
 SOURCES=${CHAOS_SOURCES:-redis-list redis-stream kafka}
@@ -95,7 +95,7 @@ kafka_up=0
 kafka_setup() {
     [ "$kafka_up" = 1 ] && return 0
     export TMPDIR_TEST=$T_DIR/kafka
-    . "$ROOT/tests/kafka_broker_start.sh"
+    . "$ROOT/tests/brokers/kafka_broker_start.sh"
     kafka_broker_start || {
         kafka_broker_keep_log always
         return 1
@@ -118,7 +118,7 @@ broker_restart() { # source
 
 # The history: every record transition published on oneshot:events, one
 # file per subscription (a broker restart ends one), checked at the end by
-# tests/chaos_check.py.
+# tests/chaos/chaos_check.py.
 HIST_N=0
 history_subscribe() {
     HIST_N=$((HIST_N + 1))
@@ -317,7 +317,7 @@ run_source() { # source
     local other hist
     other=$(grep -o '"other":[0-9]*' "$SUM" | cut -d: -f2)
     sleep 0.2 # the subscribers' last lines
-    hist=$(python3 "$ROOT/tests/chaos_check.py" "$T_DIR"/history.*) || fail "$src: history: $(printf %.500s "$hist")"
+    hist=$(python3 "$ROOT/tests/chaos/chaos_check.py" "$T_DIR"/history.*) || fail "$src: history: $(printf %.500s "$hist")"
     echo "# chaos $src: jobs=$JOBS kills=$kills pauses=$pauses broker_restarts=$restarts lost=$lost" \
         "$(head -1 <<<"$hist")" \
         "duplicates=$((starts - dstarts)) (executions=$starts, completed twice=$((ends - dends)))" \

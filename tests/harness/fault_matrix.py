@@ -4,7 +4,7 @@ fault a real redis-server answers, for both Redis sources
 (consumer/README.md "Steps"; run by tests/e2e/redis_matrix.sh).
 
 For each (source, step, fault): a private redis-server (unix socket) and
-the fault proxy (tests/redis_proxy.py) in front of it; one job queued; the
+the fault proxy (tests/harness/redis_proxy.py) in front of it; one job queued; the
 test build (build/seams/oneshot, consumer/seam.h) run with ONESHOT_SEAM set
 to the step, so it stops itself just before that step's script; the fault
 injected while it is stopped; SIGCONT; the fault cleared once the replica
@@ -36,11 +36,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("ONESHOT_BUILD", "build")
 SEAM_BIN = os.path.join(ROOT, BUILD, "seams", "oneshot")
 BIN = os.environ.get("ONESHOT_BIN", os.path.join(ROOT, BUILD, "oneshot"))
-PROXY = os.path.join(ROOT, "tests", "redis_proxy.py")
+PROXY = os.path.join(ROOT, "tests", "harness", "redis_proxy.py")
 
 STEPS = ["claim", "begin", "heartbeat", "final", "settle", "sweep", "cancel"]
 FAULTS = ["oom", "readonly", "wrongtype", "busy", "lost_reply", "cut", "frozen", "paused"]
@@ -201,7 +201,7 @@ class Case:
             os.kill(self.redis.pid, signal.SIGCONT)
 
     def clear(self):
-        """What an operator does once the cause is fixed (README)."""
+        """What an operator does once the cause is fixed (consumer/README.md, "Poison")."""
         self.cli("CONFIG", "SET", "maxmemory", "0")
         self.cli("REPLICAOF", "NO", "ONE")
         if self.fault == "wrongtype":

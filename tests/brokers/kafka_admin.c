@@ -1,5 +1,5 @@
 /* kafka_admin -- what the tests ask of a real Kafka broker that kcat cannot
- * do, through librdkafka's Admin API (tests/kafka_broker_start.sh uses it).
+ * do, through librdkafka's Admin API (tests/brokers/kafka_broker_start.sh uses it).
  *
  *   kafka_admin -b BROKERS [-X K=V]... create TOPIC[:PARTITIONS[:K=V[,K=V]...]] ...
  *       CreateTopics (replication factor 1, topic configs K=V, e.g.

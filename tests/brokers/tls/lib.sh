@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# tests/tls/lib.sh -- certificates, a TLS redis-server and a TLS-capable
-# oneshot for the TLS tests (bash). Source it after tests/lib.sh.
+# tests/brokers/tls/lib.sh -- certificates, a TLS redis-server and a TLS-capable
+# oneshot for the TLS tests (bash). Source it after tests/harness/lib.sh.
 #
 #   tls_bin                  sets TLS_BIN: $ONESHOT_TLS_BIN if set, else
 #                            build/oneshot-static if present (the default
@@ -13,7 +13,7 @@
 #                            otherhost.pem/.key (for other.example), client.pem/
 #                            .key (clientAuth, from ca), client-expired.pem/.key,
 #                            client-enc.key (the client key with a passphrase)
-#   tls_redis_start DIR [ARGS...]  redis_start (tests/redis_start.sh) with a TLS
+#   tls_redis_start DIR [ARGS...]  redis_start (tests/harness/redis_start.sh) with a TLS
 #                            port too: TLS_PORT (server.pem, CA ca.pem, clients
 #                            not asked for certificates unless ARGS say), and
 #                            PLAIN_PORT (plain TCP); the unix socket stays plain
@@ -21,7 +21,7 @@
 #
 # Certificates are EC P-256 (fast to make); the CA's key signs every leaf.
 
-_tls_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+_tls_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 
 tls_bin() {
     TLS_BIN=${ONESHOT_TLS_BIN:-}

@@ -2,12 +2,12 @@
 # demo.sh -- `make demo`: the main job end to end on this machine.
 #
 # Starts a private redis-server (unix socket) and a real Kafka broker
-# (tests/kafka_broker_start.sh), enqueues demo jobs with `oneshot submit`, drains
+# (tests/brokers/kafka_broker_start.sh), enqueues demo jobs with `oneshot submit`, drains
 # them with `oneshot fleet` (one replica per job), runs one HTTP job with
 # curl, shows the records with `oneshot status` and a table, and stops
 # everything it started. Exits 0 when every job ended as expected.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${ONESHOT_BUILD:-build}
 BIN=$PWD/$BUILD/oneshot
 dir=$(mktemp -d /tmp/oneshot-demo.XXXXXX)
@@ -50,10 +50,10 @@ export ONESHOT_REDIS_URL=unix://$dir/redis.sock
 echo "redis: $ONESHOT_REDIS_URL"
 
 export TMPDIR_TEST=$dir/kafka
-. tests/kafka_broker_start.sh
+. tests/brokers/kafka_broker_start.sh
 kafka_broker_start kdemo kdemo.results kdemo.status kdemo.dead >/dev/null ||
     die "the Kafka broker did not start"
-echo "kafka: $KAFKA_BROKERS (Apache Kafka $(basename "$(ls tests/kafka/target/libs/kafka_2.13-*.jar)" .jar | cut -d- -f2), KRaft, one JVM), topic kdemo"
+echo "kafka: $KAFKA_BROKERS (Apache Kafka $(basename "$(ls tests/brokers/kafka/target/libs/kafka_2.13-*.jar)" .jar | cut -d- -f2), KRaft, one JVM), topic kdemo"
 
 # -- Redis list jobs through the fleet ----------------------------------------
 step "oneshot submit: 4 jobs on the Redis list 'demo' (demo-4 fails on purpose)"

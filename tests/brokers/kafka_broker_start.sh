@@ -2,8 +2,10 @@
 # kafka_broker_start.sh -- a real Apache Kafka broker for the tests (bash).
 # SOURCE it, do not execute it:
 #
-#   TMPDIR_TEST=$(mktemp -d)             # its folder (created if unset)
-#   . tests/kafka_broker_start.sh
+#   TMPDIR_TEST=$T_DIR/kafka             # its folder (unset: $T_DIR/kafka when
+#                                        # tests/harness/lib.sh was sourced, else
+#                                        # a mktemp -d folder under /tmp)
+#   . tests/brokers/kafka_broker_start.sh
 #   kafka_broker_start orders:3 events   # exports KAFKA_BROKERS, KAFKA_BROKER_PID,
 #                                        # KAFKA_BROKER_LOG (and KAFKA_SASL_BROKERS,
 #                                        # KAFKA_SSL_BROKERS, KAFKA_SASL_SSL_BROKERS)
@@ -14,12 +16,12 @@
 #   kafka_broker_keep_log                # copy the log to $BUILD/test-logs (a failed test)
 #   kafka_broker_stop                    # SIGTERM + wait (safe to call twice)
 #
-# The broker is Kafka from tests/kafka/pom.xml (`make deps` puts it in
-# tests/kafka/target/libs), one JVM in KRaft combined mode (broker and
+# The broker is Kafka from tests/brokers/kafka/pom.xml (`make deps` puts it in
+# tests/brokers/kafka/target/libs), one JVM in KRaft combined mode (broker and
 # controller, node 1), storage formatted in $TMPDIR_TEST/kafka-data, on
 # free loopback ports, heap $KAFKA_HEAP (512m). Its settings: the group
-# coordinator's initial rebalance delay 0 (an operator's choice, README
-# "Kafka"), replication factor 1 and one partition for the internal topics,
+# coordinator's initial rebalance delay 0 (an operator's choice, consumer/kafka/README.md),
+# replication factor 1 and one partition for the internal topics,
 # min.insync.replicas 1, and the broker's own session with its controller
 # 2 s instead of 9 (a broker restarted after a SIGKILL cannot register
 # before its previous incarnation's session ends); everything else is
@@ -30,17 +32,17 @@
 # Environment: KAFKA_SASL_PASSWORD (also a SASL_PLAINTEXT listener, PLAIN
 # mechanism, user $KAFKA_SASL_USER, default "oneshot", exported as
 # KAFKA_SASL_BROKERS), KAFKA_TLS_DIR (a folder with ca.pem, server.pem and
-# server.key, as tests/tls/lib.sh's tls_certs makes them: also an SSL
+# server.key, as tests/brokers/tls/lib.sh's tls_certs makes them: also an SSL
 # listener, KAFKA_SSL_BROKERS, its certificate server.pem in a PEM
 # keystore, ca.pem the truststore, no client certificates asked for; with
 # KAFKA_SCRAM_PASSWORD too, a SASL_SSL listener, KAFKA_SASL_SSL_BROKERS,
 # with SCRAM-SHA-512 (the user $KAFKA_SCRAM_USER, default "oneshot",
 # written into the metadata when the storage is formatted, as KRaft wants)
 # and PLAIN (the same user and password: librdkafka < 2.6.1 cannot do
-# SCRAM with Kafka 4.x, see README "Kafka"), KAFKA_BROKER_PROPS (more
+# SCRAM with Kafka 4.x, see consumer/kafka/README.md), KAFKA_BROKER_PROPS (more
 # server.properties lines),
 # KAFKA_HEAP, KAFKA_ADMIN_BIN (default build/kafka_admin),
-# KAFKA_LIBS (default tests/kafka/target/libs). Readiness is polled, bounded
+# KAFKA_LIBS (default tests/brokers/kafka/target/libs). Readiness is polled, bounded
 # by KAFKA_START_S (60 s). The log is $TMPDIR_TEST/kafka.log, appended by
 # every start.
 #
@@ -52,11 +54,11 @@
 # SASL_SSL listener's port instead of a free one. KAFKA_SSL_BROKERS and
 # KAFKA_SASL_SSL_BROKERS then carry that name.
 #
-# When sourced after tests/lib.sh the broker is added to T_PIDS (killed by
+# When sourced after tests/harness/lib.sh the broker is added to T_PIDS (killed by
 # its trap) and kafka_broker_keep_log to T_ON_EXIT: a test file that had a
 # FAIL keeps the broker's log.
 
-_kafka_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_kafka_repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # A free TCP port on 127.0.0.1 (bound by the kernel, released at once).
 _kafka_free_port() {
@@ -184,13 +186,17 @@ _kafka_launch() {
 
 # kafka_broker_start [TOPIC[:PARTITIONS] ...]
 kafka_broker_start() {
-    _KAFKA_LIBS=${KAFKA_LIBS:-$_kafka_repo/tests/kafka/target/libs}
+    _KAFKA_LIBS=${KAFKA_LIBS:-$_kafka_repo/tests/brokers/kafka/target/libs}
     if ! ls "$_KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1; then
         echo "kafka_broker_start: no Kafka in $_KAFKA_LIBS: run 'make deps'" >&2
         return 1
     fi
     if [ -z "${TMPDIR_TEST:-}" ]; then
-        TMPDIR_TEST=$(mktemp -d) || return 1
+        if [ -n "${T_DIR:-}" ]; then
+            TMPDIR_TEST=$T_DIR/kafka
+        else
+            TMPDIR_TEST=$(mktemp -d /tmp/oneshot-kafka.XXXXXX) || return 1
+        fi
         export TMPDIR_TEST
     fi
     mkdir -p "$TMPDIR_TEST/kafka-data" || return 1

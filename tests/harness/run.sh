@@ -4,7 +4,7 @@
 # ONESHOT_BUILD selects the build folder (build/asan for `make asan`);
 # ONESHOT_TESTS=pattern runs only the e2e files whose name matches.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BUILD=${ONESHOT_BUILD:-build}
 export ONESHOT_BUILD=$BUILD
 pass=0
