@@ -421,7 +421,7 @@ static const char *env_get(char **envp, const char *name) {
 
 /* rediss:// and its files. The files are only checked for being readable
  * here; their contents are loaded (and refused with 78) when the TLS
- * context is made at start, before anything is consumed (redis_tls.h). */
+ * context is made at start, before anything is consumed (redis/tls.h). */
 static int validate_redis_tls(const config *cfg, const redis_url *u, char *err, size_t errlen) {
     const char *files[] = {"redis-ca", cfg->redis_ca, "redis-cert", cfg->redis_cert, "redis-key", cfg->redis_key};
 #if !ONESHOT_HIREDIS_SSL

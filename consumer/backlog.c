@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "../common/buf.h"
-#include "kafka_module.h"
-#include "redis_conn.h"
+#include "kafka/module.h"
+#include "redis/conn.h"
 
 typedef struct backlog_ops {
     const char *name;

@@ -29,10 +29,10 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/status.h"
-#include "janitor.h"
-#include "kafka_module.h"
-#include "redis_conn.h"
-#include "redis_record.h"
+#include "redis/janitor.h"
+#include "kafka/module.h"
+#include "redis/conn.h"
+#include "redis/record.h"
 #include "seam.h"
 
 #define WAIT_POLL_MS 1000      /* re-read the record this often even when subscribed */
@@ -199,7 +199,7 @@ static int submit_redis_stream(const config *cfg, const submission *sub, char *o
     return submit_redis(cfg, "stream", sub->id, &p, out_id, n);
 }
 
-/* Kafka: the producer lives in oneshot-kafka.so (kafka_module.h). */
+/* Kafka: the producer lives in oneshot-kafka.so (kafka/module.h). */
 static int submit_kafka(const config *cfg, const submission *sub, char *out_id, size_t n) {
     char err[512], uuid[40];
     const kafka_module *m = kafka_module_load(err, sizeof(err));
@@ -652,7 +652,7 @@ static int kafka_reset(void *ctx, const char *id, char *err, size_t errlen) {
 
 /* Kafka: the module's re-drive, with the Redis store's records reset
  * first when --store redis. --all only: the letters are re-driven in
- * their order (kafka_module.h). */
+ * their order (kafka/module.h). */
 static int redrive_kafka(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
                          int *nskipped, int *matched, char *err, size_t errlen) {
     const kafka_module *m = kafka_module_load(err, errlen);

@@ -5,7 +5,7 @@
 
 #include "../common/exitcodes.h"
 #include "../common/status.h"
-#include "core.h"
+#include "cores/core.h"
 
 /* A failure or a deadline: re-queued while attempts remain, then dead;
  * without a queue (HTTP) it is final as it is (failed_state). */

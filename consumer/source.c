@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kafka_module.h"
+#include "kafka/module.h"
 
 const source_ops *source_find(const char *name, char *err, size_t errlen) {
     if (strcmp(name, "http") == 0) return &source_http;

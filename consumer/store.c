@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kafka_module.h"
+#include "kafka/module.h"
 
 static int none_open(const config *cfg, void **state, char *err, size_t errlen) {
     (void)cfg;

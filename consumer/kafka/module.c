@@ -1,4 +1,4 @@
-/* module.c -- the table oneshot-kafka.so exports (see kafka_module.h), with
+/* module.c -- the table oneshot-kafka.so exports (see kafka/module.h), with
  * the Kafka side of `oneshot submit` and of the fleet's backlog. */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 
 #include "../../common/buf.h"
 #include "../../common/exitcodes.h"
-#include "../kafka_module.h"
+#include "module.h"
 #include "kafka_common.h"
 
 #define BACKLOG_TIMEOUT_MS 5000

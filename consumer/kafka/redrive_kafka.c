@@ -1,5 +1,5 @@
 /* redrive_kafka.c -- `oneshot redrive --source kafka --all` (see
- * kafka_module.h; README, Kafka, "Re-drive").
+ * kafka/module.h; README, Kafka, "Re-drive").
  *
  * A topic cannot give a message back, so re-driving a dead letter is
  * producing it again: its key, its value (the producer's bytes) and the
@@ -22,7 +22,7 @@
 #include "../../common/buf.h"
 #include "../../common/clock.h"
 #include "../../common/log.h"
-#include "../kafka_module.h"
+#include "module.h"
 #include "kafka_common.h"
 
 #define RD_TIMEOUT_MS 10000 /* metadata, offsets, and the longest wait for the next letter */

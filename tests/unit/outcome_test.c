@@ -1,7 +1,7 @@
 /* outcome_test.c -- the whole outcome table (consumer/outcome.h). */
 #include "../../common/exitcodes.h"
 #include "../../common/status.h"
-#include "../../consumer/core.h"
+#include "../../consumer/cores/core.h"
 #include "../../consumer/outcome.h"
 #include "test.h"
 

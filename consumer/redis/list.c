@@ -1,4 +1,4 @@
-/* source_redis_list.c -- the reliable-queue pattern on a Redis list
+/* redis/list.c -- the reliable-queue pattern on a Redis list
  *.
  *
  * Keys (Q = --queue, P = --prefix, W = this replica's id):
@@ -40,15 +40,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "redis_conn.h"
-#include "redis_record.h"
-#include "replica.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "conn.h"
+#include "record.h"
+#include "../replica.h"
 #include "janitor.h"
-#include "source.h"
-#include "seam.h"
+#include "../source.h"
+#include "../seam.h"
 
 typedef struct lsrc {
     const config *cfg;
@@ -693,7 +693,7 @@ const source_ops source_redis_list = {
     .close = list_close,
 };
 
-/* `oneshot sweep` (janitor.h): the replicas' sweep, run until the orphan
+/* `oneshot sweep` (redis/janitor.h): the replicas' sweep, run until the orphan
  * finder finds none. The finder names the first orphan of Q:workers; one
  * the sweep could not move (quarantined: out of Q:workers; a broken key;
  * a copy that changed under us) is not named twice in a row, and a round

@@ -1,13 +1,13 @@
-/* source_http.c -- the job arrives as POST /job.
+/* http/source.c -- the job arrives as POST /job.
  *
  * A thin adapter over httpd: claim waits for the request, finish answers
  * it and waits until the answer has been sent. There is no broker, so
  * every disposition is "answer"; a retry is the caller's business. */
 #include <stdio.h>
 
-#include "../common/log.h"
+#include "../../common/log.h"
 #include "httpd.h"
-#include "source.h"
+#include "../source.h"
 
 static httpd *attached;
 static int send_wait_ms;

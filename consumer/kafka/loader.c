@@ -1,7 +1,7 @@
-/* kafka_module.c -- finding and loading oneshot-kafka.so, or, in a build
+/* kafka/loader.c -- finding and loading oneshot-kafka.so, or, in a build
  * with ONESHOT_KAFKA_BUILTIN (the static file, `make static`), the Kafka
  * code linked into the binary: no dlopen at run time. */
-#include "kafka_module.h"
+#include "module.h"
 
 #if ONESHOT_KAFKA_BUILTIN
 /* consumer/kafka/module.c, compiled into the binary. librdkafka does

@@ -1,4 +1,4 @@
-/* redis_record.h -- the status record's transitions in Redis, each one
+/* redis/record.h -- the status record's transitions in Redis, each one
  * script (consumer/README.md "The Redis job protocol").
  *
  * The record is the hash P:job:<id>; every transition checks, in the same
@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/status.h"
-#include "redis_conn.h"
-#include "source.h"
+#include "../../common/status.h"
+#include "conn.h"
+#include "../source.h"
 
 /* Lua shared by every script that writes a record: FINAL (the final
  * states), NUM (numeric fields), typeok(key, want) -> ok, actual type, and

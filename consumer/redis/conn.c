@@ -1,5 +1,5 @@
-/* redis_conn.c -- one Redis connection with bounded reconnects (see redis_conn.h). */
-#include "redis_conn.h"
+/* redis/conn.c -- one Redis connection with bounded reconnects (see redis/conn.h). */
+#include "conn.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../config/redis_url.h"
-#include "redis_tls.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "../../config/redis_url.h"
+#include "tls.h"
 
 struct rconn {
     pthread_mutex_t mu;

@@ -1,4 +1,4 @@
-/* core_echo.c -- the result is the input, for overhead measurements.
+/* cores/echo.c -- the result is the input, for overhead measurements.
  *
  * The result borrows the job's input buffer: no copy however large. */
 #include "core.h"

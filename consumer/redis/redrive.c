@@ -1,5 +1,5 @@
-/* redrive.c -- `oneshot redrive`: dead letters back to the queue (see
- * janitor.h and consumer/README.md "Re-drive").
+/* redis/redrive.c -- `oneshot redrive`: dead letters back to the queue (see
+ * redis/janitor.h and consumer/README.md "Re-drive").
  *
  * A dead letter carries the job as its producer sent it plus why it died:
  * redis-list a JSON line {"id","input"|"input_base64"|"raw"|"raw_base64",
@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/job.h"
-#include "../common/log.h"
-#include "../common/status.h"
+#include "../../common/buf.h"
+#include "../../common/job.h"
+#include "../../common/log.h"
+#include "../../common/status.h"
 #include "janitor.h"
-#include "redis_record.h"
+#include "record.h"
 
 /* The checks both scripts share. KEYS[2] the queue, KEYS[3] the record;
  * WANT the queue's type. Leaves `s`, the record's state ('' none). */

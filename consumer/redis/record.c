@@ -1,17 +1,17 @@
-/* redis_record.c -- the status record's transitions (see redis_record.h
+/* redis/record.c -- the status record's transitions (see redis/record.h
  * and consumer/README.md). Every script reads and checks first (types,
  * ownership, fence) and writes after, so the only write Redis can refuse
  * (OOM, READONLY) is the first, and a refused script has written nothing. */
-#include "redis_record.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "store.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "../store.h"
 
 void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id) {
     snprintf(out, n, "%s:%s:%s", prefix, kind, id);

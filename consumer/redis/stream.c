@@ -1,4 +1,4 @@
-/* source_redis_stream.c -- one entry of a Redis stream through a consumer
+/* redis/stream.c -- one entry of a Redis stream through a consumer
  * group.
  *
  * Entries carry fields: input (required), id (default: the entry id),
@@ -41,15 +41,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "redis_conn.h"
-#include "redis_record.h"
-#include "replica.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "conn.h"
+#include "record.h"
+#include "../replica.h"
 #include "janitor.h"
-#include "source.h"
-#include "seam.h"
+#include "../source.h"
+#include "../seam.h"
 
 #define DEAD_MAX 100                       /* exhausted entries settled per claim call */
 #define CONSUMER_GC_IDLE_MS 60000          /* idle, nothing pending: a dead replica's consumer */
@@ -711,7 +711,7 @@ const source_ops source_redis_stream = {
     .close = stream_close,
 };
 
-/* --- `oneshot sweep` (janitor.h) ---
+/* --- `oneshot sweep` (redis/janitor.h) ---
  *
  * A replica takes an orphan over with XCLAIM when it claims; but a
  * replica is started only for an entry in the group's lag (KEDA's

@@ -1,4 +1,4 @@
-/* janitor.h -- what `oneshot sweep` and `oneshot redrive` ask of the Redis
+/* redis/janitor.h -- what `oneshot sweep` and `oneshot redrive` ask of the Redis
  * sources.
  *
  * A replica sweeps one orphan before each claim; a sweep run from outside
@@ -14,14 +14,14 @@
 
 #include <stddef.h>
 
-#include "../common/buf.h"
-#include "../config/config.h"
-#include "redis_conn.h"
+#include "../../common/buf.h"
+#include "../../config/config.h"
+#include "conn.h"
 
 int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
 int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
 
-/* `oneshot redrive` (redrive.c): the dead letters of job `only` (NULL:
+/* `oneshot redrive` (redis/redrive.c): the dead letters of job `only` (NULL:
  * all) back to the queue as fresh jobs, oldest first. *moved / *skipped
  * get one JSON object per letter (comma-separated); *n counts the moved
  * (with --dry-run: those that would move), *nskipped those left, *matched

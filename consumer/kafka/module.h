@@ -1,4 +1,4 @@
-/* kafka_module.h -- the Kafka code, loaded only when it is used.
+/* kafka/module.h -- the Kafka code, loaded only when it is used.
  *
  * Everything that links librdkafka (the Kafka source, the Kafka store, the
  * Kafka side of `submit` and of the fleet's backlog) is built into
@@ -12,10 +12,10 @@
 
 #include <stddef.h>
 
-#include "../common/buf.h"
-#include "../config/config.h"
-#include "source.h"
-#include "store.h"
+#include "../../common/buf.h"
+#include "../../config/config.h"
+#include "../source.h"
+#include "../store.h"
 
 #define KAFKA_MODULE_ABI 5 /* 5: status/wait; 4: redrive, source_ops.owns; 3: source_ops.proof, store_ops.begin takes a claim_proof */
 #define KAFKA_MODULE_FILE "oneshot-kafka.so"
