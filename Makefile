@@ -71,8 +71,8 @@ SRC_CONFIG   := $(wildcard config/*.c)
 # One folder per broker (consumer/redis, consumer/http; consumer/kafka is the
 # module, but for its loader), the cores in consumer/cores.
 CONSUMER_DIRS := consumer consumer/redis consumer/http consumer/cores
-SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard $(CONSUMER_DIRS:%=%/*.c))) consumer/kafka/loader.c
-SRC_KAFKA    := $(filter-out consumer/kafka/loader.c,$(wildcard consumer/kafka/*.c))
+SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard $(CONSUMER_DIRS:%=%/*.c))) consumer/kafka/driver.c
+SRC_KAFKA    := $(filter-out consumer/kafka/driver.c,$(wildcard consumer/kafka/*.c))
 HDRS         := $(wildcard common/*.h config/*.h $(CONSUMER_DIRS:%=%/*.h) consumer/kafka/*.h include/oneshot/*.h)
 LIB_SRC      := $(SRC_COMMON) $(SRC_CONFIG) $(SRC_CONSUMER)
 LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -246,7 +246,7 @@ ifeq ($(STATIC),1)
 # cJSON rebuilt from source into /opt (buildroot.sh says why), the rest
 # Debian's own .a files. hiredis 1.x with its SSL module, so the rediss://
 # code (ONESHOT_HIREDIS_SSL) is in; Kafka linked in (ONESHOT_KAFKA_BUILTIN,
-# consumer/kafka/loader.c): no dlopen at run time, no -rdynamic.
+# consumer/kafka/driver.c): no dlopen at run time, no -rdynamic.
 # --gc-sections drops what no code reaches. -lcjson before -lrdkafka:
 # librdkafka.a carries its own copy of cJSON (1.7.14) under the same names,
 # and the first archive to define them wins: so both use trixie's cJSON.

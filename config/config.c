@@ -19,6 +19,7 @@
 
 #include "../common/buf.h"
 #include "../common/ids.h"
+#include "../consumer/broker.h"
 #include "../consumer/pushgw.h"
 #include "redis_url.h"
 
@@ -507,10 +508,9 @@ static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
         }
     }
     if (!cfg->store) {
-        const char *def = strcmp(cfg->source, "kafka") == 0   ? "kafka"
-                          : strcmp(cfg->source, "http") == 0 ? "none"
-                                                               : "redis";
-        cfg->store = xstrdup(def);
+        /* The source's broker brings its store. */
+        const broker *b = broker_named(cfg->source);
+        cfg->store = xstrdup(b ? b->store_name : "none");
     }
     if (!cfg->dead_letter) {
         buf b = BUF_INIT;

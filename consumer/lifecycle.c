@@ -30,6 +30,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/status.h"
+#include "broker.h"
 #include "cores/core.h"
 #include "heartbeat.h"
 #include "http/httpd.h"
@@ -48,6 +49,7 @@ static struct run {
     const config *cfg;
     const core_ops *core;
     void *core_state;
+    const broker *broker;
     const source_ops *src;
     void *src_state;
     const store_ops *store;
@@ -488,7 +490,7 @@ static int open_everything(char *err, size_t errlen, int *code) {
     }
     R.core_ready = 1;
     httpd_set_metrics(metrics_render);
-    R.http = httpd_start(R.cfg, strcmp(R.cfg->source, "http") == 0, err, errlen);
+    R.http = httpd_start(R.cfg, R.broker->serves_http, err, errlen);
     if (!R.http) {
         *code = OS_EXIT_CONFIG;
         return -1;
@@ -497,7 +499,7 @@ static int open_everything(char *err, size_t errlen, int *code) {
     snprintf(port, sizeof(port), "\"port\":%d", httpd_port(R.http));
     log_fields(LL_INFO, port, "listening on %s:%d (source %s, core %s, store %s)", R.cfg->bind,
                httpd_port(R.http), R.cfg->source, R.cfg->core, R.cfg->store);
-    source_http_attach(R.http);
+    if (R.broker->attach) R.broker->attach(R.http);
     int rc = R.src->open(R.cfg, &R.src_state, err, errlen);
     if (rc < 0) {
         R.src_state = NULL;
@@ -536,11 +538,14 @@ int lifecycle_run(const config *cfg) {
     status_init(&R.status);
     snprintf(R.status.worker, sizeof(R.status.worker), "%s", worker);
     snprintf(R.status.source, sizeof(R.status.source), "%s", cfg->source);
-    snprintf(R.status.queue, sizeof(R.status.queue), "%s", strcmp(cfg->source, "http") ? cfg->queue : "");
+    
 
     R.core = core_find(cfg->core);
-    R.src = source_find(cfg->source, err, sizeof(err));
-    if (R.src) R.store = store_find(cfg->store, err, sizeof(err));
+    R.broker = broker_named(cfg->source);
+    if (!R.broker) snprintf(err, sizeof(err), "--source: unknown source '%s'", cfg->source);
+    else snprintf(R.status.queue, sizeof(R.status.queue), "%s", R.broker->serves_http ? "" : cfg->queue);
+    R.src = R.broker ? broker_source(R.broker, err, sizeof(err)) : NULL;
+    if (R.src) R.store = broker_store(cfg->store, err, sizeof(err));
     if (!R.src || !R.store) {
         log_error("%s", err);
         code = OS_EXIT_CONFIG;

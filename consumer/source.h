@@ -88,14 +88,6 @@ typedef struct source_ops {
     void (*close)(void *state);
 } source_ops;
 
-/* The source named by --source, or NULL with a reason (the Kafka source
- * lives in a module that may fail to load). */
-const source_ops *source_find(const char *name, char *err, size_t errlen);
-
-/* The http source serves jobs through the replica's HTTP server. */
-struct httpd;
-void source_http_attach(struct httpd *h);
-
 extern const source_ops source_http;
 extern const source_ops source_redis_list;
 extern const source_ops source_redis_stream;

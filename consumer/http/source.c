@@ -7,12 +7,13 @@
 
 #include "../../common/log.h"
 #include "httpd.h"
+#include "../broker.h"
 #include "../source.h"
 
 static httpd *attached;
 static int send_wait_ms;
 
-void source_http_attach(httpd *h) { attached = h; }
+static void http_attach(httpd *h) { attached = h; }
 
 static int http_open(const config *cfg, void **state, char *err, size_t errlen) {
     /* Bound on waiting for a sent response: a client that stops reading is
@@ -50,4 +51,17 @@ const source_ops source_http = {
     .claim = http_claim,
     .finish = http_finish,
     .close = http_close,
+};
+
+/* The http broker: POST /job to the replica; no queue, so no submit,
+ * backlog, sweep or redrive; its store keeps nothing (the caller gets the
+ * result in the response), unless --store says otherwise. */
+const broker broker_http = {
+    .name = "http",
+    .store_name = "none",
+    .source = &source_http,
+    .store = &store_none,
+    .serves_http = 1,
+    .attach = http_attach,
+    .no_submit = " (over HTTP, POST /job to the replica)",
 };

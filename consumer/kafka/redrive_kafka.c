@@ -68,7 +68,7 @@ static rd_kafka_headers_t *producer_headers(const rd_kafka_message_t *m) {
 
 /* One letter. 1 handled (moved, or would be), 0 its partition stops at
  * it (reported), -1 failed (err). */
-static int rd_letter(const config *cfg, const rd_kafka_message_t *m, kafka_reset_fn reset, void *ctx, buf *moved,
+static int rd_letter(const config *cfg, const rd_kafka_message_t *m, redrive_reset_fn reset, void *ctx, buf *moved,
                      buf *skipped, int *n, char *err, size_t errlen) {
     rd_kafka_headers_t *h = NULL;
     char id[256] = "", state[64] = "";
@@ -150,7 +150,7 @@ static rd_part *rd_find(rd_part *ps, int np, int32_t id) {
     return NULL;
 }
 
-int kafka_redrive(const config *cfg, kafka_reset_fn reset, void *ctx, buf *moved, buf *skipped, int *n, char *err,
+int kafka_redrive(const config *cfg, redrive_reset_fn reset, void *ctx, buf *moved, buf *skipped, int *n, char *err,
                   size_t errlen) {
     static const char *const defaults[] = {"client.id", "oneshot-redrive", "auto.offset.reset", "earliest",
                                            "enable.auto.commit", "false", "enable.auto.offset.store", "false",

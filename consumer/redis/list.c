@@ -48,6 +48,7 @@
 #include "../replica.h"
 #include "janitor.h"
 #include "../source.h"
+#include "../store.h"
 #include "../seam.h"
 
 typedef struct lsrc {
@@ -270,7 +271,7 @@ static int list_open(const config *cfg, void **state, char *err, size_t errlen) 
     snprintf(s->reg, sizeof(s->reg), "%s:workers", cfg->queue);
     snprintf(s->quar, sizeof(s->quar), "%s:quarantine", cfg->queue);
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
-    s->use_status = strcmp(cfg->store, "redis") == 0;
+    s->use_status = strcmp(cfg->store, store_redis.name) == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
     s->c = rconn_share(cfg->redis_url, who, err, errlen);
     if (!s->c) {
@@ -366,7 +367,7 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
     snprintf(num, sizeof(num), "%d", strcmp(state, ST_DEAD) == 0 ? oj->attempt : oj->attempt - 1);
     rec_add(rec, "attempt", num);
     rec_add(rec, "worker", o->owner);
-    rec_add(rec, "source", "redis-list");
+    rec_add(rec, "source", source_redis_list.name);
     rec_add(rec, "queue", s->cfg->queue);
     rec_add(rec, "error", why);
     if (strcmp(state, ST_DEAD) == 0) rec_add(rec, "finished_at", clock_iso8601(clock_wall_ms(), at, sizeof(at)));
@@ -709,7 +710,7 @@ int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, c
     s.cfg = cfg;
     s.c = c;
     s.report = moved;
-    s.use_status = strcmp(cfg->store ? cfg->store : "redis", "redis") == 0;
+    s.use_status = !cfg->store || strcmp(cfg->store, store_redis.name) == 0;
     snprintf(s.reg, sizeof(s.reg), "%s:workers", cfg->queue);
     snprintf(s.quar, sizeof(s.quar), "%s:quarantine", cfg->queue);
     *n = *left = 0;

@@ -49,6 +49,7 @@
 #include "../replica.h"
 #include "janitor.h"
 #include "../source.h"
+#include "../store.h"
 #include "../seam.h"
 
 #define DEAD_MAX 100                       /* exhausted entries settled per claim call */
@@ -251,7 +252,7 @@ static int stream_open(const config *cfg, void **state, char *err, size_t errlen
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
     rkey(s->lease, sizeof(s->lease), cfg->prefix, "lease", s->me);
     rkey(s->lease_prefix, sizeof(s->lease_prefix), cfg->prefix, "lease", "");
-    s->use_status = strcmp(cfg->store, "redis") == 0;
+    s->use_status = strcmp(cfg->store, store_redis.name) == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
     s->c = rconn_share(cfg->redis_url, who, err, errlen);
     if (!s->c) {
@@ -357,7 +358,7 @@ static void pairs_record(rargs *p, const ssrc *s, const char *job_id, const char
     rargs_str(p, "worker");
     rargs_str(p, s->me);
     rargs_str(p, "source");
-    rargs_str(p, "redis-stream");
+    rargs_str(p, source_redis_stream.name);
     rargs_str(p, "queue");
     rargs_str(p, s->cfg->queue);
     rargs_str(p, "error");
@@ -963,7 +964,7 @@ int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left,
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
     s.c = c;
-    s.use_status = strcmp(cfg->store ? cfg->store : "redis", "redis") == 0;
+    s.use_status = !cfg->store || strcmp(cfg->store, store_redis.name) == 0;
     snprintf(s.lease_ms, sizeof(s.lease_ms), "%lld", (long long)cfg->lease * 1000);
     rkey(s.lease_prefix, sizeof(s.lease_prefix), cfg->prefix, "lease", "");
     *n = *left = 0;
