@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../common/job.h"
+#include "../common/status.h"
 #include "../config/config.h"
 
 enum claim_rc {
@@ -45,7 +46,7 @@ typedef struct claim_proof {
 /* The end of a job as the source sees it. */
 typedef struct outcome {
     enum disposition disp;
-    const char *state;        /* final status state (ST_*) */
+    enum job_state state;     /* final status state (its name: job_state_name) */
     int exit_code;            /* the process's exit code */
     int http_status;          /* for the HTTP source */
     const char *body;         /* HTTP response body / result */

@@ -79,7 +79,7 @@ static int rd_letter(const config *cfg, const rd_kafka_message_t *m, redrive_res
                   "not a oneshot dead letter (no id and state headers): this partition's re-drive stops here");
         return 0;
     }
-    if (strcmp(state, "rejected") == 0 && !cfg->rejected) {
+    if (job_state_of(state) == JS_REJECTED && !cfg->rejected) {
         rd_report(skipped, id, state, topic, m->partition, m->offset, NULL,
                   "rejected: re-driven only with --rejected; this partition's re-drive stops here");
         return 0;

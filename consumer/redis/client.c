@@ -199,7 +199,7 @@ static int event_is_for(const char *payload, size_t len, const char *id) {
  * `oneshot sweep`, so wait keeps waiting for them. */
 static int replica_gone(const config *cfg, const status_rec *st) {
     const broker *b = broker_named(st->source);
-    if (strcmp(st->state, ST_RUNNING) != 0 || !b || !b->serves_http || !st->heartbeat_at) return 0;
+    if (job_state_of(st->state) != JS_RUNNING || !b || !b->serves_http || !st->heartbeat_at) return 0;
     return clock_wall_ms() - st->heartbeat_at > 3 * (int64_t)cfg->lease * 1000;
 }
 
@@ -352,16 +352,17 @@ int rclient_cancel(const config *cfg, const char *id) {
         return OS_EXIT_UNAVAILABLE;
     }
     const char *state = r->type == REDIS_REPLY_STRING ? r->str : "";
-    int is_final = status_is_final(state) && strcmp(state, ST_CANCELLED) != 0;
+    enum job_state js = job_state_of(state);
+    int is_final = job_state_final(js) && js != JS_CANCELLED;
     int code = 0;
     if (strcmp(state, "unclaimed") == 0) {
         printf("{\"id\":\"%s\",\"cancel\":true,\"state\":\"unclaimed\"}\n", id);
         fprintf(stderr, "oneshot cancel: no record of job %s: set a cancel mark for --result-ttl %ds; a replica "
                         "that claims the job before then acknowledges it without running it and records it "
                         "cancelled (an id nobody submits is never recorded)\n", id, cfg->result_ttl);
-    } else if (strcmp(state, ST_CANCELLED) == 0 || strcmp(state, ST_RUNNING) == 0) {
+    } else if (js == JS_CANCELLED || js == JS_RUNNING) {
         printf("{\"id\":\"%s\",\"cancel\":true,\"state\":\"%s\"}\n", id, state);
-        if (strcmp(state, ST_RUNNING) == 0)
+        if (js == JS_RUNNING)
             fprintf(stderr, "oneshot cancel: job %s is running: its replica stops it at its next heartbeat\n", id);
     } else if (is_final) {
         printf("{\"id\":\"%s\",\"cancel\":false,\"state\":\"%s\"}\n", id, state);

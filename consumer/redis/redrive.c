@@ -227,7 +227,7 @@ static int list_one(rd_ctx *x, const redisReply *letter, int *left, char *err, s
     }
     if (x->only && strcmp(x->only, id) != 0) goto end;
     x->matched++;
-    if (strcmp(state, ST_REJECTED) == 0 && !x->cfg->rejected) {
+    if (job_state_of(state) == JS_REJECTED && !x->cfg->rejected) {
         skip(x, id, state, x->cfg->dead_letter, "rejected: re-driven only with --rejected");
         goto end;
     }
@@ -308,7 +308,7 @@ static int stream_one(rd_ctx *x, const redisReply *e, char *err, size_t errlen) 
     snprintf(state, sizeof(state), "%s", f->element[keep + 3]->str);
     if (x->only && strcmp(x->only, id) != 0) return 0;
     x->matched++;
-    if (strcmp(state, ST_REJECTED) == 0 && !x->cfg->rejected) {
+    if (job_state_of(state) == JS_REJECTED && !x->cfg->rejected) {
         skip(x, id, state, from, "rejected: re-driven only with --rejected");
         return 0;
     }

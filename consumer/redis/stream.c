@@ -644,14 +644,14 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
     case DISP_DEAD:
         mode = "xadd";
         target = s->cfg->dead_letter;
-        pairs_entry_id(&f, sj, j->id, strcmp(o->state, ST_REJECTED) == 0);
-        pairs_dead(&f, s, sj, o->state, o->error, j->attempt);
+        pairs_entry_id(&f, sj, j->id, o->state == JS_REJECTED);
+        pairs_dead(&f, s, sj, job_state_name(o->state), o->error, j->attempt);
         break;
     case DISP_RELEASE:
         mode = "release";
         break;
     }
-    rc = settle(s, sj, j->id, mode, target, &f, o->fence, o->state, err, errlen);
+    rc = settle(s, sj, j->id, mode, target, &f, o->fence, job_state_name(o->state), err, errlen);
     rargs_free(&f);
     if (rc == -3) return -1;
     if (rc == -1) {
@@ -846,8 +846,9 @@ static void stream_sweep_decide(ssrc *s, sjob *sj, const sorphan *o, char *job_i
         pairs_dead(xadd, s, sj, ST_DEAD, why, *attempts);
         return;
     }
-    if (status_is_final(o->state)) {
-        if (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) {
+    enum job_state known = job_state_of(o->state); /* the record's */
+    if (job_state_final(known)) {
+        if (known == JS_DEAD || known == JS_REJECTED) {
             snprintf(why, whylen, "recorded %s, and this copy was never dead-lettered (replica %s stopped)",
                      o->state, o->owner);
             *mode = "dead";
@@ -860,32 +861,32 @@ static void stream_sweep_decide(ssrc *s, sjob *sj, const sorphan *o, char *job_i
         }
         return;
     }
-    if (strcmp(o->state, ST_RUNNING) == 0 && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
+    if (known == JS_RUNNING && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
         snprintf(why, whylen, "replica %s runs the job: this entry is a duplicate, acked", o->worker);
         *mode = "drop";
         return;
     }
-    const char *state;
+    enum job_state state;
     char n[24];
     if (*attempts + 1 > s->cfg->max_attempts) {
         snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease) and --max-attempts %d is reached",
                  *attempts, o->owner, s->cfg->max_attempts);
         *mode = "dead";
         *target = s->cfg->dead_letter;
-        state = ST_DEAD;
+        state = JS_DEAD;
         pairs_entry(xadd, sj, job_id);
         pairs_dead(xadd, s, sj, ST_DEAD, why, *attempts);
     } else {
         snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease); re-queued as attempt %d",
                  *attempts, o->owner, *attempts + 1);
         *mode = "requeue";
-        state = ST_INTERRUPTED;
+        state = JS_INTERRUPTED;
         pairs_entry(xadd, sj, job_id);
         rargs_str(xadd, "attempt");
         snprintf(n, sizeof(n), "%d", *attempts + 1);
         rargs_copy(xadd, n);
     }
-    if (s->use_status) pairs_record(rec, s, job_id, state, why, *attempts);
+    if (s->use_status) pairs_record(rec, s, job_id, job_state_name(state), why, *attempts);
 }
 
 /* Sweep the orphan o (its fields in sj) with STREAM_SWEEP_LUA. The
