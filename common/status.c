@@ -59,11 +59,6 @@ const char *job_state_name(enum job_state s) {
 
 int job_state_final(enum job_state s) { return s > JS_NONE && s < JS_COUNT && STATES[s].final; }
 
-const state_info *status_state(const char *s) {
-    enum job_state js = job_state_of(s);
-    return js > JS_NONE && js < JS_COUNT ? &STATES[js] : NULL;
-}
-
 int status_is_final(const char *state) { return job_state_final(job_state_of(state)); }
 
 const char *status_states_help(void) {

@@ -77,8 +77,6 @@ typedef struct state_info {
 extern const state_info STATES[JS_COUNT];
 extern const size_t NSTATES;
 
-/* The state named s, or NULL. */
-const state_info *status_state(const char *s);
 /* The state named s (JS_DUPLICATE for "duplicate"), or JS_NONE. */
 enum job_state job_state_of(const char *s);
 /* Its name ("" for JS_NONE). */

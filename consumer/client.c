@@ -27,6 +27,7 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "broker.h"
+#include "redis/client.h"
 #include "redis/conn.h"
 
 static void client_log_init(const config *cfg) {
@@ -44,14 +45,6 @@ static int id_arg(const config *cfg, const char *cmd, const char **id) {
         return -1;
     }
     return 0;
-}
-
-static rconn *client_connect(const config *cfg, const char *cmd) {
-    char err[512], who[64];
-    snprintf(who, sizeof(who), "%s", cmd);
-    rconn *c = rconn_open(cfg->redis_url, who, err, sizeof(err));
-    if (!c) fprintf(stderr, "oneshot %s: %s\n", cmd, err);
-    return c;
 }
 
 /* --- submit --- */
@@ -176,7 +169,7 @@ int client_sweep(const config *cfg) {
     config eff = *cfg;
     eff.source = (char *)b->name;
     if (!config_is_set(cfg, "store")) eff.store = (char *)b->store_name;
-    rconn *c = client_connect(cfg, "sweep");
+    rconn *c = rclient_connect(cfg, "sweep");
     if (!c) return OS_EXIT_UNAVAILABLE;
     int rc = b->sweep(&eff, c, &moved, &n, &left, err, sizeof(err));
     rconn_close(c);
@@ -232,7 +225,7 @@ int client_redrive(const config *cfg) {
     /* Redis: the queue, or the records (a Kafka re-drive with --store redis). */
     const broker *sb = broker_with_store(cfg->store);
     if (b->in_redis || (sb && sb->in_redis)) {
-        c = client_connect(cfg, "redrive");
+        c = rclient_connect(cfg, "redrive");
         if (!c) return OS_EXIT_UNAVAILABLE;
     }
     int rc = b->redrive(&eff, c, only, &moved, &skipped, &n, &nskipped, &matched, err, sizeof(err));

@@ -89,7 +89,6 @@ typedef struct source_ops {
     void (*close)(void *state);
 } source_ops;
 
-extern const source_ops source_http;
 extern const source_ops source_redis_list;
 extern const source_ops source_redis_stream;
 extern const source_ops source_kafka; /* in oneshot-kafka.so */

@@ -45,7 +45,7 @@ static int http_finish(void *state, job *j, const outcome *o, char *err, size_t 
 
 static void http_close(void *state) { (void)state; }
 
-const source_ops source_http = {
+static const source_ops source_http = {
     .name = "http",
     .open = http_open,
     .claim = http_claim,

@@ -8,6 +8,7 @@
 #include "../backlog.h"
 #include "conn.h"
 #include "janitor.h"
+#include "record.h"
 
 /* KEYS: queue, workers set. ARGV: prefix, queue. {waiting, held}: the
  * queue plus the items of processing lists whose lease is gone (the next
@@ -100,12 +101,10 @@ end:
 }
 
 int rbacklog_list(void *state, const config *cfg, backlog_count *out, char *err, size_t errlen) {
-    buf workers = BUF_INIT;
-    buf_printf(&workers, "%s:workers", cfg->queue);
-    const char *args[] = {cfg->queue, workers.data, cfg->prefix, cfg->queue};
-    int rc = redis_script((rconn **)state, cfg, LIST_LUA, 2, args, 4, out, err, errlen);
-    buf_free(&workers);
-    return rc;
+    char workers[512];
+    rkey_queue(workers, sizeof(workers), cfg->queue, "workers", NULL);
+    const char *args[] = {cfg->queue, workers, cfg->prefix, cfg->queue};
+    return redis_script((rconn **)state, cfg, LIST_LUA, 2, args, 4, out, err, errlen);
 }
 
 int rbacklog_stream(void *state, const config *cfg, backlog_count *out, char *err, size_t errlen) {

@@ -26,7 +26,7 @@
 #define WAIT_POLL_MS 1000      /* re-read the record this often even when subscribed */
 #define WAIT_POLL_NOSUB_MS 250 /* ...and this often when the subscription is lost */
 
-static rconn *rclient_connect(const config *cfg, const char *cmd) {
+rconn *rclient_connect(const config *cfg, const char *cmd) {
     char err[512], who[64];
     snprintf(who, sizeof(who), "%s", cmd);
     rconn *c = rconn_open(cfg->redis_url, who, err, sizeof(err));
@@ -78,7 +78,7 @@ static int rclient_submit(const config *cfg, const char *kind, const char *sourc
     memset(&a, 0, sizeof(a));
     rkey(prefix, sizeof(prefix), cfg->prefix, "job", "");
     snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
+    rkey_events(channel, sizeof(channel), cfg->prefix);
     rargs_copy(&a, "EVAL");
     rargs_add(&a, SUBMIT_LUA, sizeof(SUBMIT_LUA) - 1, 0);
     rargs_copy(&a, "1");
@@ -213,7 +213,7 @@ int rclient_wait(const config *cfg, const char *id) {
     c = rclient_connect(cfg, "wait");
     if (!c) return OS_EXIT_UNAVAILABLE;
     /* Subscribe before the first read so no transition falls in between. */
-    snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
+    rkey_events(channel, sizeof(channel), cfg->prefix);
     sub = rconn_open(cfg->redis_url, "wait-events", err, sizeof(err));
     if (sub && rconn_subscribe(sub, channel, err, sizeof(err)) < 0) {
         rconn_close(sub);
@@ -337,7 +337,7 @@ int rclient_cancel(const config *cfg, const char *id) {
     rkey(mark, sizeof(mark), cfg->prefix, "cancel", id);
     rkey(rec, sizeof(rec), cfg->prefix, "job", id);
     rkey(result, sizeof(result), cfg->prefix, "result", id);
-    snprintf(channel, sizeof(channel), "%s:events", cfg->prefix);
+    rkey_events(channel, sizeof(channel), cfg->prefix);
     snprintf(ttl, sizeof(ttl), "%d", cfg->result_ttl);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
     rconn *c = rclient_connect(cfg, "cancel");
@@ -400,7 +400,7 @@ int rclient_redrive_reset(void *ctx, const char *id, char *err, size_t errlen) {
     rkey(mark, sizeof(mark), k->cfg->prefix, "cancel", id);
     rkey(res, sizeof(res), k->cfg->prefix, "result", id);
     snprintf(ttl, sizeof(ttl), "%d", k->cfg->result_ttl);
-    snprintf(ch, sizeof(ch), "%s:events", k->cfg->prefix);
+    rkey_events(ch, sizeof(ch), k->cfg->prefix);
     redisReply *r = rconn_cmd(k->c, RC_RETRY, err, errlen, "EVAL %s 3 %s %s %s %s %s %s %s %s", KAFKA_RESET_LUA,
                               rk, mark, res, id, ttl, ch, k->cfg->queue, k->source);
     int rc = -1;

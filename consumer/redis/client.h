@@ -9,6 +9,9 @@
 
 #include "../broker.h"
 
+/* A connection to --redis for `oneshot CMD`, or NULL after printing
+ * "oneshot CMD: why". */
+struct rconn *rclient_connect(const config *cfg, const char *cmd);
 int rclient_submit_list(const config *cfg, const submission *sub, char *out_id, size_t n);
 int rclient_submit_stream(const config *cfg, const submission *sub, char *out_id, size_t n);
 int rclient_status(const config *cfg, const char *id);

@@ -332,8 +332,6 @@ void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen) 
     rbatch_push(b, cmd, len);
 }
 
-void rbatch_add_formatted(rbatch *b, char *cmd, size_t len) { rbatch_push(b, cmd, (int)len); }
-
 void rargs_add(rargs *a, const char *s, size_t n, int copy) {
     if (a->n == a->cap) {
         a->cap = a->cap ? a->cap * 2 : 48;

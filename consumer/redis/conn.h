@@ -83,8 +83,6 @@ void rbatch_init(rbatch *b);
 /* Append a command in hiredis format ("SET %s %b"). */
 void rbatch_add(rbatch *b, const char *fmt, ...);
 void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen);
-/* Append a command formatted by redisFormatCommand*; the batch owns it. */
-void rbatch_add_formatted(rbatch *b, char *cmd, size_t len);
 /* Drop the commands and the replies (the batch can be reused). */
 void rbatch_free(rbatch *b);
 

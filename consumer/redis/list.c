@@ -266,10 +266,10 @@ static int list_open(const config *cfg, void **state, char *err, size_t errlen) 
     char who[200];
     s->cfg = cfg;
     snprintf(s->me, sizeof(s->me), "%s", replica_id());
-    snprintf(s->proc, sizeof(s->proc), "%s:processing:%s", cfg->queue, s->me);
+    rkey_queue(s->proc, sizeof(s->proc), cfg->queue, "processing", s->me);
     rkey(s->lease, sizeof(s->lease), cfg->prefix, "lease", s->me);
-    snprintf(s->reg, sizeof(s->reg), "%s:workers", cfg->queue);
-    snprintf(s->quar, sizeof(s->quar), "%s:quarantine", cfg->queue);
+    rkey_queue(s->reg, sizeof(s->reg), cfg->queue, "workers", NULL);
+    rkey_queue(s->quar, sizeof(s->quar), cfg->queue, "quarantine", NULL);
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
     s->use_status = strcmp(cfg->store, store_redis.name) == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
@@ -416,11 +416,11 @@ static int sweep_orphan(lsrc *s, const redisReply *r, int *res_out) {
                 r->element[6]->str, r->element[7]->str, strcmp(r->element[8]->str, "1") == 0};
     memset(&oj, 0, sizeof(oj));
     sweep_decide(s, &o, &oj, &mode, &msg, &msg_len, &target, &rec, why, sizeof(why));
-    snprintf(proc, sizeof(proc), "%s:processing:%s", s->cfg->queue, o.owner);
+    rkey_queue(proc, sizeof(proc), s->cfg->queue, "processing", o.owner);
     rkey(lease, sizeof(lease), s->cfg->prefix, "lease", o.owner);
     if (oj.id[0]) rkey(rk, sizeof(rk), s->cfg->prefix, "job", oj.id);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    rkey_events(channel, sizeof(channel), s->cfg->prefix);
 
     const char *keys[] = {proc, lease, s->reg, target, rk[0] ? rk : proc, s->quar};
     rargs_str(&a, "EVAL");
@@ -711,8 +711,8 @@ int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, c
     s.c = c;
     s.report = moved;
     s.use_status = !cfg->store || strcmp(cfg->store, store_redis.name) == 0;
-    snprintf(s.reg, sizeof(s.reg), "%s:workers", cfg->queue);
-    snprintf(s.quar, sizeof(s.quar), "%s:quarantine", cfg->queue);
+    rkey_queue(s.reg, sizeof(s.reg), cfg->queue, "workers", NULL);
+    rkey_queue(s.quar, sizeof(s.quar), cfg->queue, "quarantine", NULL);
     *n = *left = 0;
     for (;;) {
         redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", LIST_ORPHANS_LUA, s.reg,

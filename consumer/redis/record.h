@@ -59,6 +59,12 @@
 /* The store's key names: <prefix>:<kind>:<id>, kind "job" (the status
  * hash), "result", "cancel" or "lease" (README "Keys"). */
 void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id);
+/* The channel every transition is published on: <prefix>:events. */
+void rkey_events(char *out, size_t n, const char *prefix);
+/* A list source's keys beside its queue: <queue>:<kind>, kind "workers"
+ * (the replicas' registry) or "quarantine", or <queue>:processing:<who>
+ * (who: the replica). The scripts build the same names from the queue. */
+void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const char *who);
 
 /* begin: see store.h (enum begin_rc). st is the "running" record; on
  * BEGIN_RUN and BEGIN_CANCELLED st->fence is set to the fence now ours.

@@ -208,7 +208,7 @@ end:
 static const char *record_keys(const rd_ctx *x, const char *id, char res[512], char ttl[24], char ch[300]) {
     rkey(res, 512, x->cfg->prefix, "result", id);
     snprintf(ttl, 24, "%d", x->cfg->result_ttl);
-    snprintf(ch, 300, "%s:events", x->cfg->prefix);
+    rkey_events(ch, 300, x->cfg->prefix);
     return res;
 }
 

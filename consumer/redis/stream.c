@@ -382,7 +382,7 @@ static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, 
              attempt - 1, s->cfg->max_attempts);
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    rkey_events(channel, sizeof(channel), s->cfg->prefix);
     pairs_record(&rec, s, job_id, ST_DEAD, why, attempt - 1);
     pairs_entry(&dl, sj, job_id);
     pairs_dead(&dl, s, sj, ST_DEAD, why, attempt - 1);
@@ -904,7 +904,7 @@ static int stream_sweep_one(ssrc *s, sjob *sj, const sorphan *o, buf *moved, cha
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
     rkey(lease, sizeof(lease), s->cfg->prefix, "lease", o->owner);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    rkey_events(channel, sizeof(channel), s->cfg->prefix);
     snprintf(nrec, sizeof(nrec), "%d", rec.n);
     snprintf(idle, sizeof(idle), "%s", s->lease_ms);
     rargs_str(&a, "EVAL");
