@@ -43,7 +43,7 @@ typedef struct opt {
 
 #define O(f) offsetof(config, f)
 static const opt opts[] = {
-    {"source", "ONESHOT_SOURCE", T_CHOICE, O(source), 0, 0, "http|redis-list|redis-stream|kafka", "http", 0,
+    {"source", "ONESHOT_SOURCE", T_CHOICE, O(source), 0, 0, NULL /* the brokers */, "http", 0,
      "where the job comes from"},
     {"port", "ONESHOT_PORT", T_INT, O(port), 0, 65535, NULL, "8000", 0,
      "health (and job) HTTP port; 0 picks a free port"},
@@ -66,7 +66,7 @@ static const opt opts[] = {
      "K=V librdkafka property (repeatable; env: k=v,k=v)"},
     {"kafka-key-is-id", "ONESHOT_KAFKA_KEY_IS_ID", T_BOOL, O(kafka_key_is_id), 0, 1, NULL, "0", 0,
      "a Kafka message's key is its job id (producers whose keys are job ids)"},
-    {"store", "ONESHOT_STORE", T_CHOICE, O(store), 0, 0, "none|redis|kafka", NULL, 0,
+    {"store", "ONESHOT_STORE", T_CHOICE, O(store), 0, 0, NULL /* the brokers' stores */, NULL, 0,
      "result/status store (default: the source's broker, none for http)"},
     {"prefix", "ONESHOT_PREFIX", T_STR, O(prefix), 0, 0, NULL, "oneshot", 0, "Redis key prefix"},
     {"result-ttl", "ONESHOT_RESULT_TTL", T_INT, O(result_ttl), 1, INT_MAX, NULL, "86400", 0,
@@ -122,6 +122,13 @@ static const opt *opt_find(const char *name, size_t n) {
 }
 
 static void *field(config *cfg, const opt *o) { return (char *)cfg + o->off; }
+
+/* A T_CHOICE's choices: its own, or (NULL) the broker registry's names:
+ * the brokers for --source, their stores for --store. */
+static const char *opt_choices(const opt *o) {
+    if (o->choices) return o->choices;
+    return broker_choices(o->off == offsetof(config, store));
+}
 
 static int choice_ok(const char *choices, const char *v) {
     size_t vn = strlen(v);
@@ -249,8 +256,8 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
         *(char **)field(cfg, o) = xstrdup(v);
         break;
     case T_CHOICE:
-        if (!choice_ok(o->choices, v)) {
-            snprintf(err, errlen, "%s: '%.64s' is not one of %s", SETTING, v, o->choices);
+        if (!choice_ok(opt_choices(o), v)) {
+            snprintf(err, errlen, "%s: '%.64s' is not one of %s", SETTING, v, opt_choices(o));
             return -1;
         }
         free(*(char **)field(cfg, o));

@@ -95,6 +95,21 @@ void broker_names(int (*has)(const broker *b), const char *conj, char *out, size
     }
 }
 
+const char *broker_choices(int stores) {
+    static char text[2][256];
+    char *out = text[stores ? 1 : 0];
+    if (out[0]) return out;
+    size_t at = 0;
+    for (size_t i = 0; i < NBROKERS; i++) {
+        const char *name = stores ? registry[i]->store_name : registry[i]->name;
+        if (stores && broker_with_store(name) != registry[i]) continue; /* named already */
+        int w = snprintf(out + at, sizeof(text[0]) - at, "%s%s", at ? "|" : "", name);
+        if (w < 0 || (size_t)w >= sizeof(text[0]) - at) break;
+        at += (size_t)w;
+    }
+    return out;
+}
+
 char *broker_envelope(const char *id, const submission *sub, size_t *len) {
     job j;
     memset(&j, 0, sizeof(j));

@@ -129,6 +129,10 @@ const broker *broker_store_for_client(const config *cfg);
  * "and") into out. */
 void broker_names(int (*has)(const broker *b), const char *conj, char *out, size_t n);
 
+/* The brokers' names ("http|redis-list|..."), or (stores 1) their
+ * stores' names, each once, as "a|b|c" for --source and --store. */
+const char *broker_choices(int stores);
+
 /* The envelope (README "The job envelope") of a submission: no "attempt"
  * (oneshot sets it on a re-queue); JSON input stays JSON. Free it. */
 char *broker_envelope(const char *id, const submission *sub, size_t *len);
