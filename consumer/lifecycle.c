@@ -561,7 +561,7 @@ int lifecycle_run(const config *cfg) {
         goto out;
     }
     opened_src = opened_store = 1;
-    watchdog_hooks hooks = {hook_abort_core, hook_hard_exit};
+    watchdog_hooks hooks = {.abort_core = hook_abort_core, .hard_exit = hook_hard_exit};
     if (watchdog_start(cfg, start, &R.cancel, &hooks) < 0) {
         log_error("cannot start the watchdog");
         code = OS_EXIT_UNAVAILABLE;

@@ -148,4 +148,9 @@ end:
 
 static void demo_destroy(void *state) { (void)state; }
 
-const core_ops core_demo = {"demo", demo_init, demo_run, NULL, demo_destroy};
+const core_ops core_demo = {
+    .name = "demo",
+    .init = demo_init,
+    .run = demo_run,
+    .destroy = demo_destroy,
+};

@@ -22,4 +22,9 @@ static void echo_run(void *state, core_ctx *ctx, core_result *res) {
 
 static void echo_destroy(void *state) { (void)state; }
 
-const core_ops core_echo = {"echo", echo_init, echo_run, NULL, echo_destroy};
+const core_ops core_echo = {
+    .name = "echo",
+    .init = echo_init,
+    .run = echo_run,
+    .destroy = echo_destroy,
+};

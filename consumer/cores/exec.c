@@ -692,4 +692,10 @@ static void exec_destroy(void *state) {
     free(st);
 }
 
-const core_ops core_exec = {"exec", exec_init, exec_run_job, exec_abort, exec_destroy};
+const core_ops core_exec = {
+    .name = "exec",
+    .init = exec_init,
+    .run = exec_run_job,
+    .abort = exec_abort,
+    .destroy = exec_destroy,
+};

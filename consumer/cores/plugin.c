@@ -215,4 +215,9 @@ static void plugin_destroy(void *state) {
     free(ps);
 }
 
-const core_ops core_plugin = {"plugin", plugin_init, plugin_run, NULL, plugin_destroy};
+const core_ops core_plugin = {
+    .name = "plugin",
+    .init = plugin_init,
+    .run = plugin_run,
+    .destroy = plugin_destroy,
+};
