@@ -43,7 +43,7 @@ typedef struct opt {
 
 #define O(f) offsetof(config, f)
 static const opt opts[] = {
-    {"source", "ONESHOT_SOURCE", T_CHOICE, O(source), 0, 0, NULL /* the brokers */, "http", 0,
+    {"source", "ONESHOT_SOURCE", T_CHOICE, O(source), 0, 0, NULL /* the brokers */, NULL /* the first */, 0,
      "where the job comes from"},
     {"port", "ONESHOT_PORT", T_INT, O(port), 0, 65535, NULL, "8000", 0,
      "health (and job) HTTP port; 0 picks a free port"},
@@ -123,11 +123,17 @@ static const opt *opt_find(const char *name, size_t n) {
 
 static void *field(config *cfg, const opt *o) { return (char *)cfg + o->off; }
 
+/* An option's default: its own, or --source's: the registry's first broker. */
+static const char *opt_default(const opt *o) {
+    if (o->def || strcmp(o->name, "source") != 0) return o->def;
+    return broker_default_name();
+}
+
 /* A T_CHOICE's choices: its own, or (NULL) the broker registry's names:
  * the brokers for --source, their stores for --store. */
 static const char *opt_choices(const opt *o) {
     if (o->choices) return o->choices;
-    return broker_choices(o->off == offsetof(config, store));
+    return broker_choices(strcmp(o->name, "store") == 0);
 }
 
 static int choice_ok(const char *choices, const char *v) {
@@ -317,7 +323,8 @@ static int apply_defaults(config *cfg) {
     static const origin def = {"default", NULL};
     char err[256];
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].def && opt_apply(cfg, &opts[i], opts[i].def, &def, err, sizeof(err)) < 0) return -1;
+        if (opt_default(&opts[i]) && opt_apply(cfg, &opts[i], opt_default(&opts[i]), &def, err, sizeof(err)) < 0)
+            return -1;
     return 0;
 }
 
@@ -738,7 +745,7 @@ const char *config_usage(void) {
         char left[64];
         snprintf(left, sizeof(left), "--%s%s", o->name, o->type == T_BOOL ? "" : " V");
         buf_printf(&b, "  %-22s %s", left, o->help);
-        if (o->def) buf_printf(&b, " [%s]", o->def);
+        if (opt_default(o)) buf_printf(&b, " [%s]", opt_default(o));
         if (o->env) buf_printf(&b, " (%s)", o->env);
         buf_puts(&b, "\n");
     }

@@ -7,6 +7,7 @@
 
 #include "../common/job.h"
 
+/* The first is the replicas' default --source. */
 static const broker *const registry[] = {
     &broker_http,
     &broker_redis_list,
@@ -94,6 +95,8 @@ void broker_names(int (*has)(const broker *b), const char *conj, char *out, size
         at += (size_t)w;
     }
 }
+
+const char *broker_default_name(void) { return registry[0]->name; }
 
 const char *broker_choices(int stores) {
     static char text[2][256];

@@ -129,6 +129,8 @@ const broker *broker_store_for_client(const config *cfg);
  * "and") into out. */
 void broker_names(int (*has)(const broker *b), const char *conj, char *out, size_t n);
 
+/* The replicas' default --source: the registry's first broker (http). */
+const char *broker_default_name(void);
 /* The brokers' names ("http|redis-list|..."), or (stores 1) their
  * stores' names, each once, as "a|b|c" for --source and --store. */
 const char *broker_choices(int stores);
