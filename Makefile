@@ -68,9 +68,10 @@ BIN_LDFLAGS := -rdynamic
 
 SRC_COMMON   := $(wildcard common/*.c)
 SRC_CONFIG   := $(wildcard config/*.c)
-# One folder per broker (consumer/redis, consumer/http; consumer/kafka is the
-# module, but for its loader), the cores in consumer/cores.
-CONSUMER_DIRS := consumer consumer/redis consumer/http consumer/cores
+# One folder per broker (consumer/redis, consumer/http, any new one; but
+# consumer/kafka, the module, of which only its driver.c is in the binary),
+# the cores in consumer/cores.
+CONSUMER_DIRS := consumer $(filter-out consumer/kafka,$(patsubst %/,%,$(wildcard consumer/*/)))
 SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard $(CONSUMER_DIRS:%=%/*.c))) consumer/kafka/driver.c
 SRC_KAFKA    := $(filter-out consumer/kafka/driver.c,$(wildcard consumer/kafka/*.c))
 HDRS         := $(wildcard common/*.h config/*.h $(CONSUMER_DIRS:%=%/*.h) consumer/kafka/*.h include/oneshot/*.h)
