@@ -86,7 +86,7 @@ t_metrics_idle() {
     prom_parse "$T_DIR/m" >"$T_DIR/p" || { fail "not Prometheus text: $(head -c 300 "$T_DIR/m")"; return; }
     local p version
     p=$(cat "$T_DIR/p")
-    version=$("$ONESHOT" --version | awk '{print $2}')
+    version=$("$ONESHOT" --version | awk 'NR == 1 {print $2}')
     assert_contains "$p" "oneshot_up{} 1"
     assert_contains "$p" "oneshot_build_info{version=$version} 1"
     assert_contains "$p" "oneshot_state{state=idle} 1"
