@@ -22,11 +22,11 @@ VERSION := 0.1.0
 
 LIBS_PC := libcjson
 # libmicrohttpd is linked statically, its GnuTLS references resolved by
-# consumer/tls_stub.c: see there for why (about 3 ms per replica start).
+# consumer/http/tls_stub.c: see there for why (about 3 ms per replica start).
 # hiredis too: one shared library less to load saves a Redis replica
 # ~0.3 ms of its ~3 ms (tests/e2e/redis_scale.sh's median, before/after).
 # TLS to Redis (rediss://) needs hiredis >= 1.0 with libhiredis_ssl, and
-# OpenSSL: HIREDIS_SSL=1 compiles the TLS half of consumer/redis_tls.c
+# OpenSSL: HIREDIS_SSL=1 compiles the TLS half of consumer/redis/tls.c
 # (-DONESHOT_HIREDIS_SSL=1) and links both. HIREDIS_PREFIX=DIR takes hiredis
 # from a root unpacked there (DIR/usr/include/hiredis, DIR/usr/lib/<triplet>)
 # instead of the system's. Debian 12's hiredis 0.14 has no TLS: the host
@@ -47,7 +47,7 @@ else
 HIREDIS_LIBS   := -lhiredis
 endif
 MHD_LIBS := $(HIREDIS_LDIR) -Wl,-Bstatic -lmicrohttpd $(HIREDIS_LIBS) -Wl,-Bdynamic $(TLS_LIBS)
-# librdkafka is linked only into the Kafka module (consumer/kafka_module.h).
+# librdkafka is linked only into the Kafka module (consumer/kafka/module.h).
 KAFKA_PC := rdkafka
 WARN    := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wwrite-strings
@@ -68,8 +68,13 @@ BIN_LDFLAGS := -rdynamic
 
 SRC_COMMON   := $(wildcard common/*.c)
 SRC_CONFIG   := $(wildcard config/*.c)
-SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard consumer/*.c))
-SRC_KAFKA    := $(wildcard consumer/kafka/*.c)
+# One folder per broker (consumer/redis, consumer/http, any new one; but
+# consumer/kafka, the module, of which only its driver.c is in the binary),
+# the cores in consumer/cores.
+CONSUMER_DIRS := consumer $(filter-out consumer/kafka,$(patsubst %/,%,$(wildcard consumer/*/)))
+SRC_CONSUMER := $(filter-out consumer/main.c,$(wildcard $(CONSUMER_DIRS:%=%/*.c))) consumer/kafka/driver.c
+SRC_KAFKA    := $(filter-out consumer/kafka/driver.c,$(wildcard consumer/kafka/*.c))
+HDRS         := $(wildcard common/*.h config/*.h $(CONSUMER_DIRS:%=%/*.h) consumer/kafka/*.h include/oneshot/*.h)
 LIB_SRC      := $(SRC_COMMON) $(SRC_CONFIG) $(SRC_CONSUMER)
 LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC     := $(wildcard tests/unit/*.c)
@@ -85,7 +90,7 @@ PLUGINS  := $(patsubst tests/plugins/%.c,$(BUILD)/plugins/%.so,$(wildcard tests/
 
 all: $(BIN) $(KAFKA_SO) $(UNIT) $(TOOLS) $(PLUGINS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard common/*.h config/*.h consumer/*.h include/oneshot/*.h)
+$(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -93,7 +98,7 @@ $(BUILD)/obj/%.o: %.c $(wildcard common/*.h config/*.h consumer/*.h include/ones
 $(BIN): $(LIB_OBJ) $(BUILD)/obj/consumer/main.o Makefile
 	$(CC) $(CFLAGS) $(filter %.o,$^) -o $@ $(BIN_LDFLAGS) $(LDFLAGS) $(LDLIBS)
 
-$(BUILD)/pic/%.o: %.c $(wildcard common/*.h config/*.h consumer/*.h consumer/kafka/*.h)
+$(BUILD)/pic/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -c $< -o $@
 
@@ -180,7 +185,7 @@ $(BUILD)/liboneshot.a: $(LIB_OBJ)
 
 # tls_stub.o by name: libmicrohttpd.a comes after the archive in the link.
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/liboneshot.a
-	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(BUILD)/obj/consumer/tls_stub.o $(BUILD)/liboneshot.a \
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $< $(BUILD)/obj/consumer/http/tls_stub.o $(BUILD)/liboneshot.a \
 	  -o $@ $(LDFLAGS) $(LDLIBS)
 
 fuzz: deps fuzz-build
@@ -242,7 +247,7 @@ ifeq ($(STATIC),1)
 # cJSON rebuilt from source into /opt (buildroot.sh says why), the rest
 # Debian's own .a files. hiredis 1.x with its SSL module, so the rediss://
 # code (ONESHOT_HIREDIS_SSL) is in; Kafka linked in (ONESHOT_KAFKA_BUILTIN,
-# consumer/kafka_module.c): no dlopen at run time, no -rdynamic.
+# consumer/kafka/driver.c): no dlopen at run time, no -rdynamic.
 # --gc-sections drops what no code reaches. -lcjson before -lrdkafka:
 # librdkafka.a carries its own copy of cJSON (1.7.14) under the same names,
 # and the first archive to define them wins: so both use trixie's cJSON.

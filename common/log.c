@@ -43,10 +43,6 @@ int log_level_parse(const char *s) {
     return -1;
 }
 
-const char *log_level_name(int level) {
-    return level >= 0 && level < 4 ? level_names[level] : "info";
-}
-
 static void log_vwrite(int level, const char *fields, const char *fmt, va_list ap) {
     char msg[4096];
     char ts[32];

@@ -14,7 +14,6 @@ void log_init(int level, int json, const char *replica);
 void log_set_job(const char *id);
 int log_enabled(int level);
 int log_level_parse(const char *s); /* -1 when unknown */
-const char *log_level_name(int level);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Like log_msg with extra JSON members: fields is a fragment such as

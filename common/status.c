@@ -22,38 +22,44 @@ void status_init(status_rec *st) {
 
 /* README "Job states" is this table; tests/e2e/records.sh holds them to
  * each other. Records of final states are kept --result-ttl seconds. */
-const state_info STATES[] = {
-    {ST_QUEUED, 0, "written by `oneshot submit` and a re-drive (Redis); the replica that claims the job moves "
+const state_info STATES[JS_COUNT] = {
+    [JS_QUEUED] = {ST_QUEUED, 0, "written by `oneshot submit` and a re-drive (Redis); the replica that claims the job moves "
                    "it to running, `oneshot cancel` to cancelled", "--result-ttl"},
-    {ST_RUNNING, 0, "its replica moves it on; when that replica dies, the next claim or `oneshot sweep` "
+    [JS_RUNNING] = {ST_RUNNING, 0, "its replica moves it on; when that replica dies, the next claim or `oneshot sweep` "
                     "(Redis sources), or the partition's next owner (Kafka). An HTTP job is never re-delivered: "
                     "`oneshot wait` reports its replica gone", "until it moves on"},
-    {ST_RETRYING, 0, "failed with attempts left, back in the queue as attempt + 1: the next claim moves it on",
+    [JS_RETRYING] = {ST_RETRYING, 0, "failed with attempts left, back in the queue as attempt + 1: the next claim moves it on",
      "until it moves on"},
-    {ST_INTERRUPTED, 0, "given back to the queue (SIGTERM past --term-grace, a lost lease or broker): "
+    [JS_INTERRUPTED] = {ST_INTERRUPTED, 0, "given back to the queue (SIGTERM past --term-grace, a lost lease or broker): "
                         "the next claim moves it on", "until it moves on"},
-    {ST_SUCCEEDED, 1, "the core succeeded; the result is kept beside the record", "--result-ttl"},
-    {ST_FAILED, 1, "the core failed and nothing retries it (HTTP), or an HTTP job was ended by SIGTERM "
+    [JS_SUCCEEDED] = {ST_SUCCEEDED, 1, "the core succeeded; the result is kept beside the record", "--result-ttl"},
+    [JS_FAILED] = {ST_FAILED, 1, "the core failed and nothing retries it (HTTP), or an HTTP job was ended by SIGTERM "
                    "(exit_code 143)", "--result-ttl"},
-    {ST_REJECTED, 1, "the input was refused (exit 65): dead-lettered, never retried", "--result-ttl"},
-    {ST_TIMED_OUT, 1, "the deadline passed and nothing retries it (HTTP)", "--result-ttl"},
-    {ST_DEAD, 1, "failed or timed out with no attempts left, or its keys are unusable: in the dead letters",
+    [JS_REJECTED] = {ST_REJECTED, 1, "the input was refused (exit 65): dead-lettered, never retried", "--result-ttl"},
+    [JS_TIMED_OUT] = {ST_TIMED_OUT, 1, "the deadline passed and nothing retries it (HTTP)", "--result-ttl"},
+    [JS_DEAD] = {ST_DEAD, 1, "failed or timed out with no attempts left, or its keys are unusable: in the dead letters",
      "--result-ttl"},
-    {ST_CANCELLED, 1, "`oneshot cancel`: before it ran, or stopped at its replica's next heartbeat",
+    [JS_CANCELLED] = {ST_CANCELLED, 1, "`oneshot cancel`: before it ran, or stopped at its replica's next heartbeat",
      "--result-ttl"},
 };
 const size_t NSTATES = sizeof(STATES) / sizeof(STATES[0]);
 
-const state_info *status_state(const char *s) {
-    for (size_t i = 0; i < NSTATES; i++)
-        if (strcmp(STATES[i].name, s) == 0) return &STATES[i];
-    return NULL;
+#define DUPLICATE_NAME "duplicate"
+
+enum job_state job_state_of(const char *s) {
+    for (size_t i = 0; s && i < NSTATES; i++)
+        if (strcmp(STATES[i].name, s) == 0) return (enum job_state)i;
+    return s && strcmp(s, DUPLICATE_NAME) == 0 ? JS_DUPLICATE : JS_NONE;
 }
 
-int status_is_final(const char *state) {
-    const state_info *si = status_state(state);
-    return si && si->final;
+const char *job_state_name(enum job_state s) {
+    if (s == JS_DUPLICATE) return DUPLICATE_NAME;
+    return s > JS_NONE && s < JS_COUNT ? STATES[s].name : "";
 }
+
+int job_state_final(enum job_state s) { return s > JS_NONE && s < JS_COUNT && STATES[s].final; }
+
+int status_is_final(const char *state) { return job_state_final(job_state_of(state)); }
 
 const char *status_states_help(void) {
     static char text[4096];

@@ -24,6 +24,26 @@
 #define ST_CANCELLED   "cancelled"
 #define ST_RETRYING    "retrying" /* failed, re-queued with attempts left */
 
+/* The same states as the code decides them: an index into STATES, whose
+ * names (ST_*) are what records, headers and logs carry. */
+enum job_state {
+    JS_NONE = -1, /* unknown, or no state */
+    JS_QUEUED,
+    JS_RUNNING,
+    JS_RETRYING,
+    JS_INTERRUPTED,
+    JS_SUCCEEDED,
+    JS_FAILED,
+    JS_REJECTED,
+    JS_TIMED_OUT,
+    JS_DEAD,
+    JS_CANCELLED,
+    JS_COUNT,
+    /* Not a record's state: what a replica says of a copy another live
+     * replica runs (its last line, termination log and settle). */
+    JS_DUPLICATE = JS_COUNT,
+};
+
 typedef struct status_rec {
     char id[ID_MAX + 1];
     char state[16];
@@ -54,11 +74,15 @@ typedef struct state_info {
     const char *kept;
 } state_info;
 
-extern const state_info STATES[];
+extern const state_info STATES[JS_COUNT];
 extern const size_t NSTATES;
 
-/* The state named s, or NULL. */
-const state_info *status_state(const char *s);
+/* The state named s (JS_DUPLICATE for "duplicate"), or JS_NONE. */
+enum job_state job_state_of(const char *s);
+/* Its name ("" for JS_NONE). */
+const char *job_state_name(enum job_state s);
+/* 1 when s is final. */
+int job_state_final(enum job_state s);
 /* The states as the text `oneshot status --help` prints. */
 const char *status_states_help(void);
 

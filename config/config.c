@@ -19,6 +19,7 @@
 
 #include "../common/buf.h"
 #include "../common/ids.h"
+#include "../consumer/broker.h"
 #include "../consumer/pushgw.h"
 #include "redis_url.h"
 
@@ -42,7 +43,7 @@ typedef struct opt {
 
 #define O(f) offsetof(config, f)
 static const opt opts[] = {
-    {"source", "ONESHOT_SOURCE", T_CHOICE, O(source), 0, 0, "http|redis-list|redis-stream|kafka", "http", 0,
+    {"source", "ONESHOT_SOURCE", T_CHOICE, O(source), 0, 0, NULL /* the brokers */, NULL /* the first */, 0,
      "where the job comes from"},
     {"port", "ONESHOT_PORT", T_INT, O(port), 0, 65535, NULL, "8000", 0,
      "health (and job) HTTP port; 0 picks a free port"},
@@ -65,7 +66,7 @@ static const opt opts[] = {
      "K=V librdkafka property (repeatable; env: k=v,k=v)"},
     {"kafka-key-is-id", "ONESHOT_KAFKA_KEY_IS_ID", T_BOOL, O(kafka_key_is_id), 0, 1, NULL, "0", 0,
      "a Kafka message's key is its job id (producers whose keys are job ids)"},
-    {"store", "ONESHOT_STORE", T_CHOICE, O(store), 0, 0, "none|redis|kafka", NULL, 0,
+    {"store", "ONESHOT_STORE", T_CHOICE, O(store), 0, 0, NULL /* the brokers' stores */, NULL, 0,
      "result/status store (default: the source's broker, none for http)"},
     {"prefix", "ONESHOT_PREFIX", T_STR, O(prefix), 0, 0, NULL, "oneshot", 0, "Redis key prefix"},
     {"result-ttl", "ONESHOT_RESULT_TTL", T_INT, O(result_ttl), 1, INT_MAX, NULL, "86400", 0,
@@ -121,6 +122,19 @@ static const opt *opt_find(const char *name, size_t n) {
 }
 
 static void *field(config *cfg, const opt *o) { return (char *)cfg + o->off; }
+
+/* An option's default: its own, or --source's: the registry's first broker. */
+static const char *opt_default(const opt *o) {
+    if (o->def || strcmp(o->name, "source") != 0) return o->def;
+    return broker_default_name();
+}
+
+/* A T_CHOICE's choices: its own, or (NULL) the broker registry's names:
+ * the brokers for --source, their stores for --store. */
+static const char *opt_choices(const opt *o) {
+    if (o->choices) return o->choices;
+    return broker_choices(strcmp(o->name, "store") == 0);
+}
 
 static int choice_ok(const char *choices, const char *v) {
     size_t vn = strlen(v);
@@ -248,8 +262,8 @@ static int opt_apply(config *cfg, const opt *o, const char *v, const origin *fro
         *(char **)field(cfg, o) = xstrdup(v);
         break;
     case T_CHOICE:
-        if (!choice_ok(o->choices, v)) {
-            snprintf(err, errlen, "%s: '%.64s' is not one of %s", SETTING, v, o->choices);
+        if (!choice_ok(opt_choices(o), v)) {
+            snprintf(err, errlen, "%s: '%.64s' is not one of %s", SETTING, v, opt_choices(o));
             return -1;
         }
         free(*(char **)field(cfg, o));
@@ -309,7 +323,8 @@ static int apply_defaults(config *cfg) {
     static const origin def = {"default", NULL};
     char err[256];
     for (size_t i = 0; i < NOPTS; i++)
-        if (opts[i].def && opt_apply(cfg, &opts[i], opts[i].def, &def, err, sizeof(err)) < 0) return -1;
+        if (opt_default(&opts[i]) && opt_apply(cfg, &opts[i], opt_default(&opts[i]), &def, err, sizeof(err)) < 0)
+            return -1;
     return 0;
 }
 
@@ -421,7 +436,7 @@ static const char *env_get(char **envp, const char *name) {
 
 /* rediss:// and its files. The files are only checked for being readable
  * here; their contents are loaded (and refused with 78) when the TLS
- * context is made at start, before anything is consumed (redis_tls.h). */
+ * context is made at start, before anything is consumed (redis/tls.h). */
 static int validate_redis_tls(const config *cfg, const redis_url *u, char *err, size_t errlen) {
     const char *files[] = {"redis-ca", cfg->redis_ca, "redis-cert", cfg->redis_cert, "redis-key", cfg->redis_key};
 #if !ONESHOT_HIREDIS_SSL
@@ -507,10 +522,9 @@ static int validate(config *cfg, int allow_args, char *err, size_t errlen) {
         }
     }
     if (!cfg->store) {
-        const char *def = strcmp(cfg->source, "kafka") == 0   ? "kafka"
-                          : strcmp(cfg->source, "http") == 0 ? "none"
-                                                               : "redis";
-        cfg->store = xstrdup(def);
+        /* The source's broker brings its store. */
+        const broker *b = broker_named(cfg->source);
+        cfg->store = xstrdup(b ? b->store_name : "none");
     }
     if (!cfg->dead_letter) {
         buf b = BUF_INIT;
@@ -731,7 +745,7 @@ const char *config_usage(void) {
         char left[64];
         snprintf(left, sizeof(left), "--%s%s", o->name, o->type == T_BOOL ? "" : " V");
         buf_printf(&b, "  %-22s %s", left, o->help);
-        if (o->def) buf_printf(&b, " [%s]", o->def);
+        if (opt_default(o)) buf_printf(&b, " [%s]", opt_default(o));
         if (o->env) buf_printf(&b, " (%s)", o->env);
         buf_puts(&b, "\n");
     }

@@ -1,6 +1,6 @@
 /* backlog.h -- how many jobs wait for a replica, per source, for `oneshot fleet`.
  *
- * One small table per source, like the sources themselves:
+ * Per broker, its driver's backlog operations (broker.h):
  *   redis-list    waiting = LLEN <queue> + items in processing lists whose
  *                 lease is gone (a replica that starts sweeps them back);
  *                 held = items in processing lists under a live lease.
@@ -10,7 +10,7 @@
  *                 takes them with XCLAIM; `oneshot sweep` turns them into
  *                 lag, counted once either way); held = the other pending.
  *   kafka         waiting = high watermark minus committed offset, summed
- *                 over the partitions (kafka_module_load()->backlog);
+ *                 over the partitions (the Kafka driver's backlog_query);
  *                 it includes the messages running replicas hold, which
  *                 stay uncommitted until they finish (includes_held).
  * A query is one round trip (one script for Redis). The Redis connection

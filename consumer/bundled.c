@@ -38,7 +38,7 @@ void bundled_print(FILE *out) {
     fprintf(out, "static build; bundled libraries (licenses: oneshot-static.NOTICE beside the binary):\n");
     fprintf(out, "  librdkafka %s (features: %s; no GSSAPI/Kerberos)\n", rd_kafka_version_str(), features);
     fprintf(out, "  hiredis %d.%d.%d with hiredis_ssl (TLS)\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
-    fprintf(out, "  libmicrohttpd %s (no HTTPS: consumer/tls_stub.c)\n", MHD_get_version());
+    fprintf(out, "  libmicrohttpd %s (no HTTPS: consumer/http/tls_stub.c)\n", MHD_get_version());
     fprintf(out, "  cJSON %s\n", cJSON_Version());
     fprintf(out, "  %s\n", OpenSSL_version(OPENSSL_VERSION));
     fprintf(out, "  zlib %s\n", zlibVersion());

@@ -46,13 +46,13 @@
 #include "../common/exitcodes.h"
 #include "../common/log.h"
 #include "backlog.h"
+#include "broker.h"
 
 extern char **environ;
 
 #define FLEET_BACKOFF_MAX_MS 10000
 #define FLEET_LINE_MAX 16384     /* a longer replica line is cut (and marked) */
-#define FLEET_IDLE_REDIS "2"     /* --idle-timeout given to replicas unless set */
-#define FLEET_IDLE_KAFKA "30"    /* a group join alone can take seconds */
+#define FLEET_IDLE "2"           /* --idle-timeout given to replicas unless set (or their broker's) */
 #define FLEET_KILL_AFTER_S 10    /* SIGKILL this long past --term-grace after SIGTERM */
 #define FLEET_READS_PER_TURN 16  /* reads of one pipe per turn, so none starves the rest */
 
@@ -206,7 +206,8 @@ static int build_command(fleet *F, int argc, char **argv, char *err, size_t errl
     /* A replica started for a job another one took leaves soon (exit 75). */
     if (!config_is_set(&probe, "idle-timeout")) {
         argv_add(&F->rargv, &F->rargc, "--idle-timeout");
-        argv_add(&F->rargv, &F->rargc, strcmp(probe.source, "kafka") == 0 ? FLEET_IDLE_KAFKA : FLEET_IDLE_REDIS);
+        const broker *b = broker_named(probe.source);
+        argv_add(&F->rargv, &F->rargc, b && b->fleet_idle_timeout ? b->fleet_idle_timeout : FLEET_IDLE);
     }
     /* The platform's deadline is the replica's too, so its own watchdog
      * normally ends the job (exit 124, re-queued with the attempt counted)

@@ -7,7 +7,7 @@
 
 #include "../common/clock.h"
 #include "../common/log.h"
-#include "core.h"
+#include "cores/core.h"
 #include "replica.h"
 #include "watchdog.h"
 #include "seam.h"

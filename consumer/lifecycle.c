@@ -30,9 +30,10 @@
 #include "../common/ids.h"
 #include "../common/log.h"
 #include "../common/status.h"
-#include "core.h"
+#include "broker.h"
+#include "cores/core.h"
 #include "heartbeat.h"
-#include "httpd.h"
+#include "http/httpd.h"
 #include "metrics.h"
 #include "outcome.h"
 #include "replica.h"
@@ -48,6 +49,7 @@ static struct run {
     const config *cfg;
     const core_ops *core;
     void *core_state;
+    const broker *broker;
     const source_ops *src;
     void *src_state;
     const store_ops *store;
@@ -132,17 +134,18 @@ static void hook_abort_core(void) {
 
 /* The state a job left running by a hard exit (code) ends in: given back
  * to a source that re-delivers it; final when nothing would (HTTP). */
-static const char *hard_exit_state(int code) {
-    if (code == OS_EXIT_DEADLINE) return R.src && R.src->can_retry ? ST_INTERRUPTED : ST_TIMED_OUT;
-    return R.src && R.src->can_retry ? ST_INTERRUPTED : ST_FAILED;
+static enum job_state hard_exit_state(int code) {
+    if (code == OS_EXIT_DEADLINE) return R.src && R.src->can_retry ? JS_INTERRUPTED : JS_TIMED_OUT;
+    return R.src && R.src->can_retry ? JS_INTERRUPTED : JS_FAILED;
 }
 
 static void hook_hard_exit(int code) {
     status_rec st;
     status_shared_copy(&st);
-    int was_running = st.id[0] && strcmp(st.state, ST_RUNNING) == 0;
-    if (!st.state[0] || strcmp(st.state, ST_RUNNING) == 0) {
-        snprintf(st.state, sizeof(st.state), "%s", hard_exit_state(code));
+    int running = job_state_of(st.state) == JS_RUNNING;
+    int was_running = st.id[0] && running;
+    if (!st.state[0] || running) {
+        snprintf(st.state, sizeof(st.state), "%s", job_state_name(hard_exit_state(code)));
         st.exit_code = code;
         st.finished_at = st.heartbeat_at = clock_wall_ms();
         if (st.started_at) st.duration_ms = clock_mono_ms() - R.started_mono_ms;
@@ -201,7 +204,7 @@ static void outcome_from_result(const job *j, core_result *res, outcome *o, buf 
         o->body_len = res->out_len;
         o->content_type = res->content_type;
     }
-    if (strcmp(d.state, ST_SUCCEEDED) != 0 && (!o->body || !o->body_len)) { /* a success may be empty */
+    if (d.state != JS_SUCCEEDED && (!o->body || !o->body_len)) { /* a success may be empty */
         detail_body(body, res->error[0] ? res->error : "job failed");
         o->body = body->data;
         o->body_len = body->len;
@@ -245,17 +248,17 @@ static int publish_and_settle(job *j, outcome *o) {
     status_rec *st = &R.status;
 
     replica_set_phase(PHASE_FINISHING);
-    snprintf(st->state, sizeof(st->state), "%s", o->state);
+    snprintf(st->state, sizeof(st->state), "%s", job_state_name(o->state));
     st->exit_code = o->exit_code;
     st->finished_at = clock_wall_ms();
     /* From the monotonic clock: the wall clock may be slewed or stepped. */
     st->duration_ms = st->started_at ? clock_mono_ms() - R.started_mono_ms : 0;
     /* The last sign of life: never before what a heartbeat wrote. */
     if (st->started_at) st->heartbeat_at = st->finished_at;
-    st->progress = strcmp(o->state, ST_SUCCEEDED) == 0 ? 100 : heartbeat_progress();
+    st->progress = o->state == JS_SUCCEEDED ? 100 : heartbeat_progress();
     snprintf(st->error, sizeof(st->error), "%s", o->error ? o->error : "");
     status_share();
-    if (o->disp == DISP_RELEASE && strcmp(o->state, ST_INTERRUPTED) == 0 && o->exit_code == OS_EXIT_UNAVAILABLE) {
+    if (o->disp == DISP_RELEASE && o->state == JS_INTERRUPTED && o->exit_code == OS_EXIT_UNAVAILABLE) {
         /* The claim was lost: another replica owns the job and its record. */
         log_error("not writing the status or settling: the claim was lost");
         return OS_EXIT_UNAVAILABLE;
@@ -266,9 +269,11 @@ static int publish_and_settle(job *j, outcome *o) {
         log_error("stale: %s; writing nothing about the job and leaving the message to its owner", err);
         goto unavailable;
     }
-    if (strcmp(o->state, ST_SUCCEEDED) == 0 || (o->body && strcmp(o->state, ST_REJECTED) != 0 &&
-                                                 strcmp(o->state, ST_CANCELLED) != 0 &&
-                                                 strcmp(o->state, ST_INTERRUPTED) != 0)) {
+    /* A result is kept for a success, and for any other end with a body
+     * but these (their body is a detail, not the core's output). */
+    int keeps = o->state == JS_SUCCEEDED ||
+                (o->body && o->state != JS_REJECTED && o->state != JS_CANCELLED && o->state != JS_INTERRUPTED);
+    if (keeps) {
         st->result_bytes = (int64_t)o->body_len;
         snprintf(st->content_type, sizeof(st->content_type), "%s",
                  o->content_type ? o->content_type : "application/octet-stream");
@@ -280,7 +285,8 @@ static int publish_and_settle(job *j, outcome *o) {
         /* The job's result or record key is unusable: the job goes to the
          * dead letters with the reason, its record (when it can be
          * written) says so, and nothing is written to the broken key. */
-        snprintf(st->error, sizeof(st->error), "the job's outcome (%.16s) could not be stored: %.400s", o->state,
+        snprintf(st->error, sizeof(st->error), "the job's outcome (%.16s) could not be stored: %.400s",
+                 job_state_name(o->state),
                  err);
         log_error("job %s: %s", j->id, st->error);
         snprintf(st->state, sizeof(st->state), "%s", ST_DEAD);
@@ -288,7 +294,7 @@ static int publish_and_settle(job *j, outcome *o) {
         st->result_bytes = -1;
         st->content_type[0] = '\0';
         o->disp = DISP_DEAD;
-        o->state = ST_DEAD;
+        o->state = JS_DEAD;
         o->exit_code = OS_EXIT_UNAVAILABLE;
         o->error = st->error;
         put = R.store->put_status(R.store_state, st, err, sizeof(err));
@@ -318,7 +324,7 @@ unavailable:
     return OS_EXIT_UNAVAILABLE;
 }
 
-static int reject_job(job *j, int http_status, const char *why, const char *state, int code);
+static int reject_job(job *j, int http_status, const char *why, enum job_state state, int code);
 
 /* A job begin did not start (enum begin_rc): settled unrun, or left. */
 static int settle_unrun(job *j, int begun, const char *info) {
@@ -326,7 +332,7 @@ static int settle_unrun(job *j, int begun, const char *info) {
     buf body = BUF_INIT;
     char err[512] = "", why[400];
     int code = OS_EXIT_OK;
-    const char *state = ST_SUCCEEDED;
+    enum job_state state = JS_SUCCEEDED, known = job_state_of(info);
 
     /* Behind HTTP each of these ends the replica with a 4xx: a warning. */
     int level = R.src->can_retry ? LL_INFO : LL_WARN;
@@ -341,33 +347,33 @@ static int settle_unrun(job *j, int begun, const char *info) {
     case BEGIN_POISON:
         snprintf(why, sizeof(why), "the job's status record is unusable: %s", info);
         R.status.started_at = R.status.heartbeat_at = 0;
-        return reject_job(j, 500, why, ST_DEAD, OS_EXIT_UNAVAILABLE);
+        return reject_job(j, 500, why, JS_DEAD, OS_EXIT_UNAVAILABLE);
     case BEGIN_CANCELLED:
         log_fields(level, NULL, "job %s was cancelled before it ran: recorded cancelled, acknowledging it without running",
                    j->id);
-        state = ST_CANCELLED;
+        state = JS_CANCELLED;
         o.http_status = 409;
         break;
     case BEGIN_DUPLICATE:
         log_fields(level, NULL, "job %s is being run by replica %s: this delivery is a duplicate, acknowledged without running",
                    j->id, info);
-        state = "duplicate";
+        state = JS_DUPLICATE;
         o.http_status = 409;
         break;
     default: /* BEGIN_DONE */
-        state = status_is_final(info) ? info : ST_SUCCEEDED;
-        o.http_status = strcmp(info, ST_SUCCEEDED) == 0 ? 200 : 409;
-        if (strcmp(state, ST_DEAD) == 0 || strcmp(state, ST_REJECTED) == 0) {
+        state = job_state_final(known) ? known : JS_SUCCEEDED;
+        o.http_status = known == JS_SUCCEEDED ? 200 : 409;
+        if (state == JS_DEAD || state == JS_REJECTED) {
             /* A copy of a job recorded dead is dead-lettered, never only
              * acked: it may be the one whose dead letter was never pushed. */
             snprintf(why, sizeof(why), "job already %s: this delivery is dead-lettered without running "
-                     "(re-drive it, or use a new id, to run it again)", state);
+                     "(re-drive it, or use a new id, to run it again)", job_state_name(state));
             log_warn("%s", why);
             o.disp = DISP_DEAD;
             o.error = why;
             break;
         }
-        if (strcmp(info, ST_CANCELLED) == 0)
+        if (known == JS_CANCELLED)
             log_fields(level, NULL, "job %s was cancelled before it ran: acknowledging it without running", j->id);
         else
             log_fields(level, NULL, "job %s is already %s: acknowledging this delivery without running it again", j->id,
@@ -377,9 +383,9 @@ static int settle_unrun(job *j, int begun, const char *info) {
     if (!o.error) o.disp = DISP_ACK;
     o.state = state;
     o.exit_code = OS_EXIT_OK;
-    detail_body(&body, strcmp(state, ST_CANCELLED) == 0 ? "job cancelled"
-                       : strcmp(state, "duplicate") == 0 ? "job already running elsewhere"
-                                                        : "job already done");
+    detail_body(&body, state == JS_CANCELLED    ? "job cancelled"
+                       : state == JS_DUPLICATE ? "job already running elsewhere"
+                                               : "job already done");
     o.body = body.data;
     o.body_len = body.len;
     o.content_type = "application/json";
@@ -388,7 +394,7 @@ static int settle_unrun(job *j, int begun, const char *info) {
         log_error("cannot acknowledge: %s", err);
         code = OS_EXIT_UNAVAILABLE;
     }
-    snprintf(R.status.state, sizeof(R.status.state), "%s", code ? ST_INTERRUPTED : state);
+    snprintf(R.status.state, sizeof(R.status.state), "%s", job_state_name(code ? JS_INTERRUPTED : state));
     R.status.exit_code = code;
     status_share();
     buf_free(&body);
@@ -460,10 +466,10 @@ static int run_job(job *j) {
 
 /* A message the source could not parse: dead-letter it, exit 65 (or, for
  * a job whose own keys are unusable, the given state and code). */
-static int reject_job(job *j, int http_status, const char *why, const char *state, int code) {
+static int reject_job(job *j, int http_status, const char *why, enum job_state state, int code) {
     outcome o;
     buf body = BUF_INIT;
-    log_warn("job %s: %s", strcmp(state, ST_REJECTED) == 0 ? "rejected" : "dead-lettered", why);
+    log_warn("job %s: %s", state == JS_REJECTED ? "rejected" : "dead-lettered", why);
     memset(&o, 0, sizeof(o));
     o.disp = DISP_DEAD;
     o.state = state;
@@ -488,7 +494,7 @@ static int open_everything(char *err, size_t errlen, int *code) {
     }
     R.core_ready = 1;
     httpd_set_metrics(metrics_render);
-    R.http = httpd_start(R.cfg, strcmp(R.cfg->source, "http") == 0, err, errlen);
+    R.http = httpd_start(R.cfg, R.broker->serves_http, err, errlen);
     if (!R.http) {
         *code = OS_EXIT_CONFIG;
         return -1;
@@ -497,7 +503,7 @@ static int open_everything(char *err, size_t errlen, int *code) {
     snprintf(port, sizeof(port), "\"port\":%d", httpd_port(R.http));
     log_fields(LL_INFO, port, "listening on %s:%d (source %s, core %s, store %s)", R.cfg->bind,
                httpd_port(R.http), R.cfg->source, R.cfg->core, R.cfg->store);
-    source_http_attach(R.http);
+    if (R.broker->attach) R.broker->attach(R.http);
     int rc = R.src->open(R.cfg, &R.src_state, err, errlen);
     if (rc < 0) {
         R.src_state = NULL;
@@ -536,11 +542,14 @@ int lifecycle_run(const config *cfg) {
     status_init(&R.status);
     snprintf(R.status.worker, sizeof(R.status.worker), "%s", worker);
     snprintf(R.status.source, sizeof(R.status.source), "%s", cfg->source);
-    snprintf(R.status.queue, sizeof(R.status.queue), "%s", strcmp(cfg->source, "http") ? cfg->queue : "");
+    
 
     R.core = core_find(cfg->core);
-    R.src = source_find(cfg->source, err, sizeof(err));
-    if (R.src) R.store = store_find(cfg->store, err, sizeof(err));
+    R.broker = broker_named(cfg->source);
+    if (!R.broker) snprintf(err, sizeof(err), "--source: unknown source '%s'", cfg->source);
+    else snprintf(R.status.queue, sizeof(R.status.queue), "%s", R.broker->serves_http ? "" : cfg->queue);
+    R.src = R.broker ? broker_source(R.broker, err, sizeof(err)) : NULL;
+    if (R.src) R.store = broker_store(cfg->store, err, sizeof(err));
     if (!R.src || !R.store) {
         log_error("%s", err);
         code = OS_EXIT_CONFIG;
@@ -552,7 +561,7 @@ int lifecycle_run(const config *cfg) {
         goto out;
     }
     opened_src = opened_store = 1;
-    watchdog_hooks hooks = {hook_abort_core, hook_hard_exit};
+    watchdog_hooks hooks = {.abort_core = hook_abort_core, .hard_exit = hook_hard_exit};
     if (watchdog_start(cfg, start, &R.cancel, &hooks) < 0) {
         log_error("cannot start the watchdog");
         code = OS_EXIT_UNAVAILABLE;
@@ -582,7 +591,7 @@ int lifecycle_run(const config *cfg) {
 
     if (claim_rc == CLAIM_REJECT) {
         watchdog_job_end();
-        code = reject_job(&j, http_status, err, ST_REJECTED, OS_EXIT_REJECTED);
+        code = reject_job(&j, http_status, err, JS_REJECTED, OS_EXIT_REJECTED);
         goto out;
     }
     char info[400] = "";
@@ -600,7 +609,7 @@ int lifecycle_run(const config *cfg) {
     }
     code = run_job(&j);
 out:
-    if (R.status.id[0] && strcmp(R.status.state, ST_RUNNING) == 0) {
+    if (R.status.id[0] && job_state_of(R.status.state) == JS_RUNNING) {
         /* Left before the job ended (store or broker lost). */
         snprintf(R.status.state, sizeof(R.status.state), "%s", ST_INTERRUPTED);
         R.status.exit_code = code;

@@ -17,9 +17,9 @@
 #include "client.h"
 #include "fleet.h"
 #include "healthcheck.h"
-#include "kafka_module.h"
+#include "kafka/module.h"
 #include "lifecycle.h"
-#include "redis_tls.h"
+#include "redis/tls.h"
 
 #ifndef ONESHOT_VERSION
 #define ONESHOT_VERSION "0.1.0"

@@ -9,6 +9,7 @@
 #ifndef ONESHOT_OUTCOME_H
 #define ONESHOT_OUTCOME_H
 
+#include "../common/status.h"
 #include "source.h"
 
 typedef struct outcome_in {
@@ -21,7 +22,7 @@ typedef struct outcome_in {
 } outcome_in;
 
 typedef struct outcome_decision {
-    const char *state;   /* ST_* */
+    enum job_state state;
     int exit_code;
     int http_status;
     enum disposition disp;

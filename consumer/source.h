@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "../common/job.h"
+#include "../common/status.h"
 #include "../config/config.h"
 
 enum claim_rc {
@@ -45,7 +46,7 @@ typedef struct claim_proof {
 /* The end of a job as the source sees it. */
 typedef struct outcome {
     enum disposition disp;
-    const char *state;        /* final status state (ST_*) */
+    enum job_state state;     /* final status state (its name: job_state_name) */
     int exit_code;            /* the process's exit code */
     int http_status;          /* for the HTTP source */
     const char *body;         /* HTTP response body / result */
@@ -88,15 +89,6 @@ typedef struct source_ops {
     void (*close)(void *state);
 } source_ops;
 
-/* The source named by --source, or NULL with a reason (the Kafka source
- * lives in a module that may fail to load). */
-const source_ops *source_find(const char *name, char *err, size_t errlen);
-
-/* The http source serves jobs through the replica's HTTP server. */
-struct httpd;
-void source_http_attach(struct httpd *h);
-
-extern const source_ops source_http;
 extern const source_ops source_redis_list;
 extern const source_ops source_redis_stream;
 extern const source_ops source_kafka; /* in oneshot-kafka.so */

@@ -1,10 +1,7 @@
-/* store.c -- the store registry and the "none" store. */
+/* store.c -- the "none" store (the stores are found through their
+ * brokers: broker_store). */
 #include "store.h"
 
-#include <stdio.h>
-#include <string.h>
-
-#include "kafka_module.h"
 
 static int none_open(const config *cfg, void **state, char *err, size_t errlen) {
     (void)cfg;
@@ -49,14 +46,3 @@ const store_ops store_none = {
     .cancelled = none_cancelled,
     .close = none_close,
 };
-
-const store_ops *store_find(const char *name, char *err, size_t errlen) {
-    if (strcmp(name, "none") == 0) return &store_none;
-    if (strcmp(name, "redis") == 0) return &store_redis;
-    if (strcmp(name, "kafka") == 0) {
-        const kafka_module *m = kafka_module_load(err, errlen);
-        return m ? m->store : NULL;
-    }
-    snprintf(err, errlen, "--store: unknown store '%s'", name);
-    return NULL;
-}

@@ -63,9 +63,6 @@ typedef struct store_ops {
     void (*close)(void *state);
 } store_ops;
 
-/* The store named by --store, or NULL with a reason. */
-const store_ops *store_find(const char *name, char *err, size_t errlen);
-
 extern const store_ops store_none;
 extern const store_ops store_redis;
 extern const store_ops store_kafka; /* in oneshot-kafka.so */

@@ -10,7 +10,7 @@
 #include "../common/clock.h"
 #include "../common/exitcodes.h"
 #include "../common/log.h"
-#include "core.h"
+#include "cores/core.h"
 
 /* After a cancel the core gets its cancel grace (core_cancel_grace_ms)
  * plus ABORT_SLACK_MS before it is aborted, and the process EXIT_SLACK_MS

@@ -68,7 +68,7 @@ int kc_header_str(const rd_kafka_headers_t *h, const char *name, char *out, size
 void kc_header_add_str(rd_kafka_headers_t *h, const char *name, const char *value);
 void kc_header_add_int(rd_kafka_headers_t *h, const char *name, long long v);
 
-/* The module's `redrive` (redrive_kafka.c; kafka_module.h says what it
+/* The module's `redrive` (redrive_kafka.c; kafka/module.h says what it
  * does). */
 int kafka_redrive(const config *cfg, int (*reset)(void *ctx, const char *id, char *err, size_t errlen), void *ctx,
                   buf *moved, buf *skipped, int *n, char *err, size_t errlen);

@@ -1,4 +1,4 @@
-/* module.c -- the table oneshot-kafka.so exports (see kafka_module.h), with
+/* module.c -- the table oneshot-kafka.so exports (see kafka/module.h), with
  * the Kafka side of `oneshot submit` and of the fleet's backlog. */
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -7,15 +7,13 @@
 
 #include "../../common/buf.h"
 #include "../../common/exitcodes.h"
+#include "../../common/ids.h"
 #include "../../common/status.h"
-#include "../kafka_module.h"
+#include "module.h"
 #include "kafka_common.h"
 
 #define BACKLOG_TIMEOUT_MS 5000
 
-/* Produce env (the envelope `submit` built) with key = id to --queue and
- * wait for the broker's acknowledgement (message.timeout.ms, 10 s unless
- * set). The caller prints the id. 0, 69 (not delivered) or 78. */
 /* The job's "queued" record on <queue>.status, after the job itself, so
  * `oneshot status` and `wait` know the id from the moment it is queued
  * (README "Job states"). Fence 0: a replica's records (claim time) always
@@ -42,7 +40,10 @@ static void submit_queued_record(const config *cfg, const char *id) {
     free(json);
 }
 
-static int kafka_submit(const config *cfg, const char *id, const char *env, size_t len) {
+/* Produce env (the envelope of the submission) with key = id to --queue
+ * and wait for the broker's acknowledgement (message.timeout.ms, 10 s
+ * unless set). The caller prints the id. 0, 69 (not delivered) or 78. */
+static int kafka_submit_env(const config *cfg, const char *id, const char *env, size_t len) {
     char err[512] = "";
     int rc = -1, code = OS_EXIT_UNAVAILABLE;
 
@@ -124,9 +125,70 @@ end:
     return total;
 }
 
+/* `oneshot submit --source kafka`: the id is --id or a new UUID. */
+static int kafka_submit(const config *cfg, const submission *sub, char *out_id, size_t n) {
+    char uuid[40];
+    size_t len;
+    if (!sub->id) id_uuid4(uuid);
+    snprintf(out_id, n, "%s", sub->id ? sub->id : uuid);
+    char *env = broker_envelope(out_id, sub, &len);
+    int code = kafka_submit_env(cfg, out_id, env, len);
+    free(env);
+    return code;
+}
+
+static int kafka_backlog_open(const config *cfg, void **state, char *err, size_t errlen) {
+    (void)cfg;
+    (void)err;
+    (void)errlen;
+    *state = NULL;
+    return 0;
+}
+
+static int kafka_backlog_query(void *state, const config *cfg, backlog_count *out, char *err, size_t errlen) {
+    (void)state;
+    long n = kafka_backlog(cfg, err, errlen);
+    if (n < 0) return -1;
+    out->waiting = n;
+    out->held = 0;
+    out->includes_held = 1; /* a running replica's message stays in the lag until its commit */
+    return 0;
+}
+
+static const broker kafka_driver;
+
+/* `oneshot redrive --source kafka --all`: with c (--store redis) each
+ * job's record is reset first by the Redis store (its redrive_reset). */
+static int kafka_broker_redrive(const config *cfg, struct rconn *c, const char *only, buf *moved, buf *skipped,
+                                int *n, int *nskipped, int *matched, char *err, size_t errlen) {
+    const broker *sb = broker_with_store(cfg->store);
+    redrive_reset_ctx k = {cfg, c, kafka_driver.name};
+    (void)only;
+    *nskipped = *matched = 0;
+    int rc = kafka_redrive(cfg, c && sb ? sb->redrive_reset : NULL, &k, moved, skipped, n, err, errlen);
+    if (skipped->len) *nskipped = 1;
+    return rc;
+}
+
+/* The Kafka driver's operations (broker_kafka, driver.c, has its names and
+ * flags and calls these once the module is loaded). */
+static const broker kafka_driver = {
+    .name = "kafka",
+    .store_name = "kafka",
+    .source = &source_kafka,
+    .store = &store_kafka,
+    .submit = kafka_submit,
+    .backlog_open = kafka_backlog_open,
+    .backlog_query = kafka_backlog_query,
+    .redrive = kafka_broker_redrive,
+    .status = kafka_client_status,
+    .wait = kafka_client_wait,
+};
+
 /* Exported: the one symbol the main binary looks up. */
 extern const kafka_module oneshot_kafka_module;
 const kafka_module oneshot_kafka_module = {
-    KAFKA_MODULE_ABI, rd_kafka_version_str, &source_kafka, &store_kafka, kafka_submit, kafka_backlog, kafka_redrive,
-    kafka_client_status, kafka_client_wait,
+    .abi = KAFKA_MODULE_ABI,
+    .version = rd_kafka_version_str,
+    .broker = &kafka_driver,
 };

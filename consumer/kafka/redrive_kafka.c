@@ -1,5 +1,5 @@
 /* redrive_kafka.c -- `oneshot redrive --source kafka --all` (see
- * kafka_module.h; README, Kafka, "Re-drive").
+ * kafka/module.h; README, Kafka, "Re-drive").
  *
  * A topic cannot give a message back, so re-driving a dead letter is
  * producing it again: its key, its value (the producer's bytes) and the
@@ -22,7 +22,7 @@
 #include "../../common/buf.h"
 #include "../../common/clock.h"
 #include "../../common/log.h"
-#include "../kafka_module.h"
+#include "module.h"
 #include "kafka_common.h"
 
 #define RD_TIMEOUT_MS 10000 /* metadata, offsets, and the longest wait for the next letter */
@@ -68,7 +68,7 @@ static rd_kafka_headers_t *producer_headers(const rd_kafka_message_t *m) {
 
 /* One letter. 1 handled (moved, or would be), 0 its partition stops at
  * it (reported), -1 failed (err). */
-static int rd_letter(const config *cfg, const rd_kafka_message_t *m, kafka_reset_fn reset, void *ctx, buf *moved,
+static int rd_letter(const config *cfg, const rd_kafka_message_t *m, redrive_reset_fn reset, void *ctx, buf *moved,
                      buf *skipped, int *n, char *err, size_t errlen) {
     rd_kafka_headers_t *h = NULL;
     char id[256] = "", state[64] = "";
@@ -79,7 +79,7 @@ static int rd_letter(const config *cfg, const rd_kafka_message_t *m, kafka_reset
                   "not a oneshot dead letter (no id and state headers): this partition's re-drive stops here");
         return 0;
     }
-    if (strcmp(state, "rejected") == 0 && !cfg->rejected) {
+    if (job_state_of(state) == JS_REJECTED && !cfg->rejected) {
         rd_report(skipped, id, state, topic, m->partition, m->offset, NULL,
                   "rejected: re-driven only with --rejected; this partition's re-drive stops here");
         return 0;
@@ -150,7 +150,7 @@ static rd_part *rd_find(rd_part *ps, int np, int32_t id) {
     return NULL;
 }
 
-int kafka_redrive(const config *cfg, kafka_reset_fn reset, void *ctx, buf *moved, buf *skipped, int *n, char *err,
+int kafka_redrive(const config *cfg, redrive_reset_fn reset, void *ctx, buf *moved, buf *skipped, int *n, char *err,
                   size_t errlen) {
     static const char *const defaults[] = {"client.id", "oneshot-redrive", "auto.offset.reset", "earliest",
                                            "enable.auto.commit", "false", "enable.auto.offset.store", "false",

@@ -724,7 +724,7 @@ static rd_kafka_headers_t *copy_headers(const ksrc *s, int all) {
 static int produce_copy(ksrc *s, const job *j, const outcome *o, char *err, size_t errlen) {
     int rc = -1;
     const char *topic;
-    rd_kafka_headers_t *h = copy_headers(s, o->disp == DISP_DEAD && strcmp(o->state, ST_REJECTED) == 0);
+    rd_kafka_headers_t *h = copy_headers(s, o->disp == DISP_DEAD && o->state == JS_REJECTED);
 
     if (!s->has_producer) {
         if (!kc_producer_acquire(s->cfg, NULL, &rc, err, errlen)) {
@@ -741,7 +741,7 @@ static int produce_copy(ksrc *s, const job *j, const outcome *o, char *err, size
         char origin[400];
         topic = s->cfg->dead_letter;
         snprintf(origin, sizeof(origin), "%s:%d:%lld", s->topic, (int)s->partition, (long long)s->offset);
-        kc_header_add_str(h, "state", o->state);
+        kc_header_add_str(h, "state", job_state_name(o->state));
         kc_header_add_str(h, "error", o->error ? o->error : "");
         kc_header_add_int(h, "attempts", j->attempt);
         kc_header_add_str(h, "origin", origin);

@@ -62,7 +62,7 @@ static int kstore_put_status(void *state, const status_rec *st, char *err, size_
     rd_kafka_headers_t *h = rd_kafka_headers_new(1);
     kc_header_add_str(h, "state", st->state);
     /* A heartbeat's record may be lost; the claim's and the final one not. */
-    int critical = strcmp(st->state, ST_RUNNING) != 0;
+    int critical = job_state_of(st->state) != JS_RUNNING;
     int rc = kc_produce(s->status, st->id, strlen(st->id), json, len, h, critical, NULL, err, errlen);
     free(json);
     return rc;

@@ -1,5 +1,5 @@
 /* fuzz_http.c -- the HTTP request path: raw bytes through libmicrohttpd
- * into the replica's handlers (consumer/httpd.c, included here so the
+ * into the replica's handlers (consumer/http/httpd.c, included here so the
  * harness can reset the one-job slot between inputs).
  *
  * Two servers are started as a replica starts them (httpd_start: the
@@ -14,7 +14,7 @@
  * Invariants: the server closes every connection within 10 s once the
  * client has sent everything; whatever it sends starts with a status line;
  * ASan/UBSan/LSan stay quiet. */
-#include "../../consumer/httpd.c"
+#include "../../consumer/http/httpd.c"
 
 #include <fcntl.h>
 #include <linux/sockios.h>

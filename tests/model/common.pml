@@ -21,7 +21,7 @@
  * now part of it:
  *   AMEND_BEGIN_CANCEL  BEGIN of a cancel-marked job nobody else runs
  *                       records it `cancelled` (fence+1) instead of writing
- *                       nothing (what redis_record.c's BEGIN does)
+ *                       nothing (what redis/record.c's BEGIN does)
  *   AMEND_UNRUN_DEAD    an unrun delivery of a job recorded `dead` is
  *                       dead-lettered, never only acked (lifecycle.c's
  *                       settle_unrun since 9364d83)

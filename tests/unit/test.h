@@ -52,5 +52,6 @@ extern const test_case config_tests[];
 extern const test_case json_tests[];
 extern const test_case exitcode_tests[];
 extern const test_case outcome_tests[];
+extern const test_case broker_tests[];
 
 #endif

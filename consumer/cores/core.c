@@ -1,4 +1,4 @@
-/* core.c -- the core registry and helpers for cores. */
+/* cores/core.c -- the core registry and helpers for cores. */
 #include "core.h"
 
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* redis_conn.h -- one Redis connection, shared by the redis-list and
+/* redis/conn.h -- one Redis connection, shared by the redis-list and
  * redis-stream sources, the Redis store and the client subcommands
  *.
  *
@@ -7,7 +7,7 @@
  * ACL user), selects the database and names the client (CLIENT SETNAME
  * oneshot:<who>, visible in CLIENT LIST). Connect timeout 2 s, command
  * (socket) timeout 5 s. The password is never logged or returned in err.
- * A rediss:// URL adds the TLS handshake (redis_tls.h) after the connect,
+ * A rediss:// URL adds the TLS handshake (redis/tls.h) after the connect,
  * within the socket timeout; a certificate refused either way fails at
  * once, without retries, like refused credentials.
  *
@@ -83,8 +83,6 @@ void rbatch_init(rbatch *b);
 /* Append a command in hiredis format ("SET %s %b"). */
 void rbatch_add(rbatch *b, const char *fmt, ...);
 void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen);
-/* Append a command formatted by redisFormatCommand*; the batch owns it. */
-void rbatch_add_formatted(rbatch *b, char *cmd, size_t len);
 /* Drop the commands and the replies (the batch can be reused). */
 void rbatch_free(rbatch *b);
 

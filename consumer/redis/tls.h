@@ -1,9 +1,9 @@
-/* redis_tls.h -- TLS for the Redis connections (rediss:// URLs).
+/* redis/tls.h -- TLS for the Redis connections (rediss:// URLs).
  *
  * One OpenSSL client context per process, made at start by main from
  * --redis-ca, --redis-cert and --redis-key when --redis is a rediss:// URL
  * (a file that does not load is a configuration error: exit 78, nothing
- * consumed), then used by every connection redis_conn.c opens, in any
+ * consumed), then used by every connection redis/conn.c opens, in any
  * thread. Each connection verifies the server's certificate chain against
  * the CA setting, else the system store, and the URL's host name (or IP
  * address) against the certificate; SNI is the URL's host name (never an

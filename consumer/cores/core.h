@@ -1,4 +1,4 @@
-/* core.h -- the compute-core interface.
+/* cores/core.h -- the compute-core interface.
  *
  * A core is a small table of functions. The lifecycle calls init once at
  * start (a failure there is a configuration error: exit 78), run once per
@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/job.h"
-#include "../config/config.h"
+#include "../../common/job.h"
+#include "../../config/config.h"
 
 /* Why a job is being cancelled: the value of *core_ctx.cancel. */
 enum cancel_reason {

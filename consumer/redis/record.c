@@ -1,20 +1,29 @@
-/* redis_record.c -- the status record's transitions (see redis_record.h
+/* redis/record.c -- the status record's transitions (see redis/record.h
  * and consumer/README.md). Every script reads and checks first (types,
  * ownership, fence) and writes after, so the only write Redis can refuse
  * (OOM, READONLY) is the first, and a refused script has written nothing. */
-#include "redis_record.h"
+#include "record.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "store.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "../store.h"
 
 void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id) {
     snprintf(out, n, "%s:%s:%s", prefix, kind, id);
+}
+
+void rkey_events(char *out, size_t n, const char *prefix) { snprintf(out, n, "%s:events", prefix); }
+
+void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const char *who) {
+    if (who)
+        snprintf(out, n, "%s:%s:%s", queue, kind, who);
+    else
+        snprintf(out, n, "%s:%s", queue, kind);
 }
 
 /* KEYS: record, cancel mark, the held copy's key (processing list or
@@ -154,7 +163,7 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     rkey(lease, sizeof(lease), prefix, "lease", "");
     rkey(result, sizeof(result), prefix, "result", st->id);
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
-    snprintf(channel, sizeof(channel), "%s:events", prefix);
+    rkey_events(channel, sizeof(channel), prefix);
     clock_iso8601(clock_wall_ms(), now, sizeof(now));
     rargs_copy(&a, "EVAL");
     rargs_add(&a, BEGIN_LUA, sizeof(BEGIN_LUA) - 1, 0);
@@ -200,7 +209,7 @@ int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, cons
     rkey(key, sizeof(key), prefix, "job", st->id);
     rkey(result, sizeof(result), prefix, "result", st->id);
     snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
-    snprintf(channel, sizeof(channel), "%s:events", prefix);
+    rkey_events(channel, sizeof(channel), prefix);
     snprintf(fence, sizeof(fence), "%lld", (long long)st->fence);
     rargs_copy(&a, "EVAL");
     rargs_add(&a, FINAL_LUA, sizeof(FINAL_LUA) - 1, 0);

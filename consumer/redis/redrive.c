@@ -1,5 +1,5 @@
-/* redrive.c -- `oneshot redrive`: dead letters back to the queue (see
- * janitor.h and consumer/README.md "Re-drive").
+/* redis/redrive.c -- `oneshot redrive`: dead letters back to the queue (see
+ * redis/janitor.h and consumer/README.md "Re-drive").
  *
  * A dead letter carries the job as its producer sent it plus why it died:
  * redis-list a JSON line {"id","input"|"input_base64"|"raw"|"raw_base64",
@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/job.h"
-#include "../common/log.h"
-#include "../common/status.h"
+#include "../../common/buf.h"
+#include "../../common/job.h"
+#include "../../common/log.h"
+#include "../../common/status.h"
 #include "janitor.h"
-#include "redis_record.h"
+#include "record.h"
 
 /* The checks both scripts share. KEYS[2] the queue, KEYS[3] the record;
  * WANT the queue's type. Leaves `s`, the record's state ('' none). */
@@ -208,7 +208,7 @@ end:
 static const char *record_keys(const rd_ctx *x, const char *id, char res[512], char ttl[24], char ch[300]) {
     rkey(res, 512, x->cfg->prefix, "result", id);
     snprintf(ttl, 24, "%d", x->cfg->result_ttl);
-    snprintf(ch, 300, "%s:events", x->cfg->prefix);
+    rkey_events(ch, 300, x->cfg->prefix);
     return res;
 }
 
@@ -227,7 +227,7 @@ static int list_one(rd_ctx *x, const redisReply *letter, int *left, char *err, s
     }
     if (x->only && strcmp(x->only, id) != 0) goto end;
     x->matched++;
-    if (strcmp(state, ST_REJECTED) == 0 && !x->cfg->rejected) {
+    if (job_state_of(state) == JS_REJECTED && !x->cfg->rejected) {
         skip(x, id, state, x->cfg->dead_letter, "rejected: re-driven only with --rejected");
         goto end;
     }
@@ -308,7 +308,7 @@ static int stream_one(rd_ctx *x, const redisReply *e, char *err, size_t errlen) 
     snprintf(state, sizeof(state), "%s", f->element[keep + 3]->str);
     if (x->only && strcmp(x->only, id) != 0) return 0;
     x->matched++;
-    if (strcmp(state, ST_REJECTED) == 0 && !x->cfg->rejected) {
+    if (job_state_of(state) == JS_REJECTED && !x->cfg->rejected) {
         skip(x, id, state, from, "rejected: re-driven only with --rejected");
         return 0;
     }

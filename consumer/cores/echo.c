@@ -1,4 +1,4 @@
-/* core_echo.c -- the result is the input, for overhead measurements.
+/* cores/echo.c -- the result is the input, for overhead measurements.
  *
  * The result borrows the job's input buffer: no copy however large. */
 #include "core.h"
@@ -22,4 +22,9 @@ static void echo_run(void *state, core_ctx *ctx, core_result *res) {
 
 static void echo_destroy(void *state) { (void)state; }
 
-const core_ops core_echo = {"echo", echo_init, echo_run, NULL, echo_destroy};
+const core_ops core_echo = {
+    .name = "echo",
+    .init = echo_init,
+    .run = echo_run,
+    .destroy = echo_destroy,
+};

@@ -1,10 +1,10 @@
-/* redis_tls.c -- TLS for the Redis connections (see redis_tls.h). */
-#include "redis_tls.h"
+/* redis/tls.c -- TLS for the Redis connections (see redis/tls.h). */
+#include "tls.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "../config/redis_url.h"
+#include "../../config/redis_url.h"
 
 /* Is url a rediss:// URL? (Its password is wiped from the copy.) A URL
  * that does not parse is not: config validation has refused it. */
@@ -123,7 +123,7 @@ static int load_client_cert(SSL_CTX *ctx, const char *cert, const char *key, cha
 /* Called in the handshake when the server asks for a client certificate
  * (whether or not we have one): its verdict on what we send comes after
  * the handshake in TLS 1.3, so the connection then waits for its first
- * reply (redis_conn.c, connect_once). */
+ * reply (redis/conn.c, connect_once). */
 static int on_cert_request(SSL *ssl, void *arg) {
     redis_tls_conn *tc = SSL_get_app_data(ssl);
     (void)arg;
@@ -168,7 +168,7 @@ static int is_alert(unsigned long e) {
     return e && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET;
 }
 
-/* err <- why the handshake on ssl failed; *permanent as redis_tls.h says. */
+/* err <- why the handshake on ssl failed; *permanent as redis/tls.h says. */
 static void handshake_error(SSL *ssl, redisContext *ctx, const char *host, const redis_tls_conn *tc,
                             int timed_out, int *permanent, char *err, size_t errlen) {
     long v = SSL_get_verify_result(ssl);

@@ -1,4 +1,4 @@
-/* store_redis.c -- status records and results in Redis.
+/* redis/store.c -- status records and results in Redis.
  *
  *   <prefix>:job:<id>     hash, the status record (status_each_field names),
  *                         replaced whole at each transition, expiring after
@@ -21,7 +21,7 @@
  * overwrite the record of the replica that took the job over. Heartbeats
  * are not published: they are not transitions.
  *
- * Every write is one script of redis_record.c, fenced (consumer/README.md):
+ * Every write is one script of redis/record.c, fenced (consumer/README.md):
  * begin checks that the copy is still held and takes a new fence; the
  * heartbeat and the final write (the result first, in the same script)
  * apply only under that fence.
@@ -31,13 +31,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "redis_conn.h"
-#include "redis_record.h"
-#include "replica.h"
-#include "store.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "conn.h"
+#include "record.h"
+#include "../replica.h"
+#include "../store.h"
 
 typedef struct rstore {
     const config *cfg;

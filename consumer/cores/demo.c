@@ -1,4 +1,4 @@
-/* core_demo.c -- the batch-jobs example's contract.
+/* cores/demo.c -- the batch-jobs example's contract.
  *
  * Reproduces the public FastAPI example: `duration` seconds of work (default
  * 5) logging "Progress: i/N seconds elapsed" each second, failure when
@@ -13,9 +13,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
 #include "core.h"
 
 #define DEMO_DEFAULT_DURATION 5
@@ -148,4 +148,9 @@ end:
 
 static void demo_destroy(void *state) { (void)state; }
 
-const core_ops core_demo = {"demo", demo_init, demo_run, NULL, demo_destroy};
+const core_ops core_demo = {
+    .name = "demo",
+    .init = demo_init,
+    .run = demo_run,
+    .destroy = demo_destroy,
+};

@@ -1,4 +1,4 @@
-/* tls_stub.c -- keeps GnuTLS out of the process.
+/* http/tls_stub.c -- keeps GnuTLS out of the process.
  *
  * oneshot never serves TLS: the platform (Verda's gateway, a Kubernetes
  * ingress, a service mesh) terminates it in front of the replica. Debian's

@@ -1,5 +1,5 @@
-/* redis_conn.c -- one Redis connection with bounded reconnects (see redis_conn.h). */
-#include "redis_conn.h"
+/* redis/conn.c -- one Redis connection with bounded reconnects (see redis/conn.h). */
+#include "conn.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "../config/redis_url.h"
-#include "redis_tls.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "../../config/redis_url.h"
+#include "tls.h"
 
 struct rconn {
     pthread_mutex_t mu;
@@ -331,8 +331,6 @@ void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen) 
     int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
     rbatch_push(b, cmd, len);
 }
-
-void rbatch_add_formatted(rbatch *b, char *cmd, size_t len) { rbatch_push(b, cmd, (int)len); }
 
 void rargs_add(rargs *a, const char *s, size_t n, int copy) {
     if (a->n == a->cap) {

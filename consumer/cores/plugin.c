@@ -1,4 +1,4 @@
-/* core_plugin.c -- a compute core from a shared object (`--core plugin:PATH`).
+/* cores/plugin.c -- a compute core from a shared object (`--core plugin:PATH`).
  *
  * The plugin exports the versioned table of include/oneshot/plugin.h. It is
  * dlopen()ed at start: a file that does not load, a missing table or `run`,
@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/log.h"
-#include "../include/oneshot/plugin.h"
+#include "../../common/buf.h"
+#include "../../common/log.h"
+#include "../../include/oneshot/plugin.h"
 #include "core.h"
 
 #define PLUGIN_TYPE_MAX 200 /* longest Content-Type a plugin may set */
@@ -215,4 +215,9 @@ static void plugin_destroy(void *state) {
     free(ps);
 }
 
-const core_ops core_plugin = {"plugin", plugin_init, plugin_run, NULL, plugin_destroy};
+const core_ops core_plugin = {
+    .name = "plugin",
+    .init = plugin_init,
+    .run = plugin_run,
+    .destroy = plugin_destroy,
+};

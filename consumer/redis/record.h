@@ -1,4 +1,4 @@
-/* redis_record.h -- the status record's transitions in Redis, each one
+/* redis/record.h -- the status record's transitions in Redis, each one
  * script (consumer/README.md "The Redis job protocol").
  *
  * The record is the hash P:job:<id>; every transition checks, in the same
@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../common/status.h"
-#include "redis_conn.h"
-#include "source.h"
+#include "../../common/status.h"
+#include "conn.h"
+#include "../source.h"
 
 /* Lua shared by every script that writes a record: FINAL (the final
  * states), NUM (numeric fields), typeok(key, want) -> ok, actual type, and
@@ -59,6 +59,12 @@
 /* The store's key names: <prefix>:<kind>:<id>, kind "job" (the status
  * hash), "result", "cancel" or "lease" (README "Keys"). */
 void rkey(char *out, size_t n, const char *prefix, const char *kind, const char *id);
+/* The channel every transition is published on: <prefix>:events. */
+void rkey_events(char *out, size_t n, const char *prefix);
+/* A list source's keys beside its queue: <queue>:<kind>, kind "workers"
+ * (the replicas' registry) or "quarantine", or <queue>:processing:<who>
+ * (who: the replica). The scripts build the same names from the queue. */
+void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const char *who);
 
 /* begin: see store.h (enum begin_rc). st is the "running" record; on
  * BEGIN_RUN and BEGIN_CANCELLED st->fence is set to the fence now ours.

@@ -1,4 +1,4 @@
-/* source_redis_stream.c -- one entry of a Redis stream through a consumer
+/* redis/stream.c -- one entry of a Redis stream through a consumer
  * group.
  *
  * Entries carry fields: input (required), id (default: the entry id),
@@ -41,15 +41,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "redis_conn.h"
-#include "redis_record.h"
-#include "replica.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "conn.h"
+#include "record.h"
+#include "../replica.h"
 #include "janitor.h"
-#include "source.h"
-#include "seam.h"
+#include "../source.h"
+#include "../store.h"
+#include "../seam.h"
 
 #define DEAD_MAX 100                       /* exhausted entries settled per claim call */
 #define CONSUMER_GC_IDLE_MS 60000          /* idle, nothing pending: a dead replica's consumer */
@@ -251,7 +252,7 @@ static int stream_open(const config *cfg, void **state, char *err, size_t errlen
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
     rkey(s->lease, sizeof(s->lease), cfg->prefix, "lease", s->me);
     rkey(s->lease_prefix, sizeof(s->lease_prefix), cfg->prefix, "lease", "");
-    s->use_status = strcmp(cfg->store, "redis") == 0;
+    s->use_status = strcmp(cfg->store, store_redis.name) == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
     s->c = rconn_share(cfg->redis_url, who, err, errlen);
     if (!s->c) {
@@ -357,7 +358,7 @@ static void pairs_record(rargs *p, const ssrc *s, const char *job_id, const char
     rargs_str(p, "worker");
     rargs_str(p, s->me);
     rargs_str(p, "source");
-    rargs_str(p, "redis-stream");
+    rargs_str(p, source_redis_stream.name);
     rargs_str(p, "queue");
     rargs_str(p, s->cfg->queue);
     rargs_str(p, "error");
@@ -381,7 +382,7 @@ static int settle_exhausted(ssrc *s, sjob *sj, const char *job_id, int attempt, 
              attempt - 1, s->cfg->max_attempts);
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    rkey_events(channel, sizeof(channel), s->cfg->prefix);
     pairs_record(&rec, s, job_id, ST_DEAD, why, attempt - 1);
     pairs_entry(&dl, sj, job_id);
     pairs_dead(&dl, s, sj, ST_DEAD, why, attempt - 1);
@@ -643,14 +644,14 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
     case DISP_DEAD:
         mode = "xadd";
         target = s->cfg->dead_letter;
-        pairs_entry_id(&f, sj, j->id, strcmp(o->state, ST_REJECTED) == 0);
-        pairs_dead(&f, s, sj, o->state, o->error, j->attempt);
+        pairs_entry_id(&f, sj, j->id, o->state == JS_REJECTED);
+        pairs_dead(&f, s, sj, job_state_name(o->state), o->error, j->attempt);
         break;
     case DISP_RELEASE:
         mode = "release";
         break;
     }
-    rc = settle(s, sj, j->id, mode, target, &f, o->fence, o->state, err, errlen);
+    rc = settle(s, sj, j->id, mode, target, &f, o->fence, job_state_name(o->state), err, errlen);
     rargs_free(&f);
     if (rc == -3) return -1;
     if (rc == -1) {
@@ -711,7 +712,7 @@ const source_ops source_redis_stream = {
     .close = stream_close,
 };
 
-/* --- `oneshot sweep` (janitor.h) ---
+/* --- `oneshot sweep` (redis/janitor.h) ---
  *
  * A replica takes an orphan over with XCLAIM when it claims; but a
  * replica is started only for an entry in the group's lag (KEDA's
@@ -845,8 +846,9 @@ static void stream_sweep_decide(ssrc *s, sjob *sj, const sorphan *o, char *job_i
         pairs_dead(xadd, s, sj, ST_DEAD, why, *attempts);
         return;
     }
-    if (status_is_final(o->state)) {
-        if (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) {
+    enum job_state known = job_state_of(o->state); /* the record's */
+    if (job_state_final(known)) {
+        if (known == JS_DEAD || known == JS_REJECTED) {
             snprintf(why, whylen, "recorded %s, and this copy was never dead-lettered (replica %s stopped)",
                      o->state, o->owner);
             *mode = "dead";
@@ -859,32 +861,32 @@ static void stream_sweep_decide(ssrc *s, sjob *sj, const sorphan *o, char *job_i
         }
         return;
     }
-    if (strcmp(o->state, ST_RUNNING) == 0 && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
+    if (known == JS_RUNNING && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
         snprintf(why, whylen, "replica %s runs the job: this entry is a duplicate, acked", o->worker);
         *mode = "drop";
         return;
     }
-    const char *state;
+    enum job_state state;
     char n[24];
     if (*attempts + 1 > s->cfg->max_attempts) {
         snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease) and --max-attempts %d is reached",
                  *attempts, o->owner, s->cfg->max_attempts);
         *mode = "dead";
         *target = s->cfg->dead_letter;
-        state = ST_DEAD;
+        state = JS_DEAD;
         pairs_entry(xadd, sj, job_id);
         pairs_dead(xadd, s, sj, ST_DEAD, why, *attempts);
     } else {
         snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease); re-queued as attempt %d",
                  *attempts, o->owner, *attempts + 1);
         *mode = "requeue";
-        state = ST_INTERRUPTED;
+        state = JS_INTERRUPTED;
         pairs_entry(xadd, sj, job_id);
         rargs_str(xadd, "attempt");
         snprintf(n, sizeof(n), "%d", *attempts + 1);
         rargs_copy(xadd, n);
     }
-    if (s->use_status) pairs_record(rec, s, job_id, state, why, *attempts);
+    if (s->use_status) pairs_record(rec, s, job_id, job_state_name(state), why, *attempts);
 }
 
 /* Sweep the orphan o (its fields in sj) with STREAM_SWEEP_LUA. The
@@ -902,7 +904,7 @@ static int stream_sweep_one(ssrc *s, sjob *sj, const sorphan *o, buf *moved, cha
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", job_id);
     rkey(lease, sizeof(lease), s->cfg->prefix, "lease", o->owner);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    rkey_events(channel, sizeof(channel), s->cfg->prefix);
     snprintf(nrec, sizeof(nrec), "%d", rec.n);
     snprintf(idle, sizeof(idle), "%s", s->lease_ms);
     rargs_str(&a, "EVAL");
@@ -963,7 +965,7 @@ int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left,
     memset(&s, 0, sizeof(s));
     s.cfg = cfg;
     s.c = c;
-    s.use_status = strcmp(cfg->store ? cfg->store : "redis", "redis") == 0;
+    s.use_status = !cfg->store || strcmp(cfg->store, store_redis.name) == 0;
     snprintf(s.lease_ms, sizeof(s.lease_ms), "%lld", (long long)cfg->lease * 1000);
     rkey(s.lease_prefix, sizeof(s.lease_prefix), cfg->prefix, "lease", "");
     *n = *left = 0;

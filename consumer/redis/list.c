@@ -1,4 +1,4 @@
-/* source_redis_list.c -- the reliable-queue pattern on a Redis list
+/* redis/list.c -- the reliable-queue pattern on a Redis list
  *.
  *
  * Keys (Q = --queue, P = --prefix, W = this replica's id):
@@ -40,15 +40,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
-#include "redis_conn.h"
-#include "redis_record.h"
-#include "replica.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
+#include "conn.h"
+#include "record.h"
+#include "../replica.h"
 #include "janitor.h"
-#include "source.h"
-#include "seam.h"
+#include "../source.h"
+#include "../store.h"
+#include "../seam.h"
 
 typedef struct lsrc {
     const config *cfg;
@@ -265,12 +266,12 @@ static int list_open(const config *cfg, void **state, char *err, size_t errlen) 
     char who[200];
     s->cfg = cfg;
     snprintf(s->me, sizeof(s->me), "%s", replica_id());
-    snprintf(s->proc, sizeof(s->proc), "%s:processing:%s", cfg->queue, s->me);
+    rkey_queue(s->proc, sizeof(s->proc), cfg->queue, "processing", s->me);
     rkey(s->lease, sizeof(s->lease), cfg->prefix, "lease", s->me);
-    snprintf(s->reg, sizeof(s->reg), "%s:workers", cfg->queue);
-    snprintf(s->quar, sizeof(s->quar), "%s:quarantine", cfg->queue);
+    rkey_queue(s->reg, sizeof(s->reg), cfg->queue, "workers", NULL);
+    rkey_queue(s->quar, sizeof(s->quar), cfg->queue, "quarantine", NULL);
     snprintf(s->lease_ms, sizeof(s->lease_ms), "%lld", (long long)cfg->lease * 1000);
-    s->use_status = strcmp(cfg->store, "redis") == 0;
+    s->use_status = strcmp(cfg->store, store_redis.name) == 0;
     snprintf(who, sizeof(who), "src:%s", s->me);
     s->c = rconn_share(cfg->redis_url, who, err, errlen);
     if (!s->c) {
@@ -304,7 +305,7 @@ static void rec_add(rargs *r, const char *name, const char *value) {
 static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, char **msg, size_t *msg_len,
                          const char **target, rargs *rec, char *why, size_t whylen) {
     char perr[256] = "", num[24], at[40];
-    const char *state = NULL;
+    enum job_state state, known = job_state_of(o->state); /* the record's */
 
     *target = s->cfg->queue;
     if (job_parse_envelope(o->item->str, o->item->len, oj, perr, sizeof(perr)) < 0) {
@@ -316,7 +317,7 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
         return;
     }
     if (!oj->id[0]) id_uuid4(oj->id); /* claimed, never named: the claimer died at once */
-    int final = status_is_final(o->state);
+    int final = job_state_final(known);
     if (s->use_status && strcmp(o->rec_type, "hash") != 0 && strcmp(o->rec_type, "none") != 0) {
         snprintf(why, whylen, "its status key %s:job:%s holds a %s, not a hash: dead-lettered", s->cfg->prefix,
                  oj->id, o->rec_type);
@@ -326,7 +327,7 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
         return;
     }
     if (final) {
-        if (strcmp(o->state, ST_DEAD) == 0 || strcmp(o->state, ST_REJECTED) == 0) {
+        if (known == JS_DEAD || known == JS_REJECTED) {
             /* A replica recorded it dead and stopped before the push; or a
              * duplicate copy: a second dead letter rather than none. */
             snprintf(why, whylen, "recorded %s, and this copy was never dead-lettered (replica %s stopped)",
@@ -340,7 +341,7 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
         }
         return;
     }
-    if (strcmp(o->state, ST_RUNNING) == 0 && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
+    if (known == JS_RUNNING && strcmp(o->worker, o->owner) != 0 && o->worker_alive) {
         snprintf(why, whylen, "replica %s runs the job: this copy is a duplicate, dropped", o->worker);
         *mode = "drop";
         return;
@@ -351,25 +352,25 @@ static void sweep_decide(lsrc *s, const orphan *o, job *oj, const char **mode, c
         *mode = "dead";
         *target = s->cfg->dead_letter;
         *msg = dead_letter_json(s, oj, 0, ST_DEAD, why, o->owner, msg_len);
-        state = ST_DEAD;
+        state = JS_DEAD;
     } else {
         snprintf(why, whylen, "attempt %d was interrupted (replica %s lost its lease); re-queued as attempt %d",
                  oj->attempt, o->owner, oj->attempt + 1);
         *mode = "requeue";
         oj->attempt++;
         *msg = job_envelope_json(oj, msg_len);
-        state = ST_INTERRUPTED;
+        state = JS_INTERRUPTED;
     }
     if (!s->use_status) return;
     rec_add(rec, "id", oj->id);
-    rec_add(rec, "state", state);
-    snprintf(num, sizeof(num), "%d", strcmp(state, ST_DEAD) == 0 ? oj->attempt : oj->attempt - 1);
+    rec_add(rec, "state", job_state_name(state));
+    snprintf(num, sizeof(num), "%d", state == JS_DEAD ? oj->attempt : oj->attempt - 1);
     rec_add(rec, "attempt", num);
     rec_add(rec, "worker", o->owner);
-    rec_add(rec, "source", "redis-list");
+    rec_add(rec, "source", source_redis_list.name);
     rec_add(rec, "queue", s->cfg->queue);
     rec_add(rec, "error", why);
-    if (strcmp(state, ST_DEAD) == 0) rec_add(rec, "finished_at", clock_iso8601(clock_wall_ms(), at, sizeof(at)));
+    if (state == JS_DEAD) rec_add(rec, "finished_at", clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
 /* What a sweep moved, for `oneshot sweep`: {"id","from","to","action",
@@ -415,11 +416,11 @@ static int sweep_orphan(lsrc *s, const redisReply *r, int *res_out) {
                 r->element[6]->str, r->element[7]->str, strcmp(r->element[8]->str, "1") == 0};
     memset(&oj, 0, sizeof(oj));
     sweep_decide(s, &o, &oj, &mode, &msg, &msg_len, &target, &rec, why, sizeof(why));
-    snprintf(proc, sizeof(proc), "%s:processing:%s", s->cfg->queue, o.owner);
+    rkey_queue(proc, sizeof(proc), s->cfg->queue, "processing", o.owner);
     rkey(lease, sizeof(lease), s->cfg->prefix, "lease", o.owner);
     if (oj.id[0]) rkey(rk, sizeof(rk), s->cfg->prefix, "job", oj.id);
     snprintf(ttl, sizeof(ttl), "%d", s->cfg->result_ttl);
-    snprintf(channel, sizeof(channel), "%s:events", s->cfg->prefix);
+    rkey_events(channel, sizeof(channel), s->cfg->prefix);
 
     const char *keys[] = {proc, lease, s->reg, target, rk[0] ? rk : proc, s->quar};
     rargs_str(&a, "EVAL");
@@ -614,7 +615,7 @@ static int list_finish(void *state, job *j, const outcome *o, char *err, size_t 
         break;
     }
     case DISP_DEAD:
-        msg = dead_letter_json(s, j, s->rejected, o->state, o->error, s->me, &msg_len);
+        msg = dead_letter_json(s, j, s->rejected, job_state_name(o->state), o->error, s->me, &msg_len);
         mode = "lpush";
         target = s->cfg->dead_letter;
         break;
@@ -625,7 +626,7 @@ static int list_finish(void *state, job *j, const outcome *o, char *err, size_t 
     rkey(rk, sizeof(rk), s->cfg->prefix, "job", j->id);
     snprintf(fence, sizeof(fence), "%lld", s->use_status ? (long long)o->fence : 0LL);
     const char *argv[] = {"EVAL", SETTLE_LUA, "6",   s->proc, s->lease, s->reg,  target, rk,
-                          s->quar, mode,      msg ? msg : "", s->me, fence, o->state ? o->state : ""};
+                          s->quar, mode,      msg ? msg : "", s->me, fence, job_state_name(o->state)};
     size_t lens[14];
     for (int k = 0; k < 14; k++) lens[k] = strlen(argv[k]);
     lens[1] = sizeof(SETTLE_LUA) - 1;
@@ -693,7 +694,7 @@ const source_ops source_redis_list = {
     .close = list_close,
 };
 
-/* `oneshot sweep` (janitor.h): the replicas' sweep, run until the orphan
+/* `oneshot sweep` (redis/janitor.h): the replicas' sweep, run until the orphan
  * finder finds none. The finder names the first orphan of Q:workers; one
  * the sweep could not move (quarantined: out of Q:workers; a broken key;
  * a copy that changed under us) is not named twice in a row, and a round
@@ -709,9 +710,9 @@ int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, c
     s.cfg = cfg;
     s.c = c;
     s.report = moved;
-    s.use_status = strcmp(cfg->store ? cfg->store : "redis", "redis") == 0;
-    snprintf(s.reg, sizeof(s.reg), "%s:workers", cfg->queue);
-    snprintf(s.quar, sizeof(s.quar), "%s:quarantine", cfg->queue);
+    s.use_status = !cfg->store || strcmp(cfg->store, store_redis.name) == 0;
+    rkey_queue(s.reg, sizeof(s.reg), cfg->queue, "workers", NULL);
+    rkey_queue(s.quar, sizeof(s.quar), cfg->queue, "quarantine", NULL);
     *n = *left = 0;
     for (;;) {
         redisReply *r = rconn_cmd(c, RC_RETRY, err, errlen, "EVAL %s 1 %s %s %s %s", LIST_ORPHANS_LUA, s.reg,

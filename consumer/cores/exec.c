@@ -1,4 +1,4 @@
-/* core_exec.c -- run any program on the job.
+/* cores/exec.c -- run any program on the job.
  *
  * The command (--core exec with `-- CMD ARGS...` or ONESHOT_EXEC, already
  * split into words by config/, never given to a shell) runs in its own
@@ -35,9 +35,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/log.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/log.h"
 #include "core.h"
 
 #define EXEC_TICK_MS 100            /* the cancel flag is read at least this often */
@@ -692,4 +692,10 @@ static void exec_destroy(void *state) {
     free(st);
 }
 
-const core_ops core_exec = {"exec", exec_init, exec_run_job, exec_abort, exec_destroy};
+const core_ops core_exec = {
+    .name = "exec",
+    .init = exec_init,
+    .run = exec_run_job,
+    .abort = exec_abort,
+    .destroy = exec_destroy,
+};

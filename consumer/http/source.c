@@ -1,18 +1,19 @@
-/* source_http.c -- the job arrives as POST /job.
+/* http/source.c -- the job arrives as POST /job.
  *
  * A thin adapter over httpd: claim waits for the request, finish answers
  * it and waits until the answer has been sent. There is no broker, so
  * every disposition is "answer"; a retry is the caller's business. */
 #include <stdio.h>
 
-#include "../common/log.h"
+#include "../../common/log.h"
 #include "httpd.h"
-#include "source.h"
+#include "../broker.h"
+#include "../source.h"
 
 static httpd *attached;
 static int send_wait_ms;
 
-void source_http_attach(httpd *h) { attached = h; }
+static void http_attach(httpd *h) { attached = h; }
 
 static int http_open(const config *cfg, void **state, char *err, size_t errlen) {
     /* Bound on waiting for a sent response: a client that stops reading is
@@ -44,10 +45,23 @@ static int http_finish(void *state, job *j, const outcome *o, char *err, size_t 
 
 static void http_close(void *state) { (void)state; }
 
-const source_ops source_http = {
+static const source_ops source_http = {
     .name = "http",
     .open = http_open,
     .claim = http_claim,
     .finish = http_finish,
     .close = http_close,
+};
+
+/* The http broker: POST /job to the replica; no queue, so no submit,
+ * backlog, sweep or redrive; its store keeps nothing (the caller gets the
+ * result in the response), unless --store says otherwise. */
+const broker broker_http = {
+    .name = "http",
+    .store_name = "none",
+    .source = &source_http,
+    .store = &store_none,
+    .serves_http = 1,
+    .attach = http_attach,
+    .no_submit = " (over HTTP, POST /job to the replica)",
 };

@@ -1,4 +1,4 @@
-/* httpd.c -- the replica's HTTP server on libmicrohttpd.
+/* http/httpd.c -- the replica's HTTP server on libmicrohttpd.
  *
  * One internal polling thread (epoll) serves every connection, so idle or
  * slow clients cost a socket, not a thread, and /health keeps answering
@@ -24,12 +24,12 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "../common/buf.h"
-#include "../common/clock.h"
-#include "../common/ids.h"
-#include "../common/log.h"
-#include "replica.h"
-#include "source.h"
+#include "../../common/buf.h"
+#include "../../common/clock.h"
+#include "../../common/ids.h"
+#include "../../common/log.h"
+#include "../replica.h"
+#include "../source.h"
 
 /* A chunked body over --max-input is read and dropped up to this many
  * bytes more so the client gets a 413; past that the connection is cut. */

@@ -1,4 +1,4 @@
-/* httpd.h -- the replica's HTTP server (libmicrohttpd), in every mode.
+/* http/httpd.h -- the replica's HTTP server (libmicrohttpd), in every mode.
  *
  * Serves GET /health (and GET /metrics) always, and POST /job when the
  * source is http: exactly one job per process, 503 for any later one. The
@@ -11,8 +11,8 @@
 
 #include <stddef.h>
 
-#include "../common/job.h"
-#include "../config/config.h"
+#include "../../common/job.h"
+#include "../../config/config.h"
 
 #define HTTPD_CONN_LIMIT 1000     /* concurrent connections */
 

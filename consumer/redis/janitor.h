@@ -1,5 +1,5 @@
-/* janitor.h -- what `oneshot sweep` and `oneshot redrive` ask of the Redis
- * sources.
+/* redis/janitor.h -- what `oneshot sweep`, `oneshot redrive` and the fleet's
+ * backlog ask of the Redis sources.
  *
  * A replica sweeps one orphan before each claim; a sweep run from outside
  * (a CronJob) walks them all with the same scripts, so that a job whose
@@ -14,14 +14,15 @@
 
 #include <stddef.h>
 
-#include "../common/buf.h"
-#include "../config/config.h"
-#include "redis_conn.h"
+#include "../../common/buf.h"
+#include "../../config/config.h"
+#include "../backlog.h"
+#include "conn.h"
 
 int src_list_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
 int src_stream_sweep(const config *cfg, rconn *c, buf *moved, int *n, int *left, char *err, size_t errlen);
 
-/* `oneshot redrive` (redrive.c): the dead letters of job `only` (NULL:
+/* `oneshot redrive` (redis/redrive.c): the dead letters of job `only` (NULL:
  * all) back to the queue as fresh jobs, oldest first. *moved / *skipped
  * get one JSON object per letter (comma-separated); *n counts the moved
  * (with --dry-run: those that would move), *nskipped those left, *matched
@@ -30,5 +31,12 @@ int src_list_redrive(const config *cfg, rconn *c, const char *only, buf *moved, 
                      int *nskipped, int *matched, char *err, size_t errlen);
 int src_stream_redrive(const config *cfg, rconn *c, const char *only, buf *moved, buf *skipped, int *n,
                        int *nskipped, int *matched, char *err, size_t errlen);
+
+/* The fleet's backlog of a list or a stream (redis/backlog.c; the broker
+ * table's backlog operations). */
+int rbacklog_open(const config *cfg, void **state, char *err, size_t errlen);
+int rbacklog_list(void *state, const config *cfg, backlog_count *out, char *err, size_t errlen);
+int rbacklog_stream(void *state, const config *cfg, backlog_count *out, char *err, size_t errlen);
+void rbacklog_close(void *state);
 
 #endif
