@@ -113,6 +113,26 @@ const char *broker_choices(int stores) {
     return out;
 }
 
+void broker_redrive_report(buf *b, const char *id, const char *state, const char *from, const char *to,
+                           const char *why) {
+    if (b->len) buf_puts(b, ",");
+    buf_puts(b, "{\"id\":");
+    buf_json_str(b, id, strlen(id));
+    buf_puts(b, ",\"state\":");
+    buf_json_str(b, state, strlen(state));
+    buf_puts(b, ",\"from\":");
+    buf_json_str(b, from, strlen(from));
+    if (to) {
+        buf_puts(b, ",\"to\":");
+        buf_json_str(b, to, strlen(to));
+    }
+    if (why) {
+        buf_puts(b, ",\"why\":");
+        buf_json_str(b, why, strlen(why));
+    }
+    buf_puts(b, "}");
+}
+
 char *broker_envelope(const char *id, const submission *sub, size_t *len) {
     job j;
     memset(&j, 0, sizeof(j));

@@ -140,6 +140,12 @@ const char *broker_default_name(void);
  * stores' names, each once, as "a|b|c" for --source and --store. */
 const char *broker_choices(int stores);
 
+/* One letter of `oneshot redrive`'s report, appended to b (comma-separated
+ * JSON objects): {"id","state","from"[,"to"][,"why"]}; to and why may be
+ * NULL. Every driver's re-drive reports with it. */
+void broker_redrive_report(buf *b, const char *id, const char *state, const char *from, const char *to,
+                           const char *why);
+
 /* The envelope (README "The job envelope") of a submission: no "attempt"
  * (oneshot sets it on a re-queue); JSON input stays JSON. Free it. */
 char *broker_envelope(const char *id, const submission *sub, size_t *len);

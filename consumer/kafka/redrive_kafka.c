@@ -38,22 +38,7 @@ static void rd_report(buf *b, const char *id, const char *state, const char *top
                       const char *to, const char *why) {
     char from[400];
     snprintf(from, sizeof(from), "%s:%d:%lld", topic, (int)p, (long long)off);
-    if (b->len) buf_puts(b, ",");
-    buf_puts(b, "{\"id\":");
-    buf_json_str(b, id, strlen(id));
-    buf_puts(b, ",\"state\":");
-    buf_json_str(b, state, strlen(state));
-    buf_puts(b, ",\"from\":");
-    buf_json_str(b, from, strlen(from));
-    if (to) {
-        buf_puts(b, ",\"to\":");
-        buf_json_str(b, to, strlen(to));
-    }
-    if (why) {
-        buf_puts(b, ",\"why\":");
-        buf_json_str(b, why, strlen(why));
-    }
-    buf_puts(b, "}");
+    broker_redrive_report(b, id, state, from, to, why);
 }
 
 /* The producer's headers: the letter's without oneshot's. */

@@ -25,6 +25,7 @@
 #include "../../common/job.h"
 #include "../../common/log.h"
 #include "../../common/status.h"
+#include "../broker.h"
 #include "janitor.h"
 #include "record.h"
 
@@ -93,27 +94,9 @@ typedef struct rd_ctx {
     int n, nskipped, matched;
 } rd_ctx;
 
-static void report(buf *b, const char *id, const char *state, const char *from, const char *to, const char *why) {
-    if (b->len) buf_puts(b, ",");
-    buf_puts(b, "{\"id\":");
-    buf_json_str(b, id, strlen(id));
-    buf_puts(b, ",\"state\":");
-    buf_json_str(b, state, strlen(state));
-    buf_puts(b, ",\"from\":");
-    buf_json_str(b, from, strlen(from));
-    if (to) {
-        buf_puts(b, ",\"to\":");
-        buf_json_str(b, to, strlen(to));
-    }
-    if (why) {
-        buf_puts(b, ",\"why\":");
-        buf_json_str(b, why, strlen(why));
-    }
-    buf_puts(b, "}");
-}
 
 static void skip(rd_ctx *x, const char *id, const char *state, const char *from, const char *why) {
-    report(x->skipped, id, state, from, NULL, why);
+    broker_redrive_report(x->skipped, id, state, from, NULL, why);
     x->nskipped++;
 }
 
@@ -133,7 +116,7 @@ static int run_script(rd_ctx *x, rargs *a, const char *id, const char *state, co
     const char *arg = r->elements > 1 && r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "";
     rc = 0;
     if (strcmp(what, "moved") == 0 || strcmp(what, "would") == 0) {
-        report(x->moved, id, state, from, x->cfg->queue, NULL);
+        broker_redrive_report(x->moved, id, state, from, x->cfg->queue, NULL);
         x->n++;
         if (strcmp(what, "moved") == 0) {
             log_info("redrive: job %s (%s) back in %s", id, state, x->cfg->queue);
@@ -203,17 +186,33 @@ end:
     return rc;
 }
 
-/* The result key of job id into res (returned), with the record's ttl
- * and the events channel its queued record needs. */
-static const char *record_keys(const rd_ctx *x, const char *id, char res[512], char ttl[24], char ch[300]) {
-    rkey(res, 512, x->cfg->prefix, "result", id);
-    snprintf(ttl, 24, "%d", x->cfg->result_ttl);
-    rkey_events(ch, 300, x->cfg->prefix);
-    return res;
+/* The keys a re-drive script takes (KEYS[1..5]: the dead letters, the
+ * queue, job id's record, cancel mark and result) and what its queued
+ * record needs (ttl, channel). */
+typedef struct rd_keys {
+    char rec[512], mark[512], res[512], ttl[24], ch[300];
+} rd_keys;
+
+/* "EVAL lua 5 KEYS..." for job id into a (k holds the strings a borrows). */
+static void redrive_eval(const rd_ctx *x, rargs *a, const char *lua, size_t n, const char *id, rd_keys *k) {
+    rkey(k->rec, sizeof(k->rec), x->cfg->prefix, "job", id);
+    rkey(k->mark, sizeof(k->mark), x->cfg->prefix, "cancel", id);
+    rkey(k->res, sizeof(k->res), x->cfg->prefix, "result", id);
+    snprintf(k->ttl, sizeof(k->ttl), "%d", x->cfg->result_ttl);
+    rkey_events(k->ch, sizeof(k->ch), x->cfg->prefix);
+    rargs_str(a, "EVAL");
+    rargs_add(a, lua, n, 0);
+    rargs_str(a, "5");
+    rargs_str(a, x->cfg->dead_letter);
+    rargs_str(a, x->cfg->queue);
+    rargs_str(a, k->rec);
+    rargs_str(a, k->mark);
+    rargs_str(a, k->res);
 }
 
 static int list_one(rd_ctx *x, const redisReply *letter, int *left, char *err, size_t errlen) {
-    char id[ID_MAX + 1] = "?", state[32] = "?", why[300], rk[512], mark[512], res[512], ttl[24], ch[300];
+    char id[ID_MAX + 1] = "?", state[32] = "?", why[300];
+    rd_keys k;
     char *msg = NULL;
     size_t msg_len = 0;
     int rc = 0;
@@ -231,22 +230,13 @@ static int list_one(rd_ctx *x, const redisReply *letter, int *left, char *err, s
         skip(x, id, state, x->cfg->dead_letter, "rejected: re-driven only with --rejected");
         goto end;
     }
-    rkey(rk, sizeof(rk), x->cfg->prefix, "job", id);
-    rkey(mark, sizeof(mark), x->cfg->prefix, "cancel", id);
-    rargs_str(&a, "EVAL");
-    rargs_add(&a, LIST_REDRIVE_LUA, sizeof(LIST_REDRIVE_LUA) - 1, 0);
-    rargs_str(&a, "5");
-    rargs_str(&a, x->cfg->dead_letter);
-    rargs_str(&a, x->cfg->queue);
-    rargs_str(&a, rk);
-    rargs_str(&a, mark);
-    rargs_str(&a, record_keys(x, id, res, ttl, ch));
+    redrive_eval(x, &a, LIST_REDRIVE_LUA, sizeof(LIST_REDRIVE_LUA) - 1, id, &k);
     rargs_add(&a, letter->str, letter->len, 0);
     rargs_add(&a, msg, msg_len, 0);
     rargs_str(&a, x->cfg->dry_run ? "1" : "0");
     rargs_str(&a, id);
-    rargs_str(&a, ttl);
-    rargs_str(&a, ch);
+    rargs_str(&a, k.ttl);
+    rargs_str(&a, k.ch);
     rc = run_script(x, &a, id, state, x->cfg->dead_letter, err, errlen);
     if (rc == 1) *left = 0;
     if (rc > 0) rc = 0;
@@ -287,7 +277,8 @@ static const char *const DEAD_FIELDS[] = {"error", "state", "attempts", "entry",
 #define NDEAD (sizeof(DEAD_FIELDS) / sizeof(DEAD_FIELDS[0]))
 
 static int stream_one(rd_ctx *x, const redisReply *e, char *err, size_t errlen) {
-    char id[ID_MAX + 1] = "?", state[32] = "?", rk[512], mark[512], from[300], res[512], ttl[24], ch[300];
+    char id[ID_MAX + 1] = "?", state[32] = "?", from[300];
+    rd_keys keys;
     const redisReply *eid = e->element[0], *f = e->element[1];
     rargs a = {0};
     int rc = 0;
@@ -312,21 +303,12 @@ static int stream_one(rd_ctx *x, const redisReply *e, char *err, size_t errlen) 
         skip(x, id, state, from, "rejected: re-driven only with --rejected");
         return 0;
     }
-    rkey(rk, sizeof(rk), x->cfg->prefix, "job", id);
-    rkey(mark, sizeof(mark), x->cfg->prefix, "cancel", id);
-    rargs_str(&a, "EVAL");
-    rargs_add(&a, STREAM_REDRIVE_LUA, sizeof(STREAM_REDRIVE_LUA) - 1, 0);
-    rargs_str(&a, "5");
-    rargs_str(&a, x->cfg->dead_letter);
-    rargs_str(&a, x->cfg->queue);
-    rargs_str(&a, rk);
-    rargs_str(&a, mark);
-    rargs_str(&a, record_keys(x, id, res, ttl, ch));
+    redrive_eval(x, &a, STREAM_REDRIVE_LUA, sizeof(STREAM_REDRIVE_LUA) - 1, id, &keys);
     rargs_str(&a, eid->str);
     rargs_str(&a, x->cfg->dry_run ? "1" : "0");
     rargs_str(&a, id);
-    rargs_str(&a, ttl);
-    rargs_str(&a, ch);
+    rargs_str(&a, keys.ttl);
+    rargs_str(&a, keys.ch);
     /* The producer's fields as they are (the id field is the job id). */
     for (size_t i = 0; i < keep; i++) rargs_add(&a, f->element[i]->str, f->element[i]->len, 0);
     rc = run_script(x, &a, id, state, from, err, errlen) < 0 ? -1 : 0;
