@@ -105,7 +105,8 @@ int client_submit(const config *cfg) {
     /* Another broker's store (--store): its queued record there too, so
      * status and wait read the job from the moment it is queued. */
     const broker *st = config_is_set(cfg, "store") ? broker_store_for_client(cfg) : b;
-    if (code == 0 && st != b && st->record_queued) st->record_queued(cfg, id, b->name);
+    if (code == 0 && strcmp(st->store_name, b->store_name) != 0 && st->record_queued)
+        st->record_queued(cfg, id, b->name);
     if (code == 0) printf("%s\n", id);
 end:
     buf_free(&in);
