@@ -19,18 +19,8 @@ kafka_broker_start || {
 }
 B=$KAFKA_BROKERS
 
-# Sanitizer reports of every process (a subcommand's stderr is often not
-# kept) go to $T_DIR/san.*; each test ends by checking there is none.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T_DIR/san"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T_DIR/san"
-san_check() {
-    local f
-    for f in "$T_DIR"/san.*; do
-        [ -e "$f" ] || continue
-        fail "sanitizer report: $(grep -m1 -E 'ERROR|runtime error|SUMMARY' "$f")"
-        rm -f "$f"
-    done
-}
+# Every process's sanitizer reports to $T_DIR/san.* (lib.sh).
+san_log_all
 
 # The lag as KEDA's kafka trigger computes it: per partition, the high
 # watermark minus the committed offset, or minus the low watermark when

@@ -10,18 +10,8 @@
 
 redis_start || exit 1
 
-# Sanitizer reports of every process (a subcommand's stderr is often not
-# kept) go to $T_DIR/san.*; each test ends by checking there is none.
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T_DIR/san"
-export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T_DIR/san"
-san_check() {
-    local f
-    for f in "$T_DIR"/san.*; do
-        [ -e "$f" ] || continue
-        fail "sanitizer report: $(grep -m1 -E 'ERROR|runtime error|SUMMARY' "$f")"
-        rm -f "$f"
-    done
-}
+# Every process's sanitizer reports to $T_DIR/san.* (lib.sh).
+san_log_all
 
 S=(--source redis-stream --queue work)
 OK=$T_DIR/ok # the exec core fails until this file exists

@@ -126,6 +126,22 @@ assert_exit() { # pid seconds expected what [log]
     check_sanitizers "${5:-${R_LOG:-/dev/null}}"
 }
 
+# Sanitizer reports of every process a suite starts (a subcommand's
+# stderr is often not kept) go to $T_DIR/san.*: a suite calls san_log_all
+# once, and each test ends with san_check (a report fails it).
+san_log_all() {
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$T_DIR/san"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$T_DIR/san"
+}
+san_check() {
+    local f
+    for f in "$T_DIR"/san.*; do
+        [ -e "$f" ] || continue
+        fail "sanitizer report: $(grep -m1 -E 'ERROR|runtime error|SUMMARY' "$f")"
+        rm -f "$f"
+    done
+}
+
 check_sanitizers() { # log
     if grep -qE 'runtime error:|ERROR: (Address|Leak)Sanitizer|SUMMARY: (Address|Undefined)' "$1" 2>/dev/null; then
         fail "sanitizer report: $(grep -m1 -E 'runtime error:|Sanitizer' "$1")"
