@@ -70,13 +70,17 @@ static const char BEGIN_LUA[] =
     "redis.call('DEL', KEYS[1])\n"
     "if old_result then redis.call('DEL', KEYS[4]) end\n"
     "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 9))\n"
+    "local rec = argv_fields(9)\n"
+    "rec.fence = tostring(f)\n"
     "if cancelled then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'exit_code', 0,\n"
     "             'error', 'cancelled before it ran', 'finished_at', ARGV[8])\n"
     "  redis.call('HDEL', KEYS[1], 'started_at', 'heartbeat_at')\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "  rec.state, rec.exit_code, rec.error = 'cancelled', '0', 'cancelled before it ran'\n"
+    "  rec.finished_at, rec.started_at, rec.heartbeat_at = ARGV[8], nil, nil\n"
     "end\n"
-    "publish(KEYS[1], ARGV[7])\n"
+    "publish_fields(rec, ARGV[7])\n"
     "return {cancelled and 'cancelled' or 'run', tostring(f)}\n";
 
 /* KEYS: record, result. ARGV: fence ('0': none), has result (0/1),
@@ -105,10 +109,13 @@ static const char FINAL_LUA[] =
     "if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
-    "local hb = redis.call('HGET', KEYS[1], 'heartbeat_at')\n"
-    "if r[3] and hb and r[3] > hb then redis.call('HSET', KEYS[1], 'heartbeat_at', r[3]) end\n"
+    "local rec = argv_fields(7)\n"
+    "if r[3] and rec.heartbeat_at and r[3] > rec.heartbeat_at then\n"
+    "  redis.call('HSET', KEYS[1], 'heartbeat_at', r[3])\n"
+    "  rec.heartbeat_at = r[3]\n"
+    "end\n"
     "if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end\n"
-    "publish(KEYS[1], ARGV[6])\n"
+    "publish_fields(rec, ARGV[6])\n"
     "return {'ok'}\n";
 
 /* KEYS: record. ARGV: fence, heartbeat_at (ISO 8601: its order is time's),

@@ -17,9 +17,13 @@
 #include "../source.h"
 
 /* Lua shared by every script that writes a record: FINAL (the final
- * states), NUM (numeric fields), typeok(key, want) -> ok, actual type, and
- * publish(key, channel) (the hash as a JSON object in status_to_json's
- * order, numbers as numbers). */
+ * states), NUM (numeric fields), typeok(key, want) -> ok, actual type,
+ * publish_fields(t, channel) (the record t, field -> value, as a JSON
+ * object in status_to_json's order, numbers as numbers), publish(key,
+ * channel) (the hash as it is now, read back) and argv_fields(i) (ARGV's
+ * field/value pairs from index i as such a table). A script that replaces
+ * the whole record publishes what it wrote (publish_fields), without the
+ * read back. */
 #define RREC_LUA_PRELUDE                                                                           \
     "local FINAL = {succeeded=true, failed=true, rejected=true, timed_out=true, dead=true,\n"       \
     "               cancelled=true}\n"                                                             \
@@ -33,9 +37,8 @@
     "  local t = redis.call('TYPE', k).ok\n"                                                       \
     "  return t == want or t == 'none', t\n"                                                       \
     "end\n"                                                                                        \
-    "local function publish(k, ch)\n"                                                              \
-    "  local h, o, out = redis.call('HGETALL', k), {}, {}\n"                                       \
-    "  for i = 1, #h, 2 do o[h[i]] = h[i + 1] end\n"                                               \
+    "local function publish_fields(o, ch)\n"                                                       \
+    "  local out = {}\n"                                                                           \
     "  for _, f in ipairs(ORDER) do\n"                                                             \
     "    local v = o[f]\n"                                                                         \
     "    if v then\n"                                                                              \
@@ -44,6 +47,16 @@
     "    end\n"                                                                                    \
     "  end\n"                                                                                      \
     "  redis.call('PUBLISH', ch, '{' .. table.concat(out, ',') .. '}')\n"                          \
+    "end\n"                                                                                        \
+    "local function publish(k, ch)\n"                                                              \
+    "  local h, o = redis.call('HGETALL', k), {}\n"                                                \
+    "  for i = 1, #h, 2 do o[h[i]] = h[i + 1] end\n"                                               \
+    "  publish_fields(o, ch)\n"                                                                    \
+    "end\n"                                                                                        \
+    "local function argv_fields(from)\n"                                                           \
+    "  local o = {}\n"                                                                             \
+    "  for i = from, #ARGV - 1, 2 do o[ARGV[i]] = ARGV[i + 1] end\n"                               \
+    "  return o\n"                                                                                 \
     "end\n"
 
 /* Lua: write the "queued" record REC of job ID (Lua expressions), from
