@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +488,9 @@ static int reject_job(job *j, int http_status, const char *why, enum job_state s
     return rc;
 }
 
+/* Core, HTTP server, watchdog (which runs the server's event loop), source
+ * and store, in that order: /health is served and signals are taken while
+ * the source connects (which may take its whole retry budget). */
 static int open_everything(char *err, size_t errlen, int *code) {
     if (R.core->init(R.cfg, &R.core_state, err, errlen) < 0) {
         *code = OS_EXIT_CONFIG;
@@ -504,6 +508,17 @@ static int open_everything(char *err, size_t errlen, int *code) {
     log_fields(LL_INFO, port, "listening on %s:%d (source %s, core %s, store %s)", R.cfg->bind,
                httpd_port(R.http), R.cfg->source, R.cfg->core, R.cfg->store);
     if (R.broker->attach) R.broker->attach(R.http);
+    watchdog_hooks hooks = {
+        .abort_core = hook_abort_core,
+        .hard_exit = hook_hard_exit,
+        .io = {.fd = httpd_poll_fd(R.http), .timeout_ms = httpd_timeout_ms, .run = httpd_run, .arg = R.http},
+    };
+    if (watchdog_start(R.cfg, R.start_mono_ms, &R.cancel, &hooks) < 0) {
+        snprintf(err, errlen, "cannot start the watchdog");
+        *code = OS_EXIT_UNAVAILABLE;
+        return -1;
+    }
+    httpd_set_wake(R.http, watchdog_wake_io);
     int rc = R.src->open(R.cfg, &R.src_state, err, errlen);
     if (rc < 0) {
         R.src_state = NULL;
@@ -529,6 +544,10 @@ int lifecycle_run(const config *cfg) {
     int64_t start = clock_mono_ms();
     int opened_src = 0, opened_store = 0;
 
+    /* One malloc arena for the process: the watchdog thread's own arena
+     * would be mapped and trimmed (and the other cores' TLBs shot down)
+     * on the job's clock, for two threads that hardly contend. */
+    mallopt(M_ARENA_MAX, 1);
     memset(&R, 0, sizeof(R));
     pthread_mutex_init(&R.shared_mu, NULL);
     memset(&j, 0, sizeof(j));
@@ -561,12 +580,6 @@ int lifecycle_run(const config *cfg) {
         goto out;
     }
     opened_src = opened_store = 1;
-    watchdog_hooks hooks = {.abort_core = hook_abort_core, .hard_exit = hook_hard_exit};
-    if (watchdog_start(cfg, start, &R.cancel, &hooks) < 0) {
-        log_error("cannot start the watchdog");
-        code = OS_EXIT_UNAVAILABLE;
-        goto out;
-    }
     log_debug("waiting for a job (idle timeout %ds, deadline %ds)", cfg->idle_timeout, cfg->deadline);
 
     code = claim_one(&j, &claim_rc, &http_status, err, sizeof(err));
@@ -631,10 +644,15 @@ out:
                      (long long)R.status.max_rss_kb);
         log_fields(LL_INFO, f, "exit %d (%s)", code, exitcode_name(code));
     }
+    /* The process ends here. The watchdog's thread, which also runs the
+     * HTTP server's event loop, is told to do nothing more but is not
+     * joined, and the server is not stopped: exit ends both, and a stop
+     * would put a wake-up and a join on the job's clock. Neither touches
+     * the source, the store or the core (the server answers from its own
+     * state, the replica's phase and the metrics), which are closed here. */
     watchdog_stop();
     if (opened_src && R.src_state) R.src->close(R.src_state);
     if (opened_store && R.store_state) R.store->close(R.store_state);
-    httpd_stop(R.http);
     if (R.core_ready) R.core->destroy(R.core_state);
     job_free(&j);
     return code;

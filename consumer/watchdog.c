@@ -2,10 +2,14 @@
 #include "watchdog.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../common/clock.h"
 #include "../common/exitcodes.h"
@@ -25,6 +29,7 @@ static struct {
     const config *cfg;
     atomic_int *cancel;
     watchdog_hooks hooks;
+    int sigfd;            /* the watched signals, read by the thread */
     int64_t soft_at;      /* replica soft deadline, 0 = none */
     int64_t job_at;       /* job deadline, 0 = none */
     int job_active;
@@ -36,6 +41,7 @@ static struct {
     int fired_code;       /* exit code of the hard backstop */
     int aborted;
     int stop_reason;      /* for an idle replica */
+    int acting;           /* an abort or a hard exit runs outside wd.mu */
     int64_t defer_at;     /* watchdog_defer: when, and what */
     void (*defer_fn)(void);
     int64_t sleep_until;  /* the thread sleeps until then (0: no timeout), -1: awake */
@@ -76,6 +82,7 @@ static void fire(int reason, int code, int64_t now) {
 /* A signal came (under wd.mu). SIGINT or a second SIGTERM leave at once. */
 static void take_signal(int sig) {
     if (sig == SIGINT || (sig == SIGTERM && wd.term_at)) {
+        wd.acting = 1;
         pthread_mutex_unlock(&wd.mu);
         log_warn("%s: exiting at once, nothing acknowledged", sig == SIGINT ? "SIGINT" : "second SIGTERM");
         wd.hooks.abort_core();
@@ -93,14 +100,29 @@ static void take_signal(int sig) {
     }
 }
 
-/* The one watchdog thread: acts on what is due, then sleeps in
- * sigtimedwait until the next deadline, a signal, or SIGUSR1 from a state
- * change (wake). A signal that comes while it is busy stays pending and
- * ends the next wait at once, so none is lost. */
+/* Sleep until a signal, the io source or wait_ms (-1: no limit) and
+ * serve the io source if it is due. The signal taken, or 0. */
+static int wait_event(int64_t wait_ms) {
+    const watchdog_io *io = &wd.hooks.io;
+    struct pollfd p[2] = {{.fd = wd.sigfd, .events = POLLIN}, {.fd = io->fd, .events = POLLIN}};
+    int n = io->fd >= 0 ? 2 : 1;
+    int ms = wait_ms < 0 ? -1 : wait_ms > INT_MAX ? INT_MAX : (int)wait_ms;
+    int io_ms = n == 2 ? io->timeout_ms(io->arg) : -1;
+    if (io_ms >= 0 && (ms < 0 || io_ms < ms)) ms = io_ms;
+    int r = poll(p, (nfds_t)n, ms);
+    if (n == 2 && r >= 0) io->run(io->arg); /* a spare run finds nothing to do */
+    struct signalfd_siginfo si;
+    if (r > 0 && (p[0].revents & POLLIN) && read(wd.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        return (int)si.ssi_signo;
+    return 0;
+}
+
+/* The one watchdog thread: acts on what is due, then sleeps (wait_event)
+ * until the next deadline, a signal, SIGUSR1 from a state change (wake) or
+ * work for the io source. A signal that comes while it is busy stays
+ * pending and ends the next wait at once, so none is lost. */
 static void *wd_main(void *arg) {
-    sigset_t set;
     (void)arg;
-    watched_signals(&set);
     pthread_mutex_lock(&wd.mu);
     while (!wd.quit) {
         int64_t now = clock_mono_ms();
@@ -129,13 +151,16 @@ static void *wd_main(void *arg) {
             wd.aborted = 1;
             log_warn("the core did not stop within %lld ms of the cancel: aborting it",
                      (long long)(wd.abort_at - wd.fired_at));
+            wd.acting = 1;
             pthread_mutex_unlock(&wd.mu);
             wd.hooks.abort_core();
             pthread_mutex_lock(&wd.mu);
+            wd.acting = 0;
             continue;
         }
         if (wd.fired_at && now >= wd.exit_at) {
             log_error("shutdown hangs %lld ms after the cancel: exiting now", (long long)(wd.exit_at - wd.fired_at));
+            wd.acting = 1;
             pthread_mutex_unlock(&wd.mu);
             wd.hooks.hard_exit(wd.fired_code);
             pthread_mutex_lock(&wd.mu);
@@ -162,8 +187,7 @@ static void *wd_main(void *arg) {
         if (next && wait_ms <= 0) continue;
         wd.sleep_until = next;
         pthread_mutex_unlock(&wd.mu);
-        struct timespec ts = {(time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L};
-        int sig = next ? sigtimedwait(&set, NULL, &ts) : sigwaitinfo(&set, NULL);
+        int sig = wait_event(next ? wait_ms : -1);
         pthread_mutex_lock(&wd.mu);
         wd.sleep_until = -1;
         if (sig > 0 && !wd.quit) take_signal(sig);
@@ -176,6 +200,8 @@ static void *wd_main(void *arg) {
 static void wake(void) {
     if (wd.running) pthread_kill(wd.thread, SIGUSR1);
 }
+
+void watchdog_wake_io(void) { wake(); }
 
 /* Under wd.mu: something is now due at `at` (0: nothing new). Wake the
  * thread only if it sleeps past it: an awake thread looks at the state
@@ -191,7 +217,14 @@ int watchdog_start(const config *cfg, int64_t start_mono_ms, atomic_int *cancel,
     wd.hooks = *hooks;
     if (cfg->deadline > 0)
         wd.soft_at = start_mono_ms + (int64_t)(cfg->deadline - cfg->deadline_margin) * 1000;
-    if (pthread_create(&wd.thread, NULL, wd_main, NULL) != 0) return -1;
+    sigset_t set;
+    watched_signals(&set);
+    wd.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (wd.sigfd < 0) return -1;
+    if (pthread_create(&wd.thread, NULL, wd_main, NULL) != 0) {
+        close(wd.sigfd);
+        return -1;
+    }
     wd.running = 1;
     return 0;
 }
@@ -245,8 +278,12 @@ void watchdog_stop(void) {
     if (!wd.running) return;
     pthread_mutex_lock(&wd.mu);
     wd.quit = 1;
+    int acting = wd.acting;
     pthread_mutex_unlock(&wd.mu);
-    wake();
-    pthread_join(wd.thread, NULL);
+    /* Asleep, or about to sleep: it sees quit whenever it wakes and does
+     * nothing more, so it is left to end with the process (a wake and a
+     * join are two context switches on the job's clock). An abort or a
+     * hard exit under way is waited for: the hard exit never returns. */
+    if (acting) pthread_join(wd.thread, NULL);
     wd.running = 0;
 }

@@ -1,8 +1,8 @@
 /* http/httpd.c -- the replica's HTTP server on libmicrohttpd.
  *
- * One internal polling thread (epoll) serves every connection, so idle or
- * slow clients cost a socket, not a thread, and /health keeps answering
- * while a job runs. The job request moves through a single slot:
+ * One event loop (epoll), run by the watchdog's thread (httpd_run),
+ * serves every connection, so idle or slow clients cost a socket, not a
+ * thread, and /health keeps answering while a job runs. The job request moves through a single slot:
  *
  *   FREE -> RECEIVING (headers accepted, body arriving)
  *        -> WAITING   (handed to the lifecycle, connection suspended)
@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -51,6 +52,7 @@ struct httpd {
     const config *cfg;
     int accept_jobs;
     int port;
+    void (*wake)(void); /* makes the event loop run (httpd_set_wake) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     enum slot_state slot;
@@ -444,8 +446,10 @@ httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen)
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    /* No thread of its own (see httpd.h); the inter-thread channel that
+     * MHD_ALLOW_SUSPEND_RESUME brings wakes the loop when the lifecycle
+     * resumes the job's connection. */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
     h->cfg = cfg;
     h->accept_jobs = accept_jobs;
@@ -486,6 +490,35 @@ httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen)
 
 int httpd_port(const httpd *h) { return h->port; }
 
+int httpd_poll_fd(const httpd *h) {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
+int httpd_timeout_ms(void *arg) {
+    httpd *h = arg;
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(h->d, &ms) != MHD_YES) return -1;
+    return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
+static unsigned open_connections(const httpd *h) {
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return i ? i->num_connections : 0;
+}
+
+void httpd_run(void *arg) {
+    httpd *h = arg;
+    unsigned before = open_connections(h);
+    MHD_run(h->d);
+    /* At the connection limit libmicrohttpd stops watching the listen
+     * socket, and watches it again only at the start of its next run:
+     * when connections went away, run once more, or a connection waiting
+     * in the backlog would wait with the loop asleep (no fd ready, no
+     * timeout left). */
+    if (open_connections(h) < before) MHD_run(h->d);
+}
+
 int httpd_job_wait(httpd *h, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
     int rc = CLAIM_NONE;
     struct timespec ts;
@@ -525,7 +558,11 @@ void httpd_job_respond(httpd *h, int status, const char *content_type, const cha
     struct MHD_Connection *c = h->job_conn;
     pthread_mutex_unlock(&h->mu);
     MHD_resume_connection(c);
+    /* Outside its own thread a resume is seen at the loop's next run. */
+    if (h->wake) h->wake();
 }
+
+void httpd_set_wake(httpd *h, void (*wake)(void)) { h->wake = wake; }
 
 int httpd_job_wait_sent(httpd *h, int timeout_ms) {
     int64_t until = clock_mono_ms() + timeout_ms;
@@ -541,23 +578,4 @@ int httpd_job_wait_sent(httpd *h, int timeout_ms) {
     rc = h->slot == SLOT_SENT ? 0 : -1;
     pthread_mutex_unlock(&h->mu);
     return rc;
-}
-
-void httpd_stop(httpd *h) {
-    if (!h) return;
-    pthread_mutex_lock(&h->mu);
-    /* A suspended connection must be resumed before the daemon stops. */
-    int suspended = h->slot == SLOT_WAITING;
-    if (suspended) {
-        h->slot = SLOT_GONE;
-        MHD_resume_connection(h->job_conn);
-    }
-    pthread_mutex_unlock(&h->mu);
-    MHD_stop_daemon(h->d);
-    job_free(&h->pending);
-    free(h->resp_type);
-    free(h->resp_body);
-    pthread_mutex_destroy(&h->mu);
-    pthread_cond_destroy(&h->cv);
-    free(h);
 }

@@ -5,7 +5,13 @@
  * job request is held (suspended) while the core runs and answered with
  * httpd_job_respond; httpd_job_wait_sent then returns once the response
  * has been fully sent (libmicrohttpd's completion notification), so the
- * process never exits before the caller has its answer. */
+ * process never exits before the caller has its answer.
+ *
+ * The server has no thread of its own: its event loop is polled and run
+ * by the watchdog's thread (httpd_poll_fd, httpd_timeout_ms, httpd_run as
+ * a watchdog_io), one thread less to start on the job's clock. It listens
+ * from httpd_start (connections wait in the backlog until the loop runs)
+ * until the process exits: there is no stop, exit closes its sockets. */
 #ifndef ONESHOT_HTTPD_H
 #define ONESHOT_HTTPD_H
 
@@ -22,6 +28,15 @@ typedef struct httpd httpd;
  * answers 404. NULL with a reason when the address cannot be bound. */
 httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen);
 int httpd_port(const httpd *h);
+/* The event loop, for the thread that runs it: poll httpd_poll_fd for
+ * reading, and call httpd_run(h) when it is readable or httpd_timeout_ms(h)
+ * (-1: none) has passed. Only that one thread calls httpd_run. */
+int httpd_poll_fd(const httpd *h);
+int httpd_timeout_ms(void *h);
+void httpd_run(void *h);
+/* How httpd_job_respond makes the loop's thread run it (set before a job
+ * is answered). */
+void httpd_set_wake(httpd *h, void (*wake)(void));
 
 /* Wait up to timeout_ms for a job request (enum claim_rc from source.h):
  * CLAIM_OK fills *j; CLAIM_REJECT: the request was bad (*http_status, err),
@@ -32,7 +47,6 @@ void httpd_job_respond(httpd *h, int status, const char *content_type, const cha
 /* Wait up to timeout_ms for the response to be sent or the client to go
  * away. 0: sent; -1: not sent (client gone, or timeout). */
 int httpd_job_wait_sent(httpd *h, int timeout_ms);
-void httpd_stop(httpd *h);
 
 /* Optional renderer for GET /metrics (set once before httpd_start). */
 void httpd_set_metrics(void (*render)(char **body, size_t *len));

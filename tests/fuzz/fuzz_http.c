@@ -2,9 +2,10 @@
  * into the replica's handlers (consumer/http/httpd.c, included here so the
  * harness can reset the one-job slot between inputs).
  *
- * Two servers are started as a replica starts them (httpd_start: the
- * internal epoll thread, suspend/resume, the connection and memory
- * limits, --max-input 4096), one with --auth-token; the first input byte
+ * Two servers are started as a replica starts them (httpd_start: epoll,
+ * suspend/resume, the connection and memory limits, --max-input 4096),
+ * one with --auth-token, their event loops run by this one thread
+ * (httpd_run, as the watchdog's thread runs a replica's); the first input byte
  * picks one. Each input is one client connection (a socketpair handed to
  * the daemon with MHD_add_connection): the rest of the bytes are sent, the
  * write side shut, and the harness plays the lifecycle (a job that arrives
@@ -106,6 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     int64_t start = clock_mono_ms();
     for (;;) {
+        httpd_run(h);
         play_lifecycle(h);
         /* The end of the input is shut only once the server has read it all
          * (or stopped reading for 20 ms): libmicrohttpd's edge-triggered
@@ -136,6 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (got && (got < 7 || memcmp(head, "HTTP/1.", 7) != 0)) fuzz_fail("answer without a status line");
     while (connections(h) != 0) {
         if (clock_mono_ms() - start > 10000) fuzz_fail("the server never released the connection");
+        httpd_run(h);
         usleep(50);
     }
     play_lifecycle(h);
