@@ -5,7 +5,10 @@
 #
 # The sources (Makefile, common, config, consumer, include) are copied into
 # ROOT/work/src with their times kept, so the make inside, whose objects
-# stay in ROOT/work/build, recompiles only what changed. As root (chroot).
+# stay in ROOT/work/build/<checkout>, recompiles only what changed. One
+# object folder per checkout (named from its path): file times are only
+# comparable within one checkout, and a second worktree or an older
+# commit must never link another checkout's newer objects. As root (chroot).
 set -euo pipefail
 
 ROOT=${1:?usage: build.sh ROOT BUILD [make args]}
@@ -13,17 +16,18 @@ OUT=${2:?usage: build.sh ROOT BUILD [make args]}
 shift 2
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
+OBJ=/work/build/$(printf '%s' "$REPO" | sha1sum | cut -c1-16)
 
 [ "$(id -u)" -eq 0 ] || { echo "make static: run as root (debootstrap and chroot)" >&2; exit 1; }
 bash "$HERE/buildroot.sh" "$ROOT"
 
 rm -rf "$ROOT/work/src"
-mkdir -p "$ROOT/work/src" "$ROOT/work/build" "$OUT"
+mkdir -p "$ROOT/work/src" "$ROOT$OBJ" "$OUT"
 (cd "$REPO" && tar -c Makefile common config consumer include) | tar -x -C "$ROOT/work/src"
 chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
-    make --no-print-directory -C /work/src -j"$(nproc)" BUILD=/work/build STATIC=1 "$@" /work/build/oneshot-static
+    make --no-print-directory -C /work/src -j"$(nproc)" BUILD="$OBJ" STATIC=1 "$@" "$OBJ/oneshot-static"
 for f in oneshot-static oneshot-static.debug; do
-    cp -p "$ROOT/work/build/$f" "$OUT/$f.tmp" && mv -f "$OUT/$f.tmp" "$OUT/$f"
+    cp -p "$ROOT$OBJ/$f" "$OUT/$f.tmp" && mv -f "$OUT/$f.tmp" "$OUT/$f"
 done
 bash "$HERE/notice.sh" "$ROOT" >"$OUT/oneshot-static.NOTICE.tmp"
 mv -f "$OUT/oneshot-static.NOTICE.tmp" "$OUT/oneshot-static.NOTICE"

@@ -105,6 +105,23 @@ t_version_and_notice() {
 }
 
 # The plugin core cannot be in a static file: a clear refusal (78).
+# Another checkout of the sources (a second worktree, an older commit):
+# its make static builds its own objects, whatever the times of its files
+# against the objects another checkout left in the shared build root. The
+# copy's files are dated 2001 and one string of its --version is changed.
+t_other_checkout() {
+    local tree=$T_DIR/tree
+    mkdir -p "$tree"
+    (cd "$ROOT" && tar -c Makefile common config consumer include deploy) | tar -x -C "$tree"
+    sed -i 's|printf("oneshot %s (librdkafka|printf("oneshot-copy %s (librdkafka|' "$tree/consumer/main.c"
+    grep -q 'oneshot-copy %s' "$tree/consumer/main.c" || { fail "the copy's --version string was not changed"; return; }
+    find "$tree" -exec touch -h -d 2001-01-01 {} +
+    timeout 800 make -C "$tree" --no-print-directory static >"$T_DIR/make-copy.log" 2>&1 ||
+        { fail "make static in the copy: $(tail -3 "$T_DIR/make-copy.log" | tr '\n' ' ')"; return; }
+    assert_contains "$("$tree/build/oneshot-static" --version)" "oneshot-copy " "the copy's own code in its static file"
+    assert_contains "$("$STATIC" --version)" "oneshot 0." "this checkout's static file untouched"
+}
+
 t_plugin_refused() {
     local rc=0 out
     out=$("$STATIC" --core plugin:"$ROOT/build/plugins/wordcount.so" --port 0 2>&1) || rc=$?
@@ -248,6 +265,7 @@ t_old_tls() { tls_job in-bullseye "$OLD"; }
 t_run "static: ldd says not a dynamic executable; no interpreter, no NEEDED" t_not_dynamic
 t_run "static: --version lists every bundled library; the notice file covers them; install-static" t_version_and_notice
 t_run "static: a plugin core is refused with a clear error (78)" t_plugin_refused
+t_run "static: make static from another checkout builds that checkout's code" t_other_checkout
 t_run "static, empty root: an HTTP job (curl), as uid 10001" t_empty_http
 t_run "static, empty root: a Redis job over TCP, the host from /etc/hosts" t_empty_redis
 t_run "static, empty root: three Kafka jobs, the bootstrap host from /etc/hosts, none stalled at close" t_empty_kafka
