@@ -2,7 +2,8 @@
  *
  * One event loop (epoll), run by the watchdog's thread (httpd_run),
  * serves every connection, so idle or slow clients cost a socket, not a
- * thread, and /health keeps answering while a job runs. The job request moves through a single slot:
+ * thread, and /health keeps answering while a job runs. The job request
+ * moves through a single slot:
  *
  *   FREE -> RECEIVING (headers accepted, body arriving)
  *        -> WAITING   (handed to the lifecycle, connection suspended)
@@ -446,9 +447,10 @@ httpd *httpd_start(const config *cfg, int accept_jobs, char *err, size_t errlen)
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa;
-    /* No thread of its own (see httpd.h); the inter-thread channel that
-     * MHD_ALLOW_SUSPEND_RESUME brings wakes the loop when the lifecycle
-     * resumes the job's connection. */
+    /* No thread of its own (see httpd.h). A resume from the lifecycle's
+     * thread is seen at the loop's next run, which httpd_job_respond asks
+     * for (httpd_set_wake): the inter-thread channel that
+     * MHD_ALLOW_SUSPEND_RESUME brings does not wake an external loop. */
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 
     h->cfg = cfg;
