@@ -35,6 +35,9 @@
 
 #define META_TIMEOUT_MS 5000
 #define STATUS_DEFAULT_S 30 /* status without --timeout */
+/* status and wait on an id with no record (exit 66); %s: the command, the id, the topic. */
+#define NO_RECORD "oneshot %s: no record of job %s on %s (never submitted, expired, or produced without a " \
+                  "queued record and not claimed yet)\n"
 
 /* The valid record so far (the reader rule above). */
 typedef struct pick {
@@ -248,8 +251,7 @@ static int kafka_client(const config *cfg, const char *id, int wait) {
     }
     if (!wait) {
         if (!ss.p.found) {
-            fprintf(stderr, "oneshot status: no record of job %s on %s (never submitted, expired, or produced without "
-                            "a queued record and not claimed yet)\n", id, status_topic);
+            fprintf(stderr, NO_RECORD, "status", id, status_topic);
             return OS_EXIT_NOINPUT;
         }
         char *json = status_to_json(&ss.p.st, NULL);
@@ -258,8 +260,7 @@ static int kafka_client(const config *cfg, const char *id, int wait) {
         return 0;
     }
     if (!ss.p.found) {
-        fprintf(stderr, "oneshot wait: no record of job %s on %s (never submitted, expired, or produced without a "
-                        "queued record and not claimed yet)\n", id, status_topic);
+        fprintf(stderr, NO_RECORD, "wait", id, status_topic);
         return OS_EXIT_NOINPUT;
     }
     if (!ss.p.final) {

@@ -94,7 +94,6 @@ typedef struct rd_ctx {
     int n, nskipped, matched;
 } rd_ctx;
 
-
 static void skip(rd_ctx *x, const char *id, const char *state, const char *from, const char *why) {
     broker_redrive_report(x->skipped, id, state, from, NULL, why);
     x->nskipped++;

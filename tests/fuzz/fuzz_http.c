@@ -80,11 +80,6 @@ static void reset_slot(httpd *h) {
     replica_set_phase(PHASE_IDLE);
 }
 
-static unsigned connections(httpd *h) {
-    const union MHD_DaemonInfo *i = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-    return i ? i->num_connections : 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int sv[2];
     struct sockaddr_in peer;
@@ -136,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     close(sv[0]);
     if (got && (got < 7 || memcmp(head, "HTTP/1.", 7) != 0)) fuzz_fail("answer without a status line");
-    while (connections(h) != 0) {
+    while (open_connections(h) != 0) {
         if (clock_mono_ms() - start > 10000) fuzz_fail("the server never released the connection");
         httpd_run(h);
         usleep(50);
