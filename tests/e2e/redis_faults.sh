@@ -229,6 +229,32 @@ t_budget_heartbeat() {
     kill -CONT "$RS_PID"
 }
 
+# A frozen Redis while the replica connects: the HTTP server and the
+# signals are served meanwhile (the watchdog's thread, which runs both,
+# starts before the source connects). /health answers; a SIGTERM is taken
+# at once (logged while Redis is still frozen), and the claim already on
+# the wire when it came runs its job within --term-grace, once.
+t_frozen_connect() {
+    rcli FLUSHALL >/dev/null
+    rcli LPUSH jobs '{"id":"fc","input":"x"}' >/dev/null
+    kill -STOP "$RS_PID"
+    ONESHOT_REDIS_RETRY_MS=5000 start_replica --redis "$RS_URL" --source redis-list --core echo --idle-timeout 5 || {
+        kill -CONT "$RS_PID"
+        return
+    }
+    local code
+    code=$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$R_PORT/health")
+    assert_eq "$code" 200 "/health while Redis is frozen during the connect"
+    kill -TERM "$R_PID"
+    wait_for 2 grep -q 'SIGTERM: no job running, stopping' "$R_LOG" || fail "SIGTERM not taken during the connect"
+    kill -CONT "$RS_PID"
+    assert_exit "$R_PID" 10 0 "exit code (the claim on the wire runs its job)"
+    assert_eq "$(job_field fc state)" succeeded "record"
+    assert_eq "$(rcli LLEN jobs)" 0 "queue"
+    assert_eq "$(grep -c '"running job' "$R_LOG")" 1 "runs"
+}
+
+t_run "frozen Redis during the connect: /health answers, SIGTERM taken, the job runs once" t_frozen_connect
 t_run "dead-letter key of another type (list): job kept and quarantined" t_deadletter_wrongtype_list
 t_run "dead-letter key of another type (stream): entry kept and quarantined" t_deadletter_wrongtype_stream
 t_run "OOM on the result: no final record, retried, wait gets the result" t_oom_result
