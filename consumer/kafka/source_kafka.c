@@ -684,14 +684,19 @@ static int commit_held(ksrc *s, char *err, size_t errlen) {
             break;
         }
         if (!retriable(e) || clock_mono_ms() >= until) break;
-        if (group_moving(e)) {
+        if (group_moving(e) && !s->deferred) {
             /* Send it again only once this member has its new generation
              * (the rebalance ends with an assign callback, possibly
              * empty): a commit sent while it re-joins carries the old
              * generation, and librdkafka then takes the assignment as
-             * lost. */
+             * lost. A revocation of the held partition deferred meanwhile
+             * also means the new generation is here, and no assign
+             * callback can come before it is answered (the group waits
+             * for this member's unassign, which waits for this commit):
+             * send it again then. */
             log_debug("commit: %s: waiting for the rebalance to end", rd_kafka_err2str(e));
-            while (s->assigns == seen && s->held_assigned && clock_mono_ms() < until) serve(s, 50);
+            while (s->assigns == seen && s->held_assigned && !s->deferred && clock_mono_ms() < until)
+                serve(s, 50);
         } else {
             log_debug("commit: %s: retrying", rd_kafka_err2str(e));
             serve(s, 200);
