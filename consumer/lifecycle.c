@@ -280,6 +280,13 @@ static int publish_and_settle(job *j, outcome *o) {
                  o->content_type ? o->content_type : "application/octet-stream");
         if (R.store->put_result(R.store_state, st, o->body, o->body_len, err, sizeof(err)) < 0) goto unavailable;
     }
+    /* The settle rides in the final record's round trip (source.h
+     * stage) when the record is fenced (begin wrote it), unless a test
+     * stops the replica between the two. */
+    if (R.src->stage && st->fence > 0 && !SEAM_ARMED("settle")) {
+        o->fence = st->fence;
+        R.src->stage(R.src_state, j, o);
+    }
     SEAM("final");
     int put = R.store->put_status(R.store_state, st, err, sizeof(err));
     if (put == STORE_POISON) {

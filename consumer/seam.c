@@ -9,26 +9,25 @@
 #include <unistd.h>
 
 /* ONESHOT_SEAM is a comma-separated list of steps; each stops once. */
-void seam_point(const char *step) {
-    static char done[256];
+int seam_armed(const char *step) {
     const char *want = getenv("ONESHOT_SEAM");
     size_t n = strlen(step);
-    if (!want) return;
-    for (const char *p = want; (p = strstr(p, step)); p += n) {
-        int starts = p == want || p[-1] == ',';
-        int ends = p[n] == '\0' || p[n] == ',';
-        if (!starts || !ends) continue;
-        char mark[64];
-        snprintf(mark, sizeof(mark), ",%s,", step);
-        if (strstr(done, mark)) return;
-        if (strlen(done) + strlen(mark) < sizeof(done)) strcat(done, mark);
-        char line[128];
-        int len = snprintf(line, sizeof(line), "seam: stopped before %s\n", step);
-        if (write(2, line, (size_t)len) < 0) { /* the test waits for the stop, not the line */
-        }
-        raise(SIGSTOP);
-        return;
+    for (const char *p = want; p && (p = strstr(p, step)); p += n)
+        if ((p == want || p[-1] == ',') && (p[n] == '\0' || p[n] == ',')) return 1;
+    return 0;
+}
+
+void seam_point(const char *step) {
+    static char done[256];
+    char mark[64], line[128];
+    if (!seam_armed(step)) return;
+    snprintf(mark, sizeof(mark), ",%s,", step);
+    if (strstr(done, mark)) return;
+    if (strlen(done) + strlen(mark) < sizeof(done)) strcat(done, mark);
+    int len = snprintf(line, sizeof(line), "seam: stopped before %s\n", step);
+    if (write(2, line, (size_t)len) < 0) { /* the test waits for the stop, not the line */
     }
+    raise(SIGSTOP);
 }
 #else
 typedef int seam_unused; /* ISO C: a translation unit is not empty */

@@ -13,9 +13,15 @@
 
 #ifdef ONESHOT_SEAMS
 void seam_point(const char *step);
+/* Does ONESHOT_SEAM name step? A step that rides in the round trip of the
+ * one before it (settle behind final, source.h stage) is sent on its own
+ * when its seam is armed, so that the stop between the two can be tested. */
+int seam_armed(const char *step);
 #define SEAM(step) seam_point(step)
+#define SEAM_ARMED(step) seam_armed(step)
 #else
 #define SEAM(step) ((void)0)
+#define SEAM_ARMED(step) 0
 #endif
 
 #endif

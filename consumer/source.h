@@ -57,6 +57,11 @@ typedef struct outcome {
                                  state; settle only while it still says so */
 } outcome;
 
+/* Do a and b settle alike (a settle staged for a stands for b)? */
+static inline int outcome_same_settle(const outcome *a, const outcome *b) {
+    return a->disp == b->disp && a->state == b->state && a->fence == b->fence;
+}
+
 typedef struct source_ops {
     const char *name;
     /* Heartbeat period in ms; 0: a third of --lease. */
@@ -80,6 +85,14 @@ typedef struct source_ops {
      * no, err says why: the lifecycle writes nothing final and exits 69.
      * Cheap and local (no round trip). May be NULL: always yes. */
     int (*owns)(void *state, const job *j, char *err, size_t errlen);
+    /* Before the final record (o->fence: the fence it is written under):
+     * queue the settle o asks for to go out in the same round trip as the
+     * record, when the store writes it on the source's connection (Redis).
+     * The settle checks that the record holds o's fence and state, so it
+     * does nothing when the record was not written. finish() then takes
+     * its answer instead of sending it, if o still settles alike. May be
+     * NULL. */
+    void (*stage)(void *state, job *j, const outcome *o);
     /* Settle the job as o says. -1 with a reason: could not (exit 69, the
      * message stays to be redelivered). */
     int (*finish)(void *state, job *j, const outcome *o, char *err, size_t errlen);

@@ -22,6 +22,9 @@ struct rconn {
     redis_url url;     /* holds the password: never printed */
     redis_tls_conn tls; /* rediss://: what the handshake learnt */
     int unread;        /* replies to read and drop first (CLIENT SETNAME) */
+    char *rider;       /* rconn_ride: formatted, waiting for a batch with RC_RIDER */
+    size_t rider_len;
+    redisReply *rider_reply; /* its reply, once sent */
     int timeout_ms;    /* the socket timeout set on ctx */
     char who[160];
     char where[300];
@@ -223,6 +226,15 @@ static void set_timeout(rconn *c) {
     redisSetTimeout(c->ctx, ms_tv(t));
 }
 
+/* The rider and its reply (under c->mu, or closing). */
+static void drop_rider(rconn *c) {
+    if (c->rider) redisFreeCommand(c->rider);
+    if (c->rider_reply) freeReplyObject(c->rider_reply);
+    c->rider = NULL;
+    c->rider_len = 0;
+    c->rider_reply = NULL;
+}
+
 static void drop_connection(rconn *c) {
     if (c->ctx) redisFree(c->ctx);
     c->ctx = NULL;
@@ -293,6 +305,7 @@ void rconn_close(rconn *c) {
         free(c->share_url);
     }
     drop_connection(c);
+    drop_rider(c);
     pthread_mutex_destroy(&c->mu);
     memset(&c->url, 0, sizeof(c->url)); /* no password left in freed memory */
     free(c);
@@ -407,11 +420,56 @@ static int run_once(rconn *c, rbatch *b, char *err, size_t errlen) {
     return 0;
 }
 
+void rconn_ride(rconn *c, int argc, const char **argv, const size_t *argvlen) {
+    char *cmd = NULL;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0 || !cmd) {
+        fprintf(stderr, "oneshot: out of memory formatting a Redis command\n");
+        abort();
+    }
+    pthread_mutex_lock(&c->mu);
+    drop_rider(c);
+    c->rider = cmd;
+    c->rider_len = (size_t)len;
+    pthread_mutex_unlock(&c->mu);
+}
+
+redisReply *rconn_rider_reply(rconn *c) {
+    pthread_mutex_lock(&c->mu);
+    redisReply *r = c->rider_reply;
+    c->rider_reply = NULL;
+    drop_rider(c);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+static int run_locked(rconn *c, rbatch *b, int flags, char *err, size_t errlen);
+
 int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
+    pthread_mutex_lock(&c->mu);
+    /* The rider is the batch's last command while it runs (it stays c's). */
+    int ride = (flags & RC_RIDER) && c->rider && !c->rider_reply && b->n < RBATCH_MAX;
+    if (ride) {
+        b->cmd[b->n] = c->rider;
+        b->len[b->n] = c->rider_len;
+        b->rep[b->n] = NULL;
+        b->n++;
+    }
+    int rc = run_locked(c, b, flags, err, errlen);
+    if (ride) {
+        b->n--;
+        c->rider_reply = b->rep[b->n];
+        b->rep[b->n] = NULL;
+        b->cmd[b->n] = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int run_locked(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
     int64_t backoff = RC_BACKOFF_MIN_MS;
     int rc = -1, logged = 0;
 
-    pthread_mutex_lock(&c->mu);
     for (;;) {
         rbatch_free_replies(b);
         if (!c->ctx && (flags & RC_IFCONNECTED)) {
@@ -440,7 +498,6 @@ int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen) {
         backoff = backoff * 2 > RC_BACKOFF_MAX_MS ? RC_BACKOFF_MAX_MS : backoff * 2;
     }
     if (rc < 0) rbatch_free_replies(b);
-    pthread_mutex_unlock(&c->mu);
     return rc;
 }
 

@@ -48,6 +48,7 @@
 
 #define RC_RETRY 1       /* the batch is idempotent: re-send it after a reconnect */
 #define RC_IFCONNECTED 2 /* do not (re)connect: fail unless connected (tidying at exit) */
+#define RC_RIDER 4       /* the rider (rconn_ride), if one waits, goes out behind the batch */
 
 typedef struct rconn rconn;
 
@@ -109,6 +110,16 @@ int rconn_run(rconn *c, rbatch *b, int flags, char *err, size_t errlen);
 redisReply *rconn_cmd(rconn *c, int flags, char *err, size_t errlen, const char *fmt, ...);
 redisReply *rconn_cmdv(rconn *c, int flags, char *err, size_t errlen, int argc, const char **argv,
                        const size_t *argvlen);
+
+/* A rider: one command that goes out behind the next batch run with
+ * RC_RIDER on this connection, in the same round trip (and is re-sent with
+ * it: it must be idempotent too), its reply kept for rconn_rider_reply.
+ * A Redis source's settle rides with the store's final record so
+ * (consumer/README.md "Steps"). A new rider replaces the one waiting. */
+void rconn_ride(rconn *c, int argc, const char **argv, const size_t *argvlen);
+/* The rider's reply (the caller's), NULL when it was not sent (no batch
+ * with RC_RIDER ran, or it failed); the rider is dropped either way. */
+redisReply *rconn_rider_reply(rconn *c);
 
 /* Pub/sub (the `wait` subcommand): subscribe, then take messages. */
 int rconn_subscribe(rconn *c, const char *channel, char *err, size_t errlen);

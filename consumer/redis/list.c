@@ -64,6 +64,7 @@ typedef struct lsrc {
     int rejected;     /* ...and it was malformed: dead-letter it raw */
     int settled;      /* finish ran: lease and registration are gone */
     int use_status;   /* --store redis: sweeps read and update the records too */
+    outcome staged;   /* what the settle riding behind the final record is for */
     buf *report;      /* `oneshot sweep`: what each sweep moved, as JSON; NULL in a replica */
 } lsrc;
 
@@ -596,52 +597,91 @@ static int list_heartbeat(void *state, job *j, char *err, size_t errlen) {
     return rc;
 }
 
-static int list_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
-    lsrc *s = state;
-    char *msg = NULL;
-    size_t msg_len = 0;
-    const char *mode = "ack", *target = s->cfg->queue;
+/* The settle script for o, its target and its message (malloc'd, or NULL). */
+typedef struct settle_cmd {
+    const char *mode, *target;
+    char *msg;
+    size_t msg_len;
     char rk[512], fence[24];
-    int rc = -1;
+} settle_cmd;
 
+static void settle_build(lsrc *s, const job *j, const outcome *o, settle_cmd *sc) {
+    memset(sc, 0, sizeof(*sc));
+    sc->mode = "ack";
+    sc->target = s->cfg->queue;
     switch (o->disp) {
     case DISP_ACK:
         break;
     case DISP_RETRY: {
         job next = *j;
         next.attempt = j->attempt + 1;
-        msg = job_envelope_json(&next, &msg_len);
-        mode = "lpush";
+        sc->msg = job_envelope_json(&next, &sc->msg_len);
+        sc->mode = "lpush";
         break;
     }
     case DISP_DEAD:
-        msg = dead_letter_json(s, j, s->rejected, job_state_name(o->state), o->error, s->me, &msg_len);
-        mode = "lpush";
-        target = s->cfg->dead_letter;
+        sc->msg = dead_letter_json(s, j, s->rejected, job_state_name(o->state), o->error, s->me, &sc->msg_len);
+        sc->mode = "lpush";
+        sc->target = s->cfg->dead_letter;
         break;
     case DISP_RELEASE:
-        mode = "release";
+        sc->mode = "release";
         break;
     }
-    rkey(rk, sizeof(rk), s->cfg->prefix, "job", j->id);
-    snprintf(fence, sizeof(fence), "%lld", s->use_status ? (long long)o->fence : 0LL);
-    const char *argv[] = {"EVAL", SETTLE_LUA, "6",   s->proc, s->lease, s->reg,  target, rk,
-                          s->quar, mode,      msg ? msg : "", s->me, fence, job_state_name(o->state)};
+    rkey(sc->rk, sizeof(sc->rk), s->cfg->prefix, "job", j->id);
+    snprintf(sc->fence, sizeof(sc->fence), "%lld", s->use_status ? (long long)o->fence : 0LL);
+}
+
+/* Send the settle sc (rider: only queue it behind the final record). */
+static redisReply *settle_send(lsrc *s, const outcome *o, const settle_cmd *sc, int rider, char *err,
+                               size_t errlen) {
+    const char *argv[] = {"EVAL",  SETTLE_LUA, "6",       s->proc,          s->lease, s->reg,   sc->target,
+                          sc->rk,  s->quar,    sc->mode,  sc->msg ? sc->msg : "", s->me, sc->fence,
+                          job_state_name(o->state)};
     size_t lens[14];
     for (int k = 0; k < 14; k++) lens[k] = strlen(argv[k]);
     lens[1] = sizeof(SETTLE_LUA) - 1;
-    lens[10] = msg ? msg_len : 0;
-    redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 14, argv, lens);
+    lens[10] = sc->msg ? sc->msg_len : 0;
+    if (!rider) return rconn_cmdv(s->c, RC_RETRY, err, errlen, 14, argv, lens);
+    rconn_ride(s->c, 14, argv, lens);
+    return NULL;
+}
+
+/* The settle rides behind the store's final record when both use this
+ * connection (--store redis): one round trip for both. It checks that the
+ * record holds o's fence and state, so it does nothing when the final
+ * write did not happen (stale, refused, poison). */
+static void list_stage(void *state, job *j, const outcome *o) {
+    lsrc *s = state;
+    settle_cmd sc;
+    settle_build(s, j, o, &sc);
+    settle_send(s, o, &sc, 1, NULL, 0);
+    free(sc.msg);
+    s->staged = *o;
+}
+
+static int list_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
+    lsrc *s = state;
+    settle_cmd sc;
+    int rc = -1;
+
+    settle_build(s, j, o, &sc);
+    redisReply *r = rconn_rider_reply(s->c);
+    if (r && !outcome_same_settle(&s->staged, o)) { /* staged for an outcome changed since: it did nothing */
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (!r) r = settle_send(s, o, &sc, 0, err, errlen);
     if (!r) goto end;
     if (rreply_check(r, "settle", err, errlen) < 0) goto end;
     if (r->integer == -1) {
         snprintf(err, errlen, "the record of job %s does not hold what was written under fence %s: not settling",
-                 j->id, fence);
+                 j->id, sc.fence);
         goto end;
     }
     if (r->integer == -2) {
         snprintf(err, errlen, "%s is not a list: job %s left in %s, replica %s moved to %s (fix it, then: redis-cli "
-                 "SMOVE %s %s %s)", target, j->id, s->proc, s->me, s->quar, s->quar, s->reg, s->me);
+                 "SMOVE %s %s %s)", sc.target, j->id, s->proc, s->me, s->quar, s->quar, s->reg, s->me);
         goto end;
     }
     s->settled = 1;
@@ -656,7 +696,7 @@ static int list_finish(void *state, job *j, const outcome *o, char *err, size_t 
     rc = 0;
 end:
     if (r) freeReplyObject(r);
-    free(msg);
+    free(sc.msg);
     return rc;
 }
 
@@ -689,6 +729,7 @@ const source_ops source_redis_list = {
     .open = list_open,
     .claim = list_claim,
     .heartbeat = list_heartbeat,
+    .stage = list_stage,
     .finish = list_finish,
     .proof = list_proof,
     .close = list_close,

@@ -135,9 +135,10 @@ static void collect_field(const char *name, const char *value, void *arg) {
     rargs_copy(arg, value);
 }
 
-/* Run an EVAL built in a; the reply, or NULL (err says why). */
-static redisReply *run_args(rconn *c, rargs *a, char *err, size_t errlen) {
-    redisReply *r = rconn_cmdv(c, RC_RETRY, err, errlen, a->n, a->v, a->len);
+/* Run an EVAL built in a (flags: rconn_run's, RC_RETRY always); the
+ * reply, or NULL (err says why). */
+static redisReply *run_args(rconn *c, rargs *a, int flags, char *err, size_t errlen) {
+    redisReply *r = rconn_cmdv(c, RC_RETRY | flags, err, errlen, a->n, a->v, a->len);
     rargs_free(a);
     if (r && rreply_check(r, "status record", err, errlen) < 0) {
         freeReplyObject(r);
@@ -190,7 +191,7 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     status_rec run = *st;
     run.fence = 0; /* the script sets it */
     status_each_field(&run, collect_field, &a);
-    redisReply *r = run_args(c, &a, err, errlen);
+    redisReply *r = run_args(c, &a, 0, err, errlen);
     if (!r) return BEGIN_ERR;
     char word[64] = "";
     int i = reply_word(r, words, word, sizeof(word));
@@ -230,7 +231,10 @@ int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, cons
     rargs_copy(&a, status_is_final(st->state) ? "1" : "0");
     rargs_copy(&a, channel);
     status_each_field(st, collect_field, &a);
-    redisReply *r = run_args(c, &a, err, errlen);
+    /* A source's settle may ride behind it (rconn_ride): it checks that
+     * the record holds what this script writes, so it does nothing when
+     * this one wrote nothing. */
+    redisReply *r = run_args(c, &a, RC_RIDER, err, errlen);
     if (!r) return -1;
     int i = reply_word(r, words, why, sizeof(why));
     freeReplyObject(r);

@@ -73,6 +73,7 @@ typedef struct ssrc {
     int read;    /* a read or claim was attempted: the consumer exists */
     int started; /* the first claim ran: the clean-up is done, the group was there */
     sjob *cur;   /* the claimed entry */
+    outcome staged; /* what the settle riding behind the final record is for */
 } ssrc;
 
 #define QUARANTINE "quarantine" /* the consumer that keeps entries nobody could move */
@@ -311,8 +312,16 @@ static void pairs_dead(rargs *p, const ssrc *s, const sjob *sj, const char *stat
  * the record must hold state under it. 1 settled, 0 not ours, -1 the
  * record does not say what we wrote, -2 the target is not a stream, -3
  * unreachable. */
+/* A settle's reply (freed): its answer, or -3 (unreachable or refused). */
+static int settle_result(redisReply *r, char *err, size_t errlen) {
+    if (!r) return -3;
+    int rc = rreply_check(r, "settle", err, errlen) < 0 ? -3 : (int)r->integer;
+    freeReplyObject(r);
+    return rc;
+}
+
 static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode, const char *target, rargs *fields,
-                  int64_t fence, const char *state, char *err, size_t errlen) {
+                  int64_t fence, const char *state, int rider, char *err, size_t errlen) {
     rargs a;
     char retry[24], rk[512], fence_s[24];
     memset(&a, 0, sizeof(a));
@@ -335,12 +344,14 @@ static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode,
     rargs_str(&a, fence_s);
     rargs_str(&a, state ? state : "");
     for (int i = 0; fields && i < fields->n; i++) rargs_add(&a, fields->v[i], fields->len[i], 0);
+    if (rider) {
+        rconn_ride(s->c, a.n, a.v, a.len);
+        rargs_free(&a);
+        return 0;
+    }
     redisReply *r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
     rargs_free(&a);
-    if (!r) return -3;
-    int rc = rreply_check(r, "settle", err, errlen) < 0 ? -3 : (int)r->integer;
-    freeReplyObject(r);
-    return rc;
+    return settle_result(r, err, errlen);
 }
 
 /* The record a dead-lettered exhausted entry gets (state dead), or a
@@ -621,16 +632,15 @@ static int stream_heartbeat(void *state, job *j, char *err, size_t errlen) {
     return rc;
 }
 
-static int stream_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
-    ssrc *s = state;
-    sjob *sj = j->src_data;
+/* The settle o asks for: its mode, target and XADD pairs (into f), sent
+ * now, or (rider) only queued behind the final record. */
+static int settle_for(ssrc *s, sjob *sj, const job *j, const outcome *o, int rider, const char **target, char *err,
+                      size_t errlen) {
     rargs f;
-    const char *mode = "ack", *target = s->cfg->queue;
+    const char *mode = "ack";
     char n[24];
-    int rc;
-
-    if (!sj) return 0;
     memset(&f, 0, sizeof(f));
+    *target = s->cfg->queue;
     switch (o->disp) {
     case DISP_ACK:
         break;
@@ -643,7 +653,7 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
         break;
     case DISP_DEAD:
         mode = "xadd";
-        target = s->cfg->dead_letter;
+        *target = s->cfg->dead_letter;
         pairs_entry_id(&f, sj, j->id, o->state == JS_REJECTED);
         pairs_dead(&f, s, sj, job_state_name(o->state), o->error, j->attempt);
         break;
@@ -651,8 +661,36 @@ static int stream_finish(void *state, job *j, const outcome *o, char *err, size_
         mode = "release";
         break;
     }
-    rc = settle(s, sj, j->id, mode, target, &f, o->fence, job_state_name(o->state), err, errlen);
+    int rc = settle(s, sj, j->id, mode, *target, &f, o->fence, job_state_name(o->state), rider, err, errlen);
     rargs_free(&f);
+    return rc;
+}
+
+/* The settle rides behind the store's final record when both use this
+ * connection (--store redis): one round trip for both. It checks that the
+ * record holds o's fence and state, so it does nothing when the final
+ * write did not happen (stale, refused, poison). */
+static void stream_stage(void *state, job *j, const outcome *o) {
+    ssrc *s = state;
+    const char *target;
+    if (!j->src_data) return;
+    settle_for(s, j->src_data, j, o, 1, &target, NULL, 0);
+    s->staged = *o;
+}
+
+static int stream_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
+    ssrc *s = state;
+    sjob *sj = j->src_data;
+    const char *target = o->disp == DISP_DEAD ? s->cfg->dead_letter : s->cfg->queue;
+    int rc;
+
+    if (!sj) return 0;
+    redisReply *r = rconn_rider_reply(s->c);
+    if (r && !outcome_same_settle(&s->staged, o)) { /* staged for an outcome changed since: it did nothing */
+        freeReplyObject(r);
+        r = NULL;
+    }
+    rc = r ? settle_result(r, err, errlen) : settle_for(s, sj, j, o, 0, &target, err, errlen);
     if (rc == -3) return -1;
     if (rc == -1) {
         snprintf(err, errlen, "the record of job %s does not hold what was written under fence %lld: not settling",
@@ -707,6 +745,7 @@ const source_ops source_redis_stream = {
     .open = stream_open,
     .claim = stream_claim,
     .heartbeat = stream_heartbeat,
+    .stage = stream_stage,
     .finish = stream_finish,
     .proof = stream_proof,
     .close = stream_close,
