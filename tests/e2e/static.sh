@@ -81,6 +81,9 @@ t_not_dynamic() {
     assert_contains "$out" "not a dynamic executable" "ldd"
     [ -z "$(readelf -l "$STATIC" | grep -i 'INTERP')" ] || fail "program interpreter requested"
     [ -z "$(readelf -d "$STATIC" 2>/dev/null | grep NEEDED)" ] || fail "NEEDED entries"
+    # Linked with the plain crtbegin.o (Makefile, STATIC_CRT): no frame
+    # registry, so the unwinder finds frames through this header alone.
+    readelf -lW "$STATIC" | grep -q 'GNU_EH_FRAME' || fail "no PT_GNU_EH_FRAME (--eh-frame-hdr): nothing could unwind"
     echo "# figure: build/oneshot-static $(stat -c %s "$STATIC") bytes (stripped; symbols in oneshot-static.debug)"
 }
 
@@ -262,7 +265,7 @@ t_old_exec() { exec_job in-bullseye "11." sh -c 'cat >/dev/null; cat /etc/debian
 t_old_unknown_host() { unknown_host in-bullseye; }
 t_old_tls() { tls_job in-bullseye "$OLD"; }
 
-t_run "static: ldd says not a dynamic executable; no interpreter, no NEEDED" t_not_dynamic
+t_run "static: ldd says not a dynamic executable; no interpreter, no NEEDED; an eh_frame header" t_not_dynamic
 t_run "static: --version lists every bundled library; the notice file covers them; install-static" t_version_and_notice
 t_run "static: a plugin core is refused with a clear error (78)" t_plugin_refused
 t_run "static: make static from another checkout builds that checkout's code" t_other_checkout
