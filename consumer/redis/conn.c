@@ -434,10 +434,10 @@ void rconn_ride(rconn *c, int argc, const char **argv, const size_t *argvlen) {
     pthread_mutex_unlock(&c->mu);
 }
 
-redisReply *rconn_rider_reply(rconn *c) {
+redisReply *rconn_rider_reply(rconn *c, int wanted) {
     pthread_mutex_lock(&c->mu);
-    redisReply *r = c->rider_reply;
-    c->rider_reply = NULL;
+    redisReply *r = wanted ? c->rider_reply : NULL;
+    if (wanted) c->rider_reply = NULL;
     drop_rider(c);
     pthread_mutex_unlock(&c->mu);
     return r;

@@ -118,8 +118,9 @@ redisReply *rconn_cmdv(rconn *c, int flags, char *err, size_t errlen, int argc, 
  * (consumer/README.md "Steps"). A new rider replaces the one waiting. */
 void rconn_ride(rconn *c, int argc, const char **argv, const size_t *argvlen);
 /* The rider's reply (the caller's), NULL when it was not sent (no batch
- * with RC_RIDER ran, or it failed); the rider is dropped either way. */
-redisReply *rconn_rider_reply(rconn *c);
+ * with RC_RIDER ran, or it failed) or is not wanted (freed); the rider is
+ * dropped either way. */
+redisReply *rconn_rider_reply(rconn *c, int wanted);
 
 /* Pub/sub (the `wait` subcommand): subscribe, then take messages. */
 int rconn_subscribe(rconn *c, const char *channel, char *err, size_t errlen);

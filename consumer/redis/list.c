@@ -666,11 +666,8 @@ static int list_finish(void *state, job *j, const outcome *o, char *err, size_t 
     int rc = -1;
 
     settle_build(s, j, o, &sc);
-    redisReply *r = rconn_rider_reply(s->c);
-    if (r && !outcome_same_settle(&s->staged, o)) { /* staged for an outcome changed since: it did nothing */
-        freeReplyObject(r);
-        r = NULL;
-    }
+    /* Staged for an outcome changed since, the rider did nothing: dropped. */
+    redisReply *r = rconn_rider_reply(s->c, outcome_same_settle(&s->staged, o));
     if (!r) r = settle_send(s, o, &sc, 0, err, errlen);
     if (!r) goto end;
     if (rreply_check(r, "settle", err, errlen) < 0) goto end;

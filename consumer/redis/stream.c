@@ -308,10 +308,6 @@ static void pairs_dead(rargs *p, const ssrc *s, const sjob *sj, const char *stat
     rargs_copy(p, clock_iso8601(clock_wall_ms(), at, sizeof(at)));
 }
 
-/* Run SETTLE_LUA. mode ack|xadd|release; fields for xadd; fence > 0:
- * the record must hold state under it. 1 settled, 0 not ours, -1 the
- * record does not say what we wrote, -2 the target is not a stream, -3
- * unreachable. */
 /* A settle's reply (freed): its answer, or -3 (unreachable or refused). */
 static int settle_result(redisReply *r, char *err, size_t errlen) {
     if (!r) return -3;
@@ -320,6 +316,10 @@ static int settle_result(redisReply *r, char *err, size_t errlen) {
     return rc;
 }
 
+/* Run SETTLE_LUA. mode ack|xadd|release; fields for xadd; fence > 0:
+ * the record must hold state under it. 1 settled, 0 not ours, -1 the
+ * record does not say what we wrote, -2 the target is not a stream, -3
+ * unreachable. rider: only queue it behind the final record (0). */
 static int settle(ssrc *s, const sjob *sj, const char *job_id, const char *mode, const char *target, rargs *fields,
                   int64_t fence, const char *state, int rider, char *err, size_t errlen) {
     rargs a;
@@ -632,15 +632,18 @@ static int stream_heartbeat(void *state, job *j, char *err, size_t errlen) {
     return rc;
 }
 
-/* The settle o asks for: its mode, target and XADD pairs (into f), sent
- * now, or (rider) only queued behind the final record. */
-static int settle_for(ssrc *s, sjob *sj, const job *j, const outcome *o, int rider, const char **target, char *err,
-                      size_t errlen) {
+/* Where the settle for o puts a new entry (and what a -2 names). */
+static const char *settle_target(const ssrc *s, const outcome *o) {
+    return o->disp == DISP_DEAD ? s->cfg->dead_letter : s->cfg->queue;
+}
+
+/* The settle o asks for: its mode and XADD pairs (into f), sent now, or
+ * (rider) only queued behind the final record. */
+static int settle_for(ssrc *s, sjob *sj, const job *j, const outcome *o, int rider, char *err, size_t errlen) {
     rargs f;
     const char *mode = "ack";
     char n[24];
     memset(&f, 0, sizeof(f));
-    *target = s->cfg->queue;
     switch (o->disp) {
     case DISP_ACK:
         break;
@@ -653,7 +656,6 @@ static int settle_for(ssrc *s, sjob *sj, const job *j, const outcome *o, int rid
         break;
     case DISP_DEAD:
         mode = "xadd";
-        *target = s->cfg->dead_letter;
         pairs_entry_id(&f, sj, j->id, o->state == JS_REJECTED);
         pairs_dead(&f, s, sj, job_state_name(o->state), o->error, j->attempt);
         break;
@@ -661,7 +663,8 @@ static int settle_for(ssrc *s, sjob *sj, const job *j, const outcome *o, int rid
         mode = "release";
         break;
     }
-    int rc = settle(s, sj, j->id, mode, *target, &f, o->fence, job_state_name(o->state), rider, err, errlen);
+    int rc = settle(s, sj, j->id, mode, settle_target(s, o), &f, o->fence, job_state_name(o->state), rider, err,
+                    errlen);
     rargs_free(&f);
     return rc;
 }
@@ -672,25 +675,21 @@ static int settle_for(ssrc *s, sjob *sj, const job *j, const outcome *o, int rid
  * write did not happen (stale, refused, poison). */
 static void stream_stage(void *state, job *j, const outcome *o) {
     ssrc *s = state;
-    const char *target;
     if (!j->src_data) return;
-    settle_for(s, j->src_data, j, o, 1, &target, NULL, 0);
+    settle_for(s, j->src_data, j, o, 1, NULL, 0);
     s->staged = *o;
 }
 
 static int stream_finish(void *state, job *j, const outcome *o, char *err, size_t errlen) {
     ssrc *s = state;
     sjob *sj = j->src_data;
-    const char *target = o->disp == DISP_DEAD ? s->cfg->dead_letter : s->cfg->queue;
+    const char *target = settle_target(s, o);
     int rc;
 
     if (!sj) return 0;
-    redisReply *r = rconn_rider_reply(s->c);
-    if (r && !outcome_same_settle(&s->staged, o)) { /* staged for an outcome changed since: it did nothing */
-        freeReplyObject(r);
-        r = NULL;
-    }
-    rc = r ? settle_result(r, err, errlen) : settle_for(s, sj, j, o, 0, &target, err, errlen);
+    /* Staged for an outcome changed since, the rider did nothing: dropped. */
+    redisReply *r = rconn_rider_reply(s->c, outcome_same_settle(&s->staged, o));
+    rc = r ? settle_result(r, err, errlen) : settle_for(s, sj, j, o, 0, err, errlen);
     if (rc == -3) return -1;
     if (rc == -1) {
         snprintf(err, errlen, "the record of job %s does not hold what was written under fence %lld: not settling",
