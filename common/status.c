@@ -153,6 +153,23 @@ char *status_to_json(const status_rec *st, size_t *len) {
     return buf_steal(&b, len);
 }
 
+void status_to_json_split(const status_rec *st, char **head, char **tail) {
+    status_rec r = *st; /* the fields before the fence: all but content_type */
+    r.fence = 0;
+    r.content_type[0] = '\0';
+    buf h = BUF_INIT, t = BUF_INIT;
+    buf_puts(&h, "{");
+    status_each_field(&r, json_field, &h);
+    buf_puts(&h, ",\"fence\":");
+    if (st->content_type[0]) {
+        buf_puts(&t, ",\"content_type\":");
+        buf_json_str(&t, st->content_type, strlen(st->content_type));
+    }
+    buf_puts(&t, "}");
+    *head = buf_steal(&h, NULL);
+    *tail = buf_steal(&t, NULL);
+}
+
 /* Copy src into dst[cap] as valid UTF-8: an invalid byte becomes U+FFFD and
  * a character that does not fit whole is left out. The record then holds
  * exactly what status_to_json writes (which repairs invalid UTF-8), so a

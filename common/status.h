@@ -91,6 +91,11 @@ void status_init(status_rec *st);
 int status_is_final(const char *state);
 /* Compact JSON object, malloc'd; len may be NULL. */
 char *status_to_json(const status_rec *st, size_t *len);
+/* status_to_json cut where the fence's value goes, for a script that
+ * picks the fence (st's own fence is ignored): *head ends in "fence":, so
+ * head, the fence's digits and *tail make the record's JSON. Both
+ * malloc'd. */
+void status_to_json_split(const status_rec *st, char **head, char **tail);
 /* Parse what status_to_json wrote (or a Redis hash rendered as JSON).
  * Returns 0, or -1 with the reason in err. */
 int status_from_json(const char *s, size_t len, status_rec *st, char *err, size_t errlen);

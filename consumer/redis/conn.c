@@ -358,6 +358,11 @@ void rargs_add(rargs *a, const char *s, size_t n, int copy) {
     a->n++;
 }
 
+void rargs_take(rargs *a, char *s) {
+    rargs_add(a, s, strlen(s), 0);
+    a->owned[a->n - 1] = s;
+}
+
 void rargs_free(rargs *a) {
     for (int i = 0; i < a->n; i++) free(a->owned[i]);
     free(a->v);

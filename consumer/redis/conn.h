@@ -88,7 +88,8 @@ void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen);
 void rbatch_free(rbatch *b);
 
 /* A growing argv for one command (an EVAL with many arguments): each
- * string borrowed (it must outlive the call) or copied. */
+ * string borrowed (it must outlive the call), copied, or taken (a
+ * malloc'd string, freed with the argv). */
 typedef struct rargs {
     int n, cap;
     const char **v;
@@ -99,6 +100,7 @@ typedef struct rargs {
 void rargs_add(rargs *a, const char *s, size_t n, int copy);
 static inline void rargs_str(rargs *a, const char *s) { rargs_add(a, s, strlen(s), 0); }
 static inline void rargs_copy(rargs *a, const char *s) { rargs_add(a, s, strlen(s), 1); }
+void rargs_take(rargs *a, char *s);
 void rargs_free(rargs *a);
 
 /* Send the batch and read every reply. 0: rep[] holds one reply per

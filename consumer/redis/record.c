@@ -28,7 +28,9 @@ void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const 
 
 /* KEYS: record, cancel mark, the held copy's key (processing list or
  * stream; the record again for kind none), result. ARGV: W, kind, group, entry,
- * lease key prefix (P:lease:), ttl, channel, now (ISO 8601), then the
+ * lease key prefix (P:lease:), ttl, channel, now (ISO 8601), the event's
+ * JSON before and after the fence's value (status_to_json_split: the
+ * client writes it, Lua's JSON costs a third of the script), then the
  * "running" record's field/value pairs (no fence).
  * {'run', fence} | {'done', state} | {'cancelled', fence} |
  * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
@@ -54,7 +56,7 @@ static const char BEGIN_LUA[] =
     "if FINAL[st] then\n"
     "  if st == 'cancelled' and wk == '' then\n"
     "    local keep = {attempt = true, worker = true, source = true, queue = true}\n"
-    "    for i = 9, #ARGV - 1, 2 do\n"
+    "    for i = 11, #ARGV - 1, 2 do\n"
     "      if keep[ARGV[i]] then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
     "    end\n"
     "  end\n"
@@ -69,23 +71,25 @@ static const char BEGIN_LUA[] =
     "local old_result = redis.call('TYPE', KEYS[4]).ok == 'string'\n"
     "redis.call('DEL', KEYS[1])\n"
     "if old_result then redis.call('DEL', KEYS[4]) end\n"
-    "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 9))\n"
-    "local rec = argv_fields(9)\n"
-    "rec.fence = tostring(f)\n"
+    "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 11))\n"
     "if cancelled then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'exit_code', 0,\n"
     "             'error', 'cancelled before it ran', 'finished_at', ARGV[8])\n"
     "  redis.call('HDEL', KEYS[1], 'started_at', 'heartbeat_at')\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-    "  rec.state, rec.exit_code, rec.error = 'cancelled', '0', 'cancelled before it ran'\n"
+    "  local rec = argv_fields(11)\n"
+    "  rec.fence, rec.state, rec.exit_code, rec.error = tostring(f), 'cancelled', '0', 'cancelled before it ran'\n"
     "  rec.finished_at, rec.started_at, rec.heartbeat_at = ARGV[8], nil, nil\n"
+    "  publish_fields(rec, ARGV[7])\n"
+    "else\n"
+    "  redis.call('PUBLISH', ARGV[7], ARGV[9] .. tostring(f) .. ARGV[10])\n"
     "end\n"
-    "publish_fields(rec, ARGV[7])\n"
     "return {cancelled and 'cancelled' or 'run', tostring(f)}\n";
 
 /* KEYS: record, result. ARGV: fence ('0': none), has result (0/1),
- * result, ttl, final (0/1), channel, then field/value pairs (fence
- * included when set). {'ok'} | {'again', state} | {'stale', fence} |
+ * result, ttl, final (0/1), channel, the event (status_to_json of the
+ * record), the record's heartbeat_at ('' when unset), then field/value
+ * pairs (fence included when set). {'ok'} | {'again', state} | {'stale', fence} |
  * {'skipped', why} | {'poison', why}. The result's SET is the first write: refused (OOM),
  * nothing is written. heartbeat_at never goes back: a later one kept
  * (the wall clock may step back) stays. */
@@ -108,14 +112,17 @@ static const char FINAL_LUA[] =
     "end\n"
     "if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 7))\n"
-    "local rec = argv_fields(7)\n"
-    "if r[3] and rec.heartbeat_at and r[3] > rec.heartbeat_at then\n"
-    "  redis.call('HSET', KEYS[1], 'heartbeat_at', r[3])\n"
-    "  rec.heartbeat_at = r[3]\n"
-    "end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 9))\n"
+    "local later = r[3] and ARGV[8] ~= '' and r[3] > ARGV[8]\n"
+    "if later then redis.call('HSET', KEYS[1], 'heartbeat_at', r[3]) end\n"
     "if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end\n"
-    "publish_fields(rec, ARGV[6])\n"
+    "if later then\n"
+    "  local rec = argv_fields(9)\n"
+    "  rec.heartbeat_at = r[3]\n"
+    "  publish_fields(rec, ARGV[6])\n"
+    "else\n"
+    "  redis.call('PUBLISH', ARGV[6], ARGV[7])\n"
+    "end\n"
     "return {'ok'}\n";
 
 /* KEYS: record. ARGV: fence, heartbeat_at (ISO 8601: its order is time's),
@@ -190,6 +197,10 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     rargs_copy(&a, now);
     status_rec run = *st;
     run.fence = 0; /* the script sets it */
+    char *head, *tail;
+    status_to_json_split(&run, &head, &tail);
+    rargs_take(&a, head);
+    rargs_take(&a, tail);
     status_each_field(&run, collect_field, &a);
     redisReply *r = run_args(c, &a, 0, err, errlen);
     if (!r) return BEGIN_ERR;
@@ -210,7 +221,7 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
 int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, const char *data, size_t len,
                char *err, size_t errlen) {
     static const char *const words[] = {"ok", "again", "stale", "skipped", "poison", NULL};
-    char key[512], result[512], ttl_s[24], channel[300], fence[24], why[300] = "";
+    char key[512], result[512], ttl_s[24], channel[300], fence[24], hb[40], why[300] = "";
     rargs a;
 
     memset(&a, 0, sizeof(a));
@@ -230,6 +241,11 @@ int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, cons
     rargs_copy(&a, ttl_s);
     rargs_copy(&a, status_is_final(st->state) ? "1" : "0");
     rargs_copy(&a, channel);
+    rargs_take(&a, status_to_json(st, NULL));
+    if (st->heartbeat_at > 0)
+        rargs_copy(&a, clock_iso8601(st->heartbeat_at, hb, sizeof(hb)));
+    else
+        rargs_copy(&a, "");
     status_each_field(st, collect_field, &a);
     /* A source's settle may ride behind it (rconn_ride): it checks that
      * the record holds what this script writes, so it does nothing when

@@ -62,6 +62,53 @@ t_heartbeat_never_back() {
     return 0
 }
 
+# event_is_record ID STATE: the last event for ID in $T_DIR/events says
+# STATE and holds exactly the record's fields and values (the replica
+# writes begin's and final's JSON, the scripts only when they change it).
+event_is_record() {
+    local ev f n=0
+    ev=$(grep "^{\"id\":\"$1\"," "$T_DIR/events" | tail -1)
+    assert_eq "$(jq -r .state <<<"$ev")" "$2" "state in the last event of $1"
+    while IFS= read -r f && IFS= read -r v; do
+        assert_eq "$(jq -r --arg f "$f" '.[$f]' <<<"$ev")" "$v" "event field $f of $1"
+        n=$((n + 1))
+    done < <(rcli HGETALL "oneshot:job:$1")
+    assert_eq "$(jq 'length' <<<"$ev")" "$n" "fields in the event of $1 (the record has $n)"
+}
+
+t_events_are_records() {
+    rcli FLUSHALL >/dev/null
+    redis-cli -s "$RS_SOCK" SUBSCRIBE oneshot:events >"$T_DIR/events" &
+    local sub=$!
+    T_PIDS+=("$sub")
+    wait_for 5 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' PUBSUB NUMSUB oneshot:events | tail -1)\" = 1 ]" ||
+        fail "subscriber not ready"
+    # The common path: running, then the final record, both written by the client.
+    rcli LPUSH jobs '{"id":"ev1","input":"a \"quoted\" / slashed\u00e9 line\n"}' >/dev/null
+    run_replica 20 --source redis-list --idle-timeout 5 --max-attempts 1 --core exec -- sh -c 'cat >/dev/null; echo "failed: \"x\"" >&2; exit 3'
+    wait_for 5 grep -q '^{"id":"ev1",.*"state":"dead"' "$T_DIR/events" || fail "no final event for ev1"
+    grep -q '^{"id":"ev1","state":"running",.*"fence":1}$' "$T_DIR/events" || fail "running event: $(cat "$T_DIR/events")"
+    event_is_record ev1 dead
+    # begin finds a cancel mark: the script writes (and publishes) the cancelled record.
+    oneshot_cli cancel ev2 >/dev/null 2>&1
+    rcli LPUSH jobs '{"id":"ev2","input":"x"}' >/dev/null
+    run_replica 20 --source redis-list --idle-timeout 5 --core echo
+    wait_for 5 grep -q '^{"id":"ev2",' "$T_DIR/events" || fail "no event for ev2"
+    event_is_record ev2 cancelled
+    # final keeps a later heartbeat_at already in the record: the event says so too.
+    rcli LPUSH jobs '{"id":"ev3","input":"x"}' >/dev/null
+    "$ONESHOT" --port 0 --bind 127.0.0.1 --redis "$RS_URL" --source redis-list --idle-timeout 5 \
+        --core exec -- sleep 1 2>"$T_DIR/ev3.log" &
+    local pid=$!
+    T_PIDS+=("$pid")
+    wait_for 5 job_state_is ev3 running || fail "ev3 never running"
+    rcli HSET oneshot:job:ev3 heartbeat_at 2099-01-01T00:00:00.000Z >/dev/null
+    assert_exit "$pid" 10 0 "exit code of ev3" "$T_DIR/ev3.log"
+    wait_for 5 grep -q '^{"id":"ev3",.*"state":"succeeded"' "$T_DIR/events" || fail "no final event for ev3"
+    assert_eq "$(job_field ev3 heartbeat_at)" 2099-01-01T00:00:00.000Z "heartbeat_at kept"
+    event_is_record ev3 succeeded
+}
+
 t_submit_queued() {
     rcli FLUSHALL >/dev/null
     local id
@@ -308,6 +355,7 @@ t_states_documented() {
 
 t_run "record fields of a successful exec job" t_exec_success_fields
 t_run "heartbeat_at never goes back in time" t_heartbeat_never_back
+t_run "events hold the record as written, the scripts' own changes included" t_events_are_records
 t_run "submit writes a queued record, refuses a finished id" t_submit_queued
 t_run "wait and status on an id never seen exit 66 at once" t_wait_status_unknown
 t_run "wait returns on every final state with its code" t_wait_final_codes

@@ -294,6 +294,38 @@ static void t_status_roundtrip(void) {
     ASSERT_EQ_INT(status_from_json("{\"id\":\"x\"}", 10, &b, err, sizeof(err)), -1);
 }
 
+/* The event BEGIN publishes: the client's JSON around the fence the
+ * script picks must be status_to_json of the record with that fence,
+ * with and without a content type (the one field after the fence). */
+static void t_status_split(void) {
+    status_rec a;
+    status_init(&a);
+    snprintf(a.id, sizeof(a.id), "id-\"7\"");
+    snprintf(a.state, sizeof(a.state), "%s", ST_RUNNING);
+    snprintf(a.worker, sizeof(a.worker), "w/1");
+    a.attempt = 3;
+    a.started_at = 1764372000123;
+    a.fence = 99; /* ignored: the script's fence goes in */
+    for (int ct = 0; ct < 2; ct++) {
+        if (ct) snprintf(a.content_type, sizeof(a.content_type), "text/plain");
+        char *head, *tail;
+        status_to_json_split(&a, &head, &tail);
+        status_rec b = a;
+        b.fence = 12;
+        char *whole = status_to_json(&b, NULL);
+        buf joined = BUF_INIT;
+        buf_puts(&joined, head);
+        buf_puts(&joined, "12");
+        buf_puts(&joined, tail);
+        char *j = buf_steal(&joined, NULL);
+        ASSERT_EQ_STR(j, whole);
+        free(j);
+        free(whole);
+        free(head);
+        free(tail);
+    }
+}
+
 static void t_status_final(void) {
     ASSERT_TRUE(status_is_final(ST_SUCCEEDED));
     ASSERT_TRUE(status_is_final(ST_DEAD));
@@ -340,6 +372,7 @@ const test_case json_tests[] = {
     {"envelope: strings read with their length (NUL in id and input)", t_envelope_string_bytes},
     {"envelope: a re-queue gives back the producer's bytes", t_envelope_requeue_exact},
     {"status: JSON round trip", t_status_roundtrip},
+    {"status: JSON cut around the fence a script picks", t_status_split},
     {"status: final states", t_status_final},
     {"clock: ISO 8601 UTC agrees with gmtime_r", t_iso8601},
     {NULL, NULL},
