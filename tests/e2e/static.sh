@@ -84,6 +84,12 @@ t_not_dynamic() {
     # Linked with the plain crtbegin.o (Makefile, STATIC_CRT): no frame
     # registry, so the unwinder finds frames through this header alone.
     readelf -lW "$STATIC" | grep -q 'GNU_EH_FRAME' || fail "no PT_GNU_EH_FRAME (--eh-frame-hdr): nothing could unwind"
+    # glibc's start-up asks for the file's own path (for dlopen's $ORIGIN),
+    # which the static file never uses: consumer/static_start.c answers
+    # "unknown" without reading /proc/self/exe.
+    local calls
+    calls=$(strace -f -e trace=readlink,readlinkat "$STATIC" --version 2>&1 >/dev/null | grep -c 'proc/self/exe')
+    assert_eq "$calls" 0 "reads of /proc/self/exe at start (consumer/static_start.c)"
     echo "# figure: build/oneshot-static $(stat -c %s "$STATIC") bytes (stripped; symbols in oneshot-static.debug)"
 }
 

@@ -34,6 +34,8 @@ need_cmd clang clang
 # Reliability tests: valgrind (tests/e2e/valgrind.sh), ss (tests/e2e/hostile.sh)
 need_cmd valgrind valgrind
 need_cmd ss iproute2
+# What the static file does at start (tests/e2e/static.sh)
+need_cmd strace strace
 # LeakSanitizer/ASan runtime for clang builds, used by `make asan` with CC=clang
 need_file /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.asan-x86_64.a libclang-rt-14-dev
 # Benchmark peers (Debian's python3 packages for /usr/bin/python3)
