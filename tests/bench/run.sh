@@ -24,6 +24,9 @@
 #   BENCH_KFLEET_N, BENCH_KFLEET_JOBS  Kafka fleet rounds (2) and jobs (500)
 #   BENCH_ONLY=kafka          only the Kafka rows (while working on them)
 #   BENCH_ONLY=static         only the static-against-dynamic rows
+#   BENCH_SLOWLOG=1           the private Redis logs every command; its time
+#                             per script and command printed at the end
+#                             (tests/bench/slowlog.py; it slows every row)
 #   ONESHOT_BUILD=dir         build folder (default build)
 set -u
 cd "$(dirname "$0")/../.."
@@ -57,6 +60,10 @@ if [ "$(redis-cli -s "$fdir/redis.sock" PING 2>/dev/null)" != PONG ]; then
     exit 2
 fi
 FURL=unix://$fdir/redis.sock
+if [ "${BENCH_SLOWLOG:-}" = 1 ]; then
+    redis-cli -s "$fdir/redis.sock" CONFIG SET slowlog-log-slower-than 0 >/dev/null &&
+        redis-cli -s "$fdir/redis.sock" CONFIG SET slowlog-max-len 1000000 >/dev/null || exit 2
+fi
 # One real Kafka broker (tests/brokers/kafka_broker_start.sh) for the Kafka rows
 # stopped by the trap above.
 export TMPDIR_TEST=$fdir/kafka
@@ -560,3 +567,6 @@ notes=(
     --command "make bench   (BENCH_N=${BENCH_N:-unset}, BENCH_KAFKA_N=$KAFKA_N, BENCH_FLEET_N=$FLEET_N, BENCH_FLEET_JOBS=$FLEET_JOBS, BENCH_KFLEET_N=$KFLEET_N, BENCH_KFLEET_JOBS=$KFLEET_JOBS)" "${notes[@]}" \
     --machine "$(nproc) CPUs, $(uname -sr), load avg before $load_before, after $load_after" \
     "${meta[@]}" "${ROWS[@]}"
+rc=$?
+if [ "${BENCH_SLOWLOG:-}" = 1 ]; then "$PY" tests/bench/slowlog.py "$fdir/redis.sock"; fi
+exit $rc
