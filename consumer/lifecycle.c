@@ -338,7 +338,7 @@ static int reject_job(job *j, int http_status, const char *why, enum job_state s
 static int settle_unrun(job *j, int begun, const char *info) {
     outcome o;
     buf body = BUF_INIT;
-    char err[512] = "", why[400];
+    char err[512] = "", why[448]; /* a prefix and info[400] */
     int code = OS_EXIT_OK;
     enum job_state state = JS_SUCCEEDED, known = job_state_of(info);
 
