@@ -5,7 +5,9 @@
  * _dl_get_origin for the directory of the running file, kept for $ORIGIN
  * in the paths a later dlopen() searches. It reads the /proc/self/exe
  * link, and looking that up builds the /proc entries of a process that
- * has just started: a sixteenth of a one-job run's CPU (perf, 300 runs).
+ * has just started: a sixteenth of a one-job run's CPU samples (perf,
+ * 300 runs) and 0.25 ms of its 2 ms (tests/README.md, "Where a Redis
+ * cycle's time goes").
  * The static file dlopen()s nothing (plugins are refused, Kafka is linked
  * in, host names come from /etc/hosts and DNS without NSS modules), so
  * the origin is left unknown: (char *) -1, what glibc's own version

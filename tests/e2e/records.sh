@@ -78,11 +78,7 @@ event_is_record() {
 
 t_events_are_records() {
     rcli FLUSHALL >/dev/null
-    redis-cli -s "$RS_SOCK" SUBSCRIBE oneshot:events >"$T_DIR/events" &
-    local sub=$!
-    T_PIDS+=("$sub")
-    wait_for 5 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' PUBSUB NUMSUB oneshot:events | tail -1)\" = 1 ]" ||
-        fail "subscriber not ready"
+    subscribe_events
     # The common path: running, then the final record, both written by the client.
     rcli LPUSH jobs '{"id":"ev1","input":"a \"quoted\" / slashed\u00e9 line\n"}' >/dev/null
     run_replica 20 --source redis-list --idle-timeout 5 --max-attempts 1 --core exec -- sh -c 'cat >/dev/null; echo "failed: \"x\"" >&2; exit 3'

@@ -15,11 +15,7 @@ no_claim_keys() {
 
 t_envelope_result_status_events() {
     rcli FLUSHALL >/dev/null
-    redis-cli -s "$RS_SOCK" SUBSCRIBE oneshot:events >"$T_DIR/events" &
-    local sub=$!
-    T_PIDS+=("$sub")
-    wait_for 5 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' PUBSUB NUMSUB oneshot:events | tail -1)\" = 1 ]" ||
-        fail "subscriber not ready"
+    subscribe_events
     rcli LPUSH jobs '{"id":"e1","input":{"k":[1,2]},"deadline_s":30}' >/dev/null
     run_replica 20 --source redis-list --core echo --idle-timeout 5
     assert_eq "$RC" 0 "exit code"
@@ -36,8 +32,8 @@ t_envelope_result_status_events() {
     assert_eq "$(rcli LLEN jobs)" 0 "queue length"
     no_claim_keys
     wait_for 5 grep -q '"state":"succeeded"' "$T_DIR/events" || fail "no succeeded event"
-    kill "$sub" 2>/dev/null
-    wait "$sub" 2>/dev/null
+    kill "$EVENTS_PID" 2>/dev/null
+    wait "$EVENTS_PID" 2>/dev/null
     grep -q '"id":"e1","state":"running"' "$T_DIR/events" || fail "no running event: $(cat "$T_DIR/events")"
     # the worker in the record is the replica id in the log
     local w

@@ -63,3 +63,14 @@ job_field() { rcli HGET "oneshot:job:$1" "$2"; }
 
 # Succeeds once the job's state is $2.
 job_state_is() { [ "$(job_field "$1" state)" = "$2" ]; }
+
+# A redis-cli subscriber of oneshot:events writing to $T_DIR/events (pid
+# in EVENTS_PID, killed with the test's T_PIDS). Returns once Redis counts
+# it, so no event published after the call is missed.
+subscribe_events() {
+    redis-cli -s "$RS_SOCK" SUBSCRIBE oneshot:events >"$T_DIR/events" &
+    EVENTS_PID=$!
+    T_PIDS+=("$EVENTS_PID")
+    wait_for 5 sh -c "[ \"\$(redis-cli -s '$RS_SOCK' PUBSUB NUMSUB oneshot:events | tail -1)\" = 1 ]" ||
+        fail "subscriber not ready"
+}
