@@ -3,9 +3,11 @@
 
 #ifdef ONESHOT_SEAMS
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ONESHOT_SEAM is a comma-separated list of steps; each stops once. */
@@ -28,6 +30,18 @@ void seam_point(const char *step) {
     if (write(2, line, (size_t)len) < 0) { /* the test waits for the stop, not the line */
     }
     raise(SIGSTOP);
+}
+
+void seam_pause(const char *step) {
+    static atomic_int done;
+    char line[128];
+    if (!seam_armed(step) || atomic_exchange(&done, 1)) return;
+    int len = snprintf(line, sizeof(line), "seam: paused at %s\n", step);
+    if (write(2, line, (size_t)len) < 0) { /* the test looks for the line; a lost one fails it */
+    }
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    while (nanosleep(&ts, &ts) < 0) {
+    }
 }
 #else
 typedef int seam_unused; /* ISO C: a translation unit is not empty */

@@ -13,6 +13,12 @@
 
 #ifdef ONESHOT_SEAMS
 void seam_point(const char *step);
+/* SEAM_PAUSE(step): when ONESHOT_SEAM names step, the calling thread
+ * alone sleeps 300 ms there, the first time: the other threads run ahead
+ * of it, the interleaving a loaded machine makes once in a while, made
+ * every time (it writes "seam: paused at STEP" to stderr). */
+void seam_pause(const char *step);
+#define SEAM_PAUSE(step) seam_pause(step)
 /* Does ONESHOT_SEAM name step? A step that rides in the round trip of the
  * one before it (settle behind final, source.h stage) is sent on its own
  * when its seam is armed, so that the stop between the two can be tested. */
@@ -21,6 +27,7 @@ int seam_armed(const char *step);
 #define SEAM_ARMED(step) seam_armed(step)
 #else
 #define SEAM(step) ((void)0)
+#define SEAM_PAUSE(step) ((void)0)
 #define SEAM_ARMED(step) 0
 #endif
 

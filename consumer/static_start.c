@@ -22,4 +22,6 @@
 const char *_dl_get_origin(void);
 
 const char *_dl_get_origin(void) { return (const char *)-1; }
+#else
+typedef int static_start_unused; /* ISO C: a translation unit is not empty */
 #endif

@@ -101,7 +101,12 @@ static void take_signal(int sig) {
 }
 
 /* Sleep until a signal, the io source or wait_ms (-1: no limit) and
- * serve the io source if it is due. The signal taken, or 0. */
+ * serve the io source if it is due. The signal taken, or 0. The signal is
+ * taken before the io run, never after: a wake-up sent during the run
+ * (an answer queued by another thread) then stays pending and ends the
+ * next poll at once. Taken after the run, it was merged with the one that
+ * ended this poll and consumed with it, and the answer waited for the
+ * next event (tests/e2e/http.sh, the wake-up during the run). */
 static int wait_event(int64_t wait_ms) {
     const watchdog_io *io = &wd.hooks.io;
     struct pollfd p[2] = {{.fd = wd.sigfd, .events = POLLIN}, {.fd = io->fd, .events = POLLIN}};
@@ -110,11 +115,12 @@ static int wait_event(int64_t wait_ms) {
     int io_ms = n == 2 ? io->timeout_ms(io->arg) : -1;
     if (io_ms >= 0 && (ms < 0 || io_ms < ms)) ms = io_ms;
     int r = poll(p, (nfds_t)n, ms);
-    if (n == 2 && r >= 0) io->run(io->arg); /* a spare run finds nothing to do */
+    int sig = 0;
     struct signalfd_siginfo si;
     if (r > 0 && (p[0].revents & POLLIN) && read(wd.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-        return (int)si.ssi_signo;
-    return 0;
+        sig = (int)si.ssi_signo;
+    if (n == 2 && r >= 0) io->run(io->arg); /* a spare run finds nothing to do */
+    return sig;
 }
 
 /* The one watchdog thread: acts on what is due, then sleeps (wait_event)

@@ -31,6 +31,7 @@
 #include "../../common/ids.h"
 #include "../../common/log.h"
 #include "../replica.h"
+#include "../seam.h"
 #include "../source.h"
 
 /* A chunked body over --max-input is read and dropped up to this many
@@ -166,6 +167,10 @@ static enum MHD_Result job_arrived(httpd *h, struct MHD_Connection *c, request *
     size_t len = 0;
     j->input = buf_steal(&rq->body, &len);
     j->input_len = len;
+    /* Held before the job is handed over, so the answer's resume always
+     * comes after the suspend: a suspend after it would cancel it (MHD)
+     * and leave the connection waiting for an event that may not come. */
+    MHD_suspend_connection(c);
     pthread_mutex_lock(&h->mu);
     if (xid && !id_valid(xid, strlen(xid))) {
         snprintf(h->reject_err, sizeof(h->reject_err),
@@ -182,7 +187,7 @@ static enum MHD_Result job_arrived(httpd *h, struct MHD_Connection *c, request *
     h->job_ready = 1;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
-    MHD_suspend_connection(c);
+    SEAM_PAUSE("http-handoff");
     return MHD_YES;
 }
 
