@@ -144,8 +144,12 @@ t_kafka_nul() {
     T_PIDS+=("$KAFKA_BROKER_PID")
     local B=$KAFKA_BROKERS
     local K=(--port 0 --bind 127.0.0.1 --source kafka --kafka "$B" --queue nul --group g-nul --idle-timeout 15)
-    printf '%s\n' '{"id":"batch\u0000A","input":1}' '{"id":"k2","input":"x\u0000y"}' |
-        kcat -P -b "$B" -t nul -k m || fail "kcat produce"
+    # One kcat each, the second after the first's delivery, so the order
+    # this test depends on cannot come from the producer (in one CI run
+    # each replica got the other's message; the cause is not known: a
+    # retried produce is one candidate, removed here).
+    printf '%s\n' '{"id":"batch\u0000A","input":1}' | kcat -P -b "$B" -t nul -k m || fail "kcat produce"
+    printf '%s\n' '{"id":"k2","input":"x\u0000y"}' | kcat -P -b "$B" -t nul -k m || fail "kcat produce"
     RC=0
     timeout -s KILL 30 "$ONESHOT" "${K[@]}" --core echo 2>"$T_DIR/k1.log" >/dev/null || RC=$?
     check_sanitizers "$T_DIR/k1.log"
