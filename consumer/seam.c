@@ -19,26 +19,29 @@ int seam_armed(const char *step) {
     return 0;
 }
 
+/* "seam: WHAT STEP" on stderr, in one write (no stdio buffer to lose). */
+static void say(const char *what, const char *step) {
+    char line[128];
+    int len = snprintf(line, sizeof(line), "seam: %s %s\n", what, step);
+    if (write(2, line, (size_t)len) < 0) { /* nothing to do: a test that needs the line fails without it */
+    }
+}
+
 void seam_point(const char *step) {
     static char done[256];
-    char mark[64], line[128];
+    char mark[64];
     if (!seam_armed(step)) return;
     snprintf(mark, sizeof(mark), ",%s,", step);
     if (strstr(done, mark)) return;
     if (strlen(done) + strlen(mark) < sizeof(done)) strcat(done, mark);
-    int len = snprintf(line, sizeof(line), "seam: stopped before %s\n", step);
-    if (write(2, line, (size_t)len) < 0) { /* the test waits for the stop, not the line */
-    }
+    say("stopped before", step);
     raise(SIGSTOP);
 }
 
 void seam_pause(const char *step) {
-    static atomic_int done;
-    char line[128];
+    static atomic_int done; /* any thread may get here: a flag, not seam_point's list */
     if (!seam_armed(step) || atomic_exchange(&done, 1)) return;
-    int len = snprintf(line, sizeof(line), "seam: paused at %s\n", step);
-    if (write(2, line, (size_t)len) < 0) { /* the test looks for the line; a lost one fails it */
-    }
+    say("paused at", step);
     struct timespec ts = {0, 300 * 1000 * 1000};
     while (nanosleep(&ts, &ts) < 0) {
     }
