@@ -172,6 +172,18 @@ int buf_unbase64(buf *b, const char *s, size_t n) {
     return 0;
 }
 
+size_t buf_i64(char *out, int64_t v) {
+    char digits[20];
+    size_t k = 0, w = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; /* INT64_MIN included */
+    do digits[k++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0) out[w++] = '-';
+    while (k) out[w++] = digits[--k];
+    out[w] = '\0';
+    return w;
+}
+
 char *buf_steal(buf *b, size_t *len) {
     char *p = b->data ? b->data : xstrdup("");
     if (len) *len = b->len;

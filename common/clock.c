@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 int64_t clock_mono_ms(void) {
@@ -45,8 +46,24 @@ char *clock_iso8601(int64_t wall_ms, char *out, size_t outlen) {
     int m, d;
     civil_from_days(secs / 86400, &y, &m, &d);
     int sod = (int)(secs % 86400);
-    snprintf(out, outlen, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d, sod / 3600, sod / 60 % 60,
-             sod % 60, (int)(wall_ms % 1000));
+    if (y > 9999 || outlen < 25) {
+        snprintf(out, outlen, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ", (long long)y, m, d, sod / 3600,
+                 sod / 60 % 60, sod % 60, (int)(wall_ms % 1000));
+        return out;
+    }
+    /* The digits by hand: snprintf's were a twelfth of a Redis replica's
+     * instructions (16 timestamps a job: log lines and records). */
+    static const char tmpl[] = "0000-00-00T00:00:00.000Z";
+    int ms = (int)(wall_ms % 1000), hh = sod / 3600, mi = sod / 60 % 60, ss = sod % 60;
+    memcpy(out, tmpl, sizeof(tmpl));
+    out[0] = (char)('0' + y / 1000), out[1] = (char)('0' + y / 100 % 10);
+    out[2] = (char)('0' + y / 10 % 10), out[3] = (char)('0' + y % 10);
+    out[5] = (char)('0' + m / 10), out[6] = (char)('0' + m % 10);
+    out[8] = (char)('0' + d / 10), out[9] = (char)('0' + d % 10);
+    out[11] = (char)('0' + hh / 10), out[12] = (char)('0' + hh % 10);
+    out[14] = (char)('0' + mi / 10), out[15] = (char)('0' + mi % 10);
+    out[17] = (char)('0' + ss / 10), out[18] = (char)('0' + ss % 10);
+    out[20] = (char)('0' + ms / 100), out[21] = (char)('0' + ms / 10 % 10), out[22] = (char)('0' + ms % 10);
     return out;
 }
 

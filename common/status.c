@@ -96,7 +96,7 @@ void status_each_field(const status_rec *st,
 #define EMIT_INT(name, x, unset)                                  \
     do {                                                          \
         if ((x) != (unset)) {                                     \
-            snprintf(v, sizeof(v), "%" PRId64, (int64_t)(x));     \
+            buf_i64(v, (int64_t)(x));                              \
             fn(name, v, arg);                                     \
         }                                                         \
     } while (0)

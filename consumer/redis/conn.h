@@ -81,8 +81,8 @@ typedef struct rbatch {
 } rbatch;
 
 void rbatch_init(rbatch *b);
-/* Append a command in hiredis format ("SET %s %b"). */
-void rbatch_add(rbatch *b, const char *fmt, ...);
+/* Append one command: argc strings, argvlen[i] bytes each (argvlen NULL:
+ * C strings), formatted at once (the strings need not outlive the call). */
 void rbatch_addv(rbatch *b, int argc, const char **argv, const size_t *argvlen);
 /* Drop the commands and the replies (the batch can be reused). */
 void rbatch_free(rbatch *b);

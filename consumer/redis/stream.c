@@ -550,11 +550,13 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
         if (!s->started) {
             char gc_idle[24];
             snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
-            rbatch_add(&b, "EVAL %s 1 %s %s %s", GC_LUA, s->cfg->queue, s->cfg->group, gc_idle);
+            const char *gc[] = {"EVAL", GC_LUA, "1", s->cfg->queue, s->cfg->group, gc_idle};
+            rbatch_addv(&b, 6, gc, NULL);
         }
         SEAM("claim");
-        rbatch_add(&b, "EVAL %s 1 %s %s %s %s %s %s", STREAM_CLAIM_LUA, s->cfg->queue, s->cfg->group, s->me,
-                   s->lease_ms, s->lease, s->lease_prefix);
+        const char *claim[] = {"EVAL",    STREAM_CLAIM_LUA, "1",     s->cfg->queue,   s->cfg->group,
+                               s->me,     s->lease_ms,      s->lease, s->lease_prefix};
+        rbatch_addv(&b, 9, claim, NULL);
         if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
             rbatch_free(&b);
             return CLAIM_ERR;

@@ -345,6 +345,10 @@ static void t_iso8601(void) {
     ASSERT_EQ_STR(a, "2000-02-29T00:00:00.123Z");
     clock_iso8601(4107542399999LL, a, sizeof(a));
     ASSERT_EQ_STR(a, "2100-02-28T23:59:59.999Z");
+    clock_iso8601(253402300800000LL, a, sizeof(a)); /* past 9999: the year grows, snprintf's way */
+    ASSERT_EQ_STR(a, "10000-01-01T00:00:00.000Z");
+    clock_iso8601(951782400123LL, a, 11); /* a short buffer: cut, still terminated */
+    ASSERT_EQ_STR(a, "2000-02-29");
     clock_iso8601(-1500, a, sizeof(a)); /* before 1970: gmtime_r's way */
     ASSERT_CONTAINS(a, "1969-12-31T23:59:59");
     uint64_t x = 88172645463325252ULL; /* xorshift: reproducible values */

@@ -8,7 +8,7 @@ int t_failed_now;
 const char *t_name;
 
 int main(void) {
-    const test_case *suites[] = {config_tests, json_tests, exitcode_tests, outcome_tests, broker_tests};
+    const test_case *suites[] = {config_tests, json_tests, exitcode_tests, outcome_tests, broker_tests, resp_tests};
     int passed = 0, failed = 0;
     log_init(LL_ERROR, 1, "unit");
     for (size_t s = 0; s < sizeof(suites) / sizeof(suites[0]); s++) {

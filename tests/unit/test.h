@@ -53,5 +53,6 @@ extern const test_case json_tests[];
 extern const test_case exitcode_tests[];
 extern const test_case outcome_tests[];
 extern const test_case broker_tests[];
+extern const test_case resp_tests[];
 
 #endif
