@@ -33,6 +33,14 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
     *y = yoe + era * 400 + (*m <= 2);
 }
 
+/* v's last n decimal digits at p, zero-padded. */
+static void put_digits(char *p, int v, int n) {
+    while (n-- > 0) {
+        p[n] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 char *clock_iso8601(int64_t wall_ms, char *out, size_t outlen) {
     if (wall_ms < 0) { /* before 1970: as gmtime_r has it, the rare way */
         time_t secs = (time_t)(wall_ms / 1000);
@@ -53,17 +61,14 @@ char *clock_iso8601(int64_t wall_ms, char *out, size_t outlen) {
     }
     /* The digits by hand: snprintf's were a twelfth of a Redis replica's
      * instructions (16 timestamps a job: log lines and records). */
-    static const char tmpl[] = "0000-00-00T00:00:00.000Z";
-    int ms = (int)(wall_ms % 1000), hh = sod / 3600, mi = sod / 60 % 60, ss = sod % 60;
-    memcpy(out, tmpl, sizeof(tmpl));
-    out[0] = (char)('0' + y / 1000), out[1] = (char)('0' + y / 100 % 10);
-    out[2] = (char)('0' + y / 10 % 10), out[3] = (char)('0' + y % 10);
-    out[5] = (char)('0' + m / 10), out[6] = (char)('0' + m % 10);
-    out[8] = (char)('0' + d / 10), out[9] = (char)('0' + d % 10);
-    out[11] = (char)('0' + hh / 10), out[12] = (char)('0' + hh % 10);
-    out[14] = (char)('0' + mi / 10), out[15] = (char)('0' + mi % 10);
-    out[17] = (char)('0' + ss / 10), out[18] = (char)('0' + ss % 10);
-    out[20] = (char)('0' + ms / 100), out[21] = (char)('0' + ms / 10 % 10), out[22] = (char)('0' + ms % 10);
+    memcpy(out, "0000-00-00T00:00:00.000Z", 25);
+    put_digits(out, (int)y, 4);
+    put_digits(out + 5, m, 2);
+    put_digits(out + 8, d, 2);
+    put_digits(out + 11, sod / 3600, 2);
+    put_digits(out + 14, sod / 60 % 60, 2);
+    put_digits(out + 17, sod % 60, 2);
+    put_digits(out + 20, (int)(wall_ms % 1000), 3);
     return out;
 }
 
