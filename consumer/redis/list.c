@@ -108,16 +108,18 @@ typedef struct lsrc {
  * the registration: so an item is never held unregistered), and the item
  * of a registered W' whose lease is gone (read only: SWEEP moves it; W'
  * '' when there is none). Safe to re-send: a re-run finds the moved item
- * as 'mine'. */
+ * as 'mine'. The registration is the first write: refused (OOM,
+ * READONLY, a workers key of another type), the script writes nothing. */
 static const char LIST_CLAIM_LUA[] =
     "--oneshot:LIST_CLAIM\n"
     LIST_FIND_ORPHAN_LUA
-    "local t = redis.call('TYPE', KEYS[2]).ok\n"
-    "if t ~= 'set' and t ~= 'none' then\n"
+    "local reg = redis.pcall('SADD', KEYS[2], ARGV[1])\n"
+    "if type(reg) == 'table' and reg.err then\n"
+    "  if string.sub(reg.err, 1, 9) ~= 'WRONGTYPE' then return reg end\n"
+    "  local t = redis.call('TYPE', KEYS[2]).ok\n"
     "  return redis.error_reply('WRONGTYPE ' .. KEYS[2] .. ' holds a ' .. t .. ', not a set')\n"
     "end\n"
     "redis.call('SET', KEYS[1], '1', 'PX', ARGV[2])\n"
-    "redis.call('SADD', KEYS[2], ARGV[1])\n"
     "local mine = redis.call('LINDEX', KEYS[3], -1)\n"
     "if mine then return {'mine', mine} end\n"
     "local new = redis.call('LMOVE', KEYS[4], KEYS[3], 'RIGHT', 'LEFT')\n"
@@ -179,37 +181,36 @@ static const char SWEEP_LUA[] =
  * the state the record must hold. The processing list's length (0: the
  * claim was lost, or a re-send finds it settled); -1 the record does not
  * hold what we wrote (nothing done); -2 the target is not a list (the item
- * stays, W moves to the quarantine set). */
+ * stays, W moves to the quarantine set). The workers set's SREM is a
+ * pcall: a set of another type is left alone (its WRONGTYPE ignored), and
+ * SREM is never refused for memory. */
 static const char SETTLE_LUA[] =
     "--oneshot:LIST_SETTLE\n"
-    "local reg = redis.call('TYPE', KEYS[3]).ok == 'set'\n"
     "local had = redis.call('LLEN', KEYS[1])\n"
     "if had == 0 then\n"
     "  redis.call('DEL', KEYS[2])\n"
-    "  if reg then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
+    "  redis.pcall('SREM', KEYS[3], ARGV[3])\n"
     "  return 0\n"
     "end\n"
     "if ARGV[4] ~= '0' then\n"
-    "  if redis.call('TYPE', KEYS[5]).ok ~= 'hash' then return -1 end\n"
-    "  local r = redis.call('HMGET', KEYS[5], 'fence', 'state')\n"
-    "  if r[1] ~= ARGV[4] or r[2] ~= ARGV[5] then return -1 end\n"
+    "  local r = redis.pcall('HMGET', KEYS[5], 'fence', 'state')\n"
+    "  if r.err or r[1] ~= ARGV[4] or r[2] ~= ARGV[5] then return -1 end\n"
     "end\n"
     "if ARGV[1] ~= 'ack' then\n"
     "  local t = redis.call('TYPE', KEYS[4]).ok\n"
     "  if t ~= 'list' and t ~= 'none' then\n"
     "    local q = redis.call('TYPE', KEYS[6]).ok\n"
     "    if q == 'set' or q == 'none' then\n"
-    "      if reg then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
     "      redis.call('SADD', KEYS[6], ARGV[3])\n"
+    "      redis.pcall('SREM', KEYS[3], ARGV[3])\n"
     "    end\n"
     "    return -2\n"
     "  end\n"
     "end\n"
     "if ARGV[1] == 'release' then redis.call('RPUSH', KEYS[4], redis.call('LINDEX', KEYS[1], -1))\n"
     "elseif ARGV[1] == 'lpush' then redis.call('LPUSH', KEYS[4], ARGV[2]) end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "if reg then redis.call('SREM', KEYS[3], ARGV[3]) end\n"
+    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "redis.pcall('SREM', KEYS[3], ARGV[3])\n"
     "return had\n";
 
 /* KEYS: lease, processing list, workers set. ARGV: lease ms, W.

@@ -39,19 +39,19 @@ void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const 
  * source and queue (the fields it lacks) with its 'done'. A new attempt
  * drops an earlier attempt's result (a string: another type is left to
  * FINAL's poison check), so a result key always belongs to the record
- * that names it (result_bytes). */
+ * that names it (result_bytes). A first delivery (no record, no cancel
+ * mark, no result: one EXISTS) skips those three looks. */
 static const char BEGIN_LUA[] =
     "--oneshot:BEGIN\n"
     RREC_LUA_PRELUDE
-    "local ok, t = typeok(KEYS[1], 'hash')\n"
-    "if not ok then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
+    "local r, t = hfields(KEYS[1], 'state', 'worker', 'fence')\n"
+    "if not r then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
     "if ARGV[2] == 'list' then\n"
     "  if redis.call('LLEN', KEYS[3]) == 0 then return {'lost', ''} end\n"
     "elseif ARGV[2] == 'stream' then\n"
     "  local p = redis.call('XPENDING', KEYS[3], ARGV[3], ARGV[4], ARGV[4], 1)\n"
     "  if not p[1] or p[1][2] ~= ARGV[1] then return {'lost', ''} end\n"
     "end\n"
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'worker', 'fence')\n"
     "local st, wk, f = r[1] or '', r[2] or '', tonumber(r[3] or '0') or 0\n"
     "if FINAL[st] then\n"
     "  if st == 'cancelled' and wk == '' then\n"
@@ -67,10 +67,13 @@ static const char BEGIN_LUA[] =
     "  return {'duplicate', wk}\n"
     "end\n"
     "f = f + 1\n"
-    "local cancelled = redis.call('EXISTS', KEYS[2]) == 1\n"
-    "local old_result = redis.call('TYPE', KEYS[4]).ok == 'string'\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "if old_result then redis.call('DEL', KEYS[4]) end\n"
+    "local cancelled = false\n"
+    "if r[1] or r[2] or r[3] or redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[4]) > 0 then\n"
+    "  cancelled = redis.call('EXISTS', KEYS[2]) == 1\n"
+    "  local old_result = redis.call('TYPE', KEYS[4]).ok == 'string'\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  if old_result then redis.call('DEL', KEYS[4]) end\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 11))\n"
     "if cancelled then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'exit_code', 0,\n"
@@ -91,18 +94,15 @@ static const char BEGIN_LUA[] =
  * record), the record's heartbeat_at ('' when unset), then field/value
  * pairs (fence included when set). {'ok'} | {'again', state} | {'stale', fence} |
  * {'skipped', why} | {'poison', why}. The result's SET is the first write: refused (OOM),
- * nothing is written. heartbeat_at never goes back: a later one kept
- * (the wall clock may step back) stays. */
+ * nothing is written; its GET makes it refuse a key of another type too
+ * (WRONGTYPE, before it writes: the type check and the write in one
+ * call). heartbeat_at never goes back: a later one kept (the wall clock
+ * may step back) stays. */
 static const char FINAL_LUA[] =
     "--oneshot:FINAL\n"
     RREC_LUA_PRELUDE
-    "local ok, t = typeok(KEYS[1], 'hash')\n"
-    "if not ok then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
-    "if ARGV[2] == '1' then\n"
-    "  local rok, rt = typeok(KEYS[2], 'string')\n"
-    "  if not rok then return {'poison', KEYS[2] .. ' holds a ' .. rt .. ', not a string'} end\n"
-    "end\n"
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'fence', 'heartbeat_at')\n"
+    "local r, t = hfields(KEYS[1], 'state', 'fence', 'heartbeat_at')\n"
+    "if not r then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
     "if ARGV[1] == '0' then\n"
     "  if r[2] or FINAL[r[1] or ''] then return {'skipped', 'the record belongs to another delivery'} end\n"
     "elseif (r[2] or '0') ~= ARGV[1] then\n"
@@ -110,7 +110,13 @@ static const char FINAL_LUA[] =
     "elseif FINAL[r[1] or ''] then\n"
     "  return {'again', r[1]}\n"
     "end\n"
-    "if ARGV[2] == '1' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4]) end\n"
+    "if ARGV[2] == '1' then\n"
+    "  local w = redis.pcall('SET', KEYS[2], ARGV[3], 'EX', ARGV[4], 'GET')\n"
+    "  if type(w) == 'table' and w.err then\n"
+    "    if string.sub(w.err, 1, 9) ~= 'WRONGTYPE' then return w end\n"
+    "    return {'poison', KEYS[2] .. ' holds a ' .. redis.call('TYPE', KEYS[2]).ok .. ', not a string'}\n"
+    "  end\n"
+    "end\n"
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('HSET', KEYS[1], unpack(ARGV, 9))\n"
     "local later = r[3] and ARGV[8] ~= '' and r[3] > ARGV[8]\n"

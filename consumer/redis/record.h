@@ -18,6 +18,8 @@
 
 /* Lua shared by every script that writes a record: FINAL (the final
  * states), NUM (numeric fields), typeok(key, want) -> ok, actual type,
+ * hfields(key, field...) -> HMGET's answer, or nil and the key's type
+ * when it is not a hash (one call where TYPE + HMGET were two),
  * publish_fields(t, channel) (the record t, field -> value, as a JSON
  * object in status_to_json's order, numbers as numbers), publish(key,
  * channel) (the hash as it is now, read back) and argv_fields(i) (ARGV's
@@ -39,6 +41,11 @@
     "local function typeok(k, want)\n"                                                             \
     "  local t = redis.call('TYPE', k).ok\n"                                                       \
     "  return t == want or t == 'none', t\n"                                                       \
+    "end\n"                                                                                        \
+    "local function hfields(k, ...)\n"                                                             \
+    "  local r = redis.pcall('HMGET', k, ...)\n"                                                   \
+    "  if r.err then return nil, redis.call('TYPE', k).ok end\n"                                   \
+    "  return r\n"                                                                                 \
     "end\n"                                                                                        \
     "local function publish_fields(o, ch)\n"                                                       \
     "  local out = {}\n"                                                                           \

@@ -1,6 +1,6 @@
 /* resp_test.c -- the Redis commands conn.c formats itself, and the number
  * formatting they and the status record use. */
-#include <hiredis.h>
+#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
