@@ -21,6 +21,11 @@
  * more before it exits by itself. */
 #define ABORT_SLACK_MS 1000
 #define EXIT_SLACK_MS 2000
+/* With nothing due the thread still wakes every NAP_MS: then a deadline
+ * set later than that (the heartbeat's first beat, a job's deadline) needs
+ * no wake-up signal (due_before_sleep), which would cost the job's clock a
+ * signal and two context switches; an idle loop costs nothing. */
+#define NAP_MS 1000
 
 static struct {
     pthread_mutex_t mu;
@@ -44,7 +49,7 @@ static struct {
     int acting;           /* an abort or a hard exit runs outside wd.mu */
     int64_t defer_at;     /* watchdog_defer: when, and what */
     void (*defer_fn)(void);
-    int64_t sleep_until;  /* the thread sleeps until then (0: no timeout), -1: awake */
+    int64_t sleep_until;  /* the thread sleeps until then, -1: awake */
     int quit;
 } wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .sleep_until = -1};
 
@@ -191,9 +196,13 @@ static void *wd_main(void *arg) {
         }
         int64_t wait_ms = next ? next - clock_mono_ms() : -1;
         if (next && wait_ms <= 0) continue;
+        if (!next) { /* nothing due: a nap, not a sleep without end */
+            wait_ms = NAP_MS;
+            next = clock_mono_ms() + NAP_MS;
+        }
         wd.sleep_until = next;
         pthread_mutex_unlock(&wd.mu);
-        int sig = wait_event(next ? wait_ms : -1);
+        int sig = wait_event(wait_ms);
         pthread_mutex_lock(&wd.mu);
         wd.sleep_until = -1;
         if (sig > 0 && !wd.quit) take_signal(sig);
@@ -214,7 +223,7 @@ void watchdog_wake_io(void) { wake(); }
  * before it sleeps again, and one that wakes early finds nothing to do.
  * Each wake is a signal and two context switches on the job's clock. */
 static int due_before_sleep(int64_t at) {
-    return at && wd.sleep_until >= 0 && (wd.sleep_until == 0 || at < wd.sleep_until);
+    return at && wd.sleep_until >= 0 && at < wd.sleep_until;
 }
 
 int watchdog_start(const config *cfg, int64_t start_mono_ms, atomic_int *cancel, const watchdog_hooks *hooks) {

@@ -172,6 +172,10 @@ srow "static vs dynamic build: cycle start -> POST $JOB -> exit|cycle_ms|oneshot
 srow "static vs dynamic build: idle VmRSS after first 200|rss_kb|oneshot-static|oneshot|kB||"
 srow "static vs dynamic build: redis-list replica, 1 LPUSHed job: $LIFE|cycle_ms|list-static|list-oneshot|ms||1"
 srow "static build: redis-list replica vs the bare hiredis program (same cycle)|cycle_ms|list-static|list-bare|ms||1.3|within"
+subject stream-static 31 --exit-only --pre "$HOOK xadd qss {ID}" --post "$HOOK check oneshot {ID}" -- \
+    "$STATIC" --source redis-stream --redis "$FURL" --core echo --port 0 --idle-timeout 1 --queue qss
+srow "static vs dynamic build: redis-stream replica, 1 XADDed job: $LIFE|cycle_ms|stream-static|stream-oneshot|ms||1"
+srow "static build: redis-stream replica vs the bare hiredis program (same cycle)|cycle_ms|stream-static|stream-bare|ms||1.3|within"
 
 # -- the exec core ---------------------------------------------------------
 # 64 MiB of random bytes POSTed (application/octet-stream, by startbench's
@@ -206,7 +210,7 @@ if [ "${BENCH_ONLY:-}" = kafka ]; then # the Kafka rows alone
     ROWS=()
 fi
 if [ "${BENCH_ONLY:-}" = static ]; then # the static rows and their peers alone
-    SUBJECTS=(oneshot oneshot-static list-oneshot list-static list-bare)
+    SUBJECTS=(oneshot oneshot-static list-oneshot list-static list-bare stream-oneshot stream-static stream-bare)
     ROWS=("${SROWS[@]}")
 fi
 raw=$OUT/raw.jsonl
