@@ -105,7 +105,7 @@ static void take_signal(int sig) {
     }
 }
 
-/* Sleep until a signal, the io source or wait_ms (-1: no limit) and
+/* Sleep until a signal, the io source or wait_ms (> 0) and
  * serve the io source if it is due. The signal taken, or 0. The signal is
  * taken before the io run, never after: a wake-up sent during the run
  * (an answer queued by another thread) then stays pending and ends the
@@ -116,9 +116,9 @@ static int wait_event(int64_t wait_ms) {
     const watchdog_io *io = &wd.hooks.io;
     struct pollfd p[2] = {{.fd = wd.sigfd, .events = POLLIN}, {.fd = io->fd, .events = POLLIN}};
     int n = io->fd >= 0 ? 2 : 1;
-    int ms = wait_ms < 0 ? -1 : wait_ms > INT_MAX ? INT_MAX : (int)wait_ms;
+    int ms = wait_ms > INT_MAX ? INT_MAX : (int)wait_ms;
     int io_ms = n == 2 ? io->timeout_ms(io->arg) : -1;
-    if (io_ms >= 0 && (ms < 0 || io_ms < ms)) ms = io_ms;
+    if (io_ms >= 0 && io_ms < ms) ms = io_ms;
     int r = poll(p, (nfds_t)n, ms);
     int sig = 0;
     struct signalfd_siginfo si;
@@ -194,12 +194,9 @@ static void *wd_main(void *arg) {
             if (!wd.aborted && wd.job_active) next = min_pos(next, wd.abort_at);
             next = min_pos(next, wd.exit_at);
         }
-        int64_t wait_ms = next ? next - clock_mono_ms() : -1;
-        if (next && wait_ms <= 0) continue;
-        if (!next) { /* nothing due: a nap, not a sleep without end */
-            wait_ms = NAP_MS;
-            next = clock_mono_ms() + NAP_MS;
-        }
+        if (!next) next = clock_mono_ms() + NAP_MS; /* nothing due: a nap, not a sleep without end */
+        int64_t wait_ms = next - clock_mono_ms();
+        if (wait_ms <= 0) continue;
         wd.sleep_until = next;
         pthread_mutex_unlock(&wd.mu);
         int sig = wait_event(wait_ms);
