@@ -3,9 +3,10 @@
  * Each version is asked of the library itself (its version function or,
  * for hiredis, its header's macros), so the list cannot drift from what is
  * linked. The static build (ONESHOT_STATIC, `make static`) carries every
- * library it uses; the dynamic build lists those it links statically
- * (libmicrohttpd, hiredis) or dynamically (cJSON), and librdkafka through
- * the Kafka module (main.c's first line). Their licenses: the notice file
+ * library it uses; the dynamic build lists those it links in (libmicrohttpd,
+ * hiredis, cJSON compiled from Debian's source package; cJSON shared with
+ * `make CJSON=system`, ONESHOT_CJSON_SHARED), and librdkafka through the
+ * Kafka module (main.c's first line). Their licenses: the notice file
  * installed beside the static binary (deploy/static/notice.sh). */
 #include "bundled.h"
 
@@ -47,8 +48,13 @@ void bundled_print(FILE *out) {
     fprintf(out, "  glibc %s (static; host names from /etc/hosts and DNS, no NSS modules)\n",
             gnu_get_libc_version());
 #else
-    fprintf(out, "dynamic build: hiredis %d.%d.%d and libmicrohttpd %s linked in, cJSON %s shared, "
-            "librdkafka in %s\n", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, MHD_get_version(), cJSON_Version(),
+#if ONESHOT_CJSON_SHARED
+    const char *cjson = "shared";
+#else
+    const char *cjson = "linked in";
+#endif
+    fprintf(out, "dynamic build: hiredis %d.%d.%d and libmicrohttpd %s linked in, cJSON %s %s, librdkafka in %s\n",
+            HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, MHD_get_version(), cJSON_Version(), cjson,
             "oneshot-kafka.so");
 #endif
 }

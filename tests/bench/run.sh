@@ -161,7 +161,7 @@ row "redis-stream replica vs the same list-based RQ run (RQ has no stream mode)|
 
 # -- the static file against the dynamic build, same runs interleaved ------
 # build/oneshot-static (`make static`: Debian 13's libraries, everything
-# linked in) against build/oneshot (the host's build: cJSON shared, Kafka
+# linked in) against build/oneshot (the host's build: libc shared, Kafka
 # a module). Ratio = dynamic / static for the first rows: >= 1 means the
 # static file is not slower (the goal on every row).
 subject oneshot-static 21 --job "$JOB" -- "$STATIC" --port '{PORT}' --bind 127.0.0.1

@@ -21,7 +21,11 @@ need_cmd pkg-config pkg-config
 need_pc rdkafka librdkafka-dev
 need_pc hiredis libhiredis-dev
 need_pc libmicrohttpd libmicrohttpd-dev
+# cJSON: compiled in from the cjson source package (deploy/cjson_source.sh:
+# apt-get source, dpkg-source, flock); libcjson-dev for make CJSON=system
 need_pc libcjson libcjson-dev
+need_cmd dpkg-source dpkg-dev
+need_cmd flock util-linux
 need_cmd curl curl
 need_cmd redis-server redis-server
 need_cmd redis-cli redis-tools
