@@ -12,8 +12,8 @@
  * already holds (a read whose reply was lost), then an entry idle longer
  * than --lease whose owner's lease key P:lease:W' is gone (its replica died:
  * XCLAIM), then a new entry (XREADGROUP COUNT 1 without BLOCK), so a
- * replica with work waiting claims in one round trip (with, at the first
- * claim, the clean-up of dead consumers in the same one). The same script
+ * replica with work waiting claims in one round trip (the first claim's
+ * script also deletes the consumers of killed replicas). The same script
  * sets our lease key P:lease:W, renewed by the heartbeat only while we still
  * own the entry: so a live owner's entry is never taken over, and the
  * record's begin can tell a live owner from a dead one (consumer/README.md).
@@ -53,7 +53,7 @@
 #include "../seam.h"
 
 #define DEAD_MAX 100                       /* exhausted entries settled per claim call */
-#define CONSUMER_GC_IDLE_MS 60000          /* idle, nothing pending: a dead replica's consumer */
+#define CONSUMER_GC_IDLE_MS "60000"        /* idle, nothing pending: a dead replica's consumer */
 #define RELEASE_IDLE_MS "100000000000"     /* a released entry looks idle for ~3 years */
 
 typedef struct sjob {
@@ -79,33 +79,49 @@ typedef struct ssrc {
 #define QUARANTINE "quarantine" /* the consumer that keeps entries nobody could move */
 
 /* KEYS: stream. ARGV: group, consumer, lease ms, our lease key, the lease
- * key prefix. {entry id, fields, deliveries} of our own pending entry, of
- * one taken over from a dead owner, or of a new one read (XREADGROUP
- * without BLOCK: the common case is one round trip), or nil. Safe to
- * re-send: an entry read by a run whose reply was lost is our own pending
- * entry for the next. */
+ * key prefix, the clean-up's idle ms ('0': none). {gone, entry id, fields,
+ * deliveries} of our own pending entry, of one taken over from a dead
+ * owner, or of a new one read (XREADGROUP without BLOCK: the common case
+ * is one round trip), or {gone} when there is none; gone = the consumers
+ * of killed replicas deleted first (the first claim's clean-up: nothing
+ * pending, idle longer than that; best effort: its calls are pcalls, so
+ * nothing in it fails the claim, and a missing group is the XPENDING's
+ * NOGROUP). Safe to re-send: an entry
+ * read by a run whose reply was lost is our own pending entry for the
+ * next, and a consumer deleted is gone for the re-run too. */
 static const char STREAM_CLAIM_LUA[] =
     "--oneshot:STREAM_CLAIM\n"
+    "local gone = 0\n"
+    "local cs = ARGV[6] ~= '0' and redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])\n"
+    "if cs and not cs.err then\n"
+    "  for _, c in ipairs(cs) do\n"
+    "    local f = {}\n"
+    "    for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
+    "    if f['pending'] == 0 and (tonumber(f['idle']) or 0) > tonumber(ARGV[6]) and type(f['name']) == 'string' then\n"
+    "      if type(redis.pcall('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])) == 'number' then gone = gone + 1 end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "local own = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])\n"
     "redis.call('SET', ARGV[4], '1', 'PX', ARGV[3])\n"
     "if own[1] then\n"
     "  local id = own[1][1]\n"
     "  local e = redis.call('XRANGE', KEYS[1], id, id)\n"
-    "  if e[1] then return {id, e[1][2], own[1][4]} end\n"
+    "  if e[1] then return {gone, id, e[1][2], own[1][4]} end\n"
     "  redis.call('XACK', KEYS[1], ARGV[1], id)\n"
-    "  return false\n"
+    "  return {gone}\n"
     "end\n"
     "for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', 50)) do\n"
     "  if p[2] ~= ARGV[2] and p[2] ~= '" QUARANTINE "' and redis.call('EXISTS', ARGV[5] .. p[2]) == 0 then\n"
     "    local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], p[1])[1]\n"
-    "    if e then return {e[1], e[2], p[4] + 1} end\n"
+    "    if e then return {gone, e[1], e[2], p[4] + 1} end\n"
     "    redis.call('XACK', KEYS[1], ARGV[1], p[1])\n"
     "  end\n"
     "end\n"
     "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')\n"
     "local e = r and r[1][2][1]\n"
-    "if e then return {e[1], e[2], 1} end\n"
-    "return false\n";
+    "if e then return {gone, e[1], e[2], 1} end\n"
+    "return {gone}\n";
 
 /* KEYS: stream. ARGV: group, consumer, entry id, lease ms, our lease key.
  * 1 renewed, 0 gone (acked or deleted), -1 another consumer owns it. */
@@ -201,20 +217,6 @@ static const char TIDY_LUA[] =
     "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])\n"
     "return 1\n";
 
-/* KEYS: stream. ARGV: group, idle ms. Delete consumers of killed replicas. */
-static const char GC_LUA[] =
-    "--oneshot:STREAM_GC\n"
-    "local n = 0\n"
-    "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do\n"
-    "  local f = {}\n"
-    "  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end\n"
-    "  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) then\n"
-    "    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "return n\n";
-
 static void sjob_free(sjob *sj) {
     if (!sj) return;
     if (sj->fields) freeReplyObject(sj->fields);
@@ -241,8 +243,8 @@ static int field_int(const redisReply *v, int min, int max, int *out) {
 }
 
 /* No round trip of its own: the group is created when the first claim
- * finds it missing, and the clean-up of dead consumers goes out with the
- * first claim. */
+ * finds it missing, and the first claim's script deletes the consumers of
+ * killed replicas. */
 static int stream_open(const config *cfg, void **state, char *err, size_t errlen) {
     ssrc *s = xcalloc(1, sizeof(*s));
     char who[200];
@@ -528,15 +530,6 @@ static int ensure_group(ssrc *s, char *err, size_t errlen) {
     return rc;
 }
 
-/* The first claim's companion: delete the consumers of killed replicas
- * (idle, nothing pending). Its reply, logged. */
-static void gc_reply(const ssrc *s, const redisReply *r) {
-    if (rreply_is_err(r))
-        log_debug("consumer clean-up skipped: %s", r ? r->str : "no reply");
-    else if (r->integer > 0)
-        log_info("deleted %lld idle consumer(s) of killed replicas from group %s", r->integer, s->cfg->group);
-}
-
 static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
     ssrc *s = state;
     redisReply *r = NULL;
@@ -544,26 +537,13 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
 
     s->read = 1;
     for (int i = 0; i < DEAD_MAX; i++) {
-        rbatch b;
-        rbatch_init(&b);
-        if (!s->started) {
-            char gc_idle[24];
-            snprintf(gc_idle, sizeof(gc_idle), "%d", CONSUMER_GC_IDLE_MS);
-            const char *gc[] = {"EVAL", GC_LUA, "1", s->cfg->queue, s->cfg->group, gc_idle};
-            rbatch_addv(&b, 6, gc, NULL);
-        }
+        /* The first claim also deletes the consumers of killed replicas. */
+        const char *claim[] = {"EVAL",       STREAM_CLAIM_LUA, "1",      s->cfg->queue,   s->cfg->group,
+                               s->me,        s->lease_ms,      s->lease, s->lease_prefix,
+                               s->started ? "0" : CONSUMER_GC_IDLE_MS};
         SEAM("claim");
-        const char *claim[] = {"EVAL",    STREAM_CLAIM_LUA, "1",     s->cfg->queue,   s->cfg->group,
-                               s->me,     s->lease_ms,      s->lease, s->lease_prefix};
-        rbatch_addv(&b, 9, claim, NULL);
-        if (rconn_run(s->c, &b, RC_RETRY, err, errlen) < 0) {
-            rbatch_free(&b);
-            return CLAIM_ERR;
-        }
-        if (b.n > 1) gc_reply(s, b.rep[0]);
-        r = b.rep[b.n - 1];
-        b.rep[b.n - 1] = NULL; /* now ours */
-        rbatch_free(&b);
+        r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 10, claim, NULL);
+        if (!r) return CLAIM_ERR;
         if (rreply_is_err(r) && strstr(r->str, "NOGROUP")) {
             freeReplyObject(r);
             r = NULL;
@@ -573,12 +553,16 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
         }
         s->started = 1;
         if (rreply_check(r, "claim", err, errlen) < 0) goto end;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) break;
-        long long deliveries = rreply_int(r->element[2], 1);
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 1) break;
+        long long gone = rreply_int(r->element[0], 0);
+        if (gone > 0)
+            log_info("deleted %lld idle consumer(s) of killed replicas from group %s", gone, s->cfg->group);
+        if (r->elements != 4) break;
+        long long deliveries = rreply_int(r->element[3], 1);
         char entry[64];
-        snprintf(entry, sizeof(entry), "%s", r->element[0]->str);
+        snprintf(entry, sizeof(entry), "%s", r->element[1]->str);
         if (deliveries > 1) log_info("took over entry %s (delivery %lld: its claim had lapsed)", entry, deliveries);
-        rc = take_entry(s, entry, steal(r, 1), deliveries, j, http_status, err, errlen);
+        rc = take_entry(s, entry, steal(r, 2), deliveries, j, http_status, err, errlen);
         if (rc != CLAIM_NONE) goto end;
         freeReplyObject(r);
         r = NULL;

@@ -27,6 +27,51 @@ t_fields_result_status() {
     check_json_lines "$LOG"
 }
 
+# Make consumer NAME of stream KEY look idle for MS: DUMP, its seen-time
+# (the 8 bytes after its name in the payload, RDB's millisecond time) set
+# back, RESTORE with the payload's CRC-64 recomputed (Redis's: Jones
+# polynomial, reflected, init 0).
+age_consumer() { # key name ms
+    /usr/bin/python3 - "$RS_SOCK" "$@" <<'PY'
+import sys, time, redis
+sock, key, name, age_ms = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+def crc64(data):
+    rpoly, crc = int('{:064b}'.format(0xad93d23594c935a9)[::-1], 2), 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ rpoly if crc & 1 else crc >> 1
+    return crc
+r = redis.Redis(unix_socket_path=sock)
+body = r.dump(key)[:-8]
+i = body.index(bytes([len(name)]) + name) + 1 + len(name)
+seen = int(time.time() * 1000) - age_ms
+body = body[:i] + seen.to_bytes(8, 'little') + body[i + 8:]
+r.restore(key, 0, body + crc64(body).to_bytes(8, 'little'), replace=True)
+PY
+}
+
+# The consumers of killed replicas: deleted by the first claim once idle for
+# a minute with nothing pending (stream.c, STREAM_CLAIM_LUA); one idle as
+# long but holding an entry, and one seen just now, are kept.
+t_dead_consumers_deleted() {
+    rcli FLUSHALL >/dev/null
+    rcli XGROUP CREATE work oneshot 0 MKSTREAM >/dev/null
+    rcli XADD work '*' input held id held1 >/dev/null
+    rcli XREADGROUP GROUP oneshot ghost-busy COUNT 1 STREAMS work '>' >/dev/null
+    rcli XGROUP CREATECONSUMER work oneshot ghost-old >/dev/null
+    rcli XGROUP CREATECONSUMER work oneshot ghost-new >/dev/null
+    age_consumer work ghost-old 120000 || { fail "could not age ghost-old"; return; }
+    age_consumer work ghost-busy 120000 || { fail "could not age ghost-busy"; return; }
+    rcli XADD work '*' input '{"k":2}' id cg1 >/dev/null
+    run_replica 20 "${S[@]}" --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(job_field cg1 state)" succeeded "cg1"
+    assert_eq "$(rcli XINFO CONSUMERS work oneshot | grep -A1 '^name$' | grep ghost | sort | tr '\n' ' ')" \
+        "ghost-busy ghost-new " "consumers left"
+    assert_contains "$(cat "$LOG")" "deleted 1 idle consumer(s) of killed replicas" "log"
+}
+
 t_group_created_at_start_of_stream() {
     rcli FLUSHALL >/dev/null
     # entries added before any group exists are served (group at 0, not $)
@@ -182,6 +227,7 @@ t_run "redis-stream: group at the stream's start, entry id as job id" t_group_cr
 t_run "redis-stream: malformed entries -> 65, dead-letter stream" t_malformed_dead_letter
 t_run "redis-stream: failed -> new entry with attempt 2, then dead" t_retry_then_dead
 t_run "redis-stream: delivery count past --max-attempts -> dead" t_delivery_count_dead
+t_run "redis-stream: the first claim deletes killed replicas' consumers (idle > 1 min, nothing pending)" t_dead_consumers_deleted
 t_run "redis-stream: SIGKILL -> attempt 2 elsewhere" t_sigkill_redelivered
 t_run "redis-stream: a live job is not stolen" t_no_steal_live_job
 t_run "redis-stream: SIGTERM gives the entry back at once" t_sigterm_gives_back
