@@ -27,25 +27,17 @@ flock 9
 [ -f "$DIR/cJSON.c" ] && exit 0 # another make fetched it while we waited
 
 say() { echo "cjson_source: $*" >&2; }
-# The mirror the host's own Debian sources use (deb822 or one-line form).
-mirror=$(sed -n 's/^URIs:[[:space:]]*\(http[^[:space:]]*\/debian\)\/*[[:space:]]*$/\1/p' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
-[ -n "$mirror" ] || mirror=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\(http[^[:space:]]*\/debian\)\/*[[:space:]].*/\2/p' \
-    /etc/apt/sources.list 2>/dev/null | head -1)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+. "$(dirname "$0")/podman/mirror.sh"
+mirror=$(debian_mirror)
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 [ -n "$codename" ] || { say "no VERSION_CODENAME in /etc/os-release (not Debian?); try make CJSON=system"; exit 1; }
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 command -v dpkg-source >/dev/null || { say "dpkg-source missing (apt-get install dpkg-dev)"; exit 1; }
 
 apt=$DIR.apt
-rm -rf "$apt" "$DIR.new"
-mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/src" "$DIR.new/include/cjson"
-echo "deb-src [signed-by=$keyring] $mirror $codename main" >"$apt/sources.list"
-opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o Dir::State="$apt" -o Dir::State::Lists=lists -o Dir::Cache="$apt/cache"
-    -o Dir::State::status=/var/lib/dpkg/status -o APT::Sandbox::User=root
-    -o Acquire::Languages=none -o Acquire::Retries=2)
+rm -rf "$DIR.new"
+apt_private "$apt" deb-src "$codename"
+mkdir -p "$apt/src" "$DIR.new/include/cjson"
+opts=("${APT_OPTS[@]}")
 fail() {
     say "$1: $(tail -3 "$apt/log"); offline, try make CJSON=system"
     exit 1

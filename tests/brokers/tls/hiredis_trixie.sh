@@ -19,25 +19,14 @@ LIMIT=${HIREDIS_FETCH_S:-300}
 [ -f "$DIR/usr/include/hiredis/hiredis_ssl.h" ] && exit 0
 
 say() { echo "hiredis_trixie: $*" >&2; }
-# The mirror the host's own Debian sources use (deb822 or one-line form).
-mirror=$(sed -n 's/^URIs:[[:space:]]*\(http[^[:space:]]*\/debian\)\/*[[:space:]]*$/\1/p' \
-    /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
-[ -n "$mirror" ] || mirror=$(sed -n 's/^deb[[:space:]]\+\(\[[^]]*\][[:space:]]\+\)\?\(http[^[:space:]]*\/debian\)\/*[[:space:]].*/\2/p' \
-    /etc/apt/sources.list 2>/dev/null | head -1)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+. "$(dirname "$0")/../../../deploy/podman/mirror.sh"
 
 apt=$DIR.apt
-rm -rf "$apt" "$DIR.new"
-mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs" "$DIR.new"
-echo "deb [signed-by=$keyring] $mirror trixie main" >"$apt/sources.list"
-opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o Dir::State="$apt" -o Dir::State::Lists=lists -o Dir::Cache="$apt/cache"
-    -o Dir::State::status=/var/lib/dpkg/status -o APT::Sandbox::User=root
-    -o Acquire::Languages=none -o Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled=false
-    -o Acquire::IndexTargets::deb::CNF::DefaultEnabled=false -o Acquire::Retries=2)
+rm -rf "$DIR.new"
+apt_private "$apt" deb trixie
+mkdir -p "$apt/debs" "$DIR.new"
+opts=("${APT_OPTS[@]}")
+mirror=$(debian_mirror)
 say "apt-get download libhiredis-dev libhiredis1.1.0 (trixie, $mirror)"
 timeout "$LIMIT" apt-get -qq "${opts[@]}" update >"$apt/log" 2>&1 || {
     say "apt-get update of the trixie list failed: $(tail -3 "$apt/log")"
