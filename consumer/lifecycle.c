@@ -610,6 +610,12 @@ int lifecycle_run(const config *cfg) {
     if (j.unknown) log_warn("%s", j.unknown);
 
     if (claim_rc == CLAIM_REJECT) {
+        /* A claim script that began the job (claim_proof): the rejection
+         * replaces its running record under its fence. Its rules begin only
+         * what take_entry accepts, so this is the belt, not the path. */
+        claim_proof p = {0};
+        if (R.src->proof) R.src->proof(R.src_state, &j, &p);
+        if (p.begun && p.begin_rc == BEGIN_RUN) R.status.fence = p.fence;
         watchdog_job_end();
         code = reject_job(&j, http_status, err, JS_REJECTED, OS_EXIT_REJECTED);
         goto out;

@@ -41,6 +41,15 @@ typedef struct claim_proof {
     const char *key;
     const char *group;
     const char *entry;
+    /* begun: the claim's own script began the job already (redis-stream
+     * with --store redis, consumer/README.md "Steps"), and the store's
+     * begin only hands on its answer: begin_rc (enum begin_rc) with fence
+     * or info, and begun_at, the started_at it wrote. */
+    int begun;
+    int begin_rc;
+    int64_t fence;
+    int64_t begun_at;
+    const char *info;
 } claim_proof;
 
 /* The end of a job as the source sees it. */

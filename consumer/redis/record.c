@@ -27,67 +27,17 @@ void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const 
 }
 
 /* KEYS: record, cancel mark, the held copy's key (processing list or
- * stream; the record again for kind none), result. ARGV: W, kind, group, entry,
- * lease key prefix (P:lease:), ttl, channel, now (ISO 8601), the event's
- * JSON before and after the fence's value (status_to_json_split: the
- * client writes it, Lua's JSON costs a third of the script), then the
- * "running" record's field/value pairs (no fence).
- * {'run', fence} | {'done', state} | {'cancelled', fence} |
- * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
- * its own running record and answers 'run' with the same fence. A job
- * cancelled before any replica met it gets this one's attempt, worker,
- * source and queue (the fields it lacks) with its 'done'. A new attempt
- * drops an earlier attempt's result (a string: another type is left to
- * FINAL's poison check), so a result key always belongs to the record
- * that names it (result_bytes). A first delivery (no record, no cancel
- * mark, no result: one EXISTS) skips those three looks. */
+ * stream; the record again for kind none), result. ARGV: W, kind, group,
+ * entry, lease key prefix (P:lease:), ttl, channel, now (ISO 8601), the
+ * event's JSON before and after the fence's value (status_to_json_split),
+ * then the "running" record's field/value pairs (no fence; id first:
+ * ARGV[12] is the job id). begin()'s answer (RREC_BEGIN_LUA_FN). */
 static const char BEGIN_LUA[] =
     "--oneshot:BEGIN\n"
     RREC_LUA_PRELUDE
-    "local r, t = hfields(KEYS[1], 'state', 'worker', 'fence')\n"
-    "if not r then return {'poison', KEYS[1] .. ' holds a ' .. t .. ', not a hash'} end\n"
-    "if ARGV[2] == 'list' then\n"
-    "  if redis.call('LLEN', KEYS[3]) == 0 then return {'lost', ''} end\n"
-    "elseif ARGV[2] == 'stream' then\n"
-    "  local p = redis.call('XPENDING', KEYS[3], ARGV[3], ARGV[4], ARGV[4], 1)\n"
-    "  if not p[1] or p[1][2] ~= ARGV[1] then return {'lost', ''} end\n"
-    "end\n"
-    "local st, wk, f = r[1] or '', r[2] or '', tonumber(r[3] or '0') or 0\n"
-    "if FINAL[st] then\n"
-    "  if st == 'cancelled' and wk == '' then\n"
-    "    local keep = {attempt = true, worker = true, source = true, queue = true}\n"
-    "    for i = 11, #ARGV - 1, 2 do\n"
-    "      if keep[ARGV[i]] then redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end\n"
-    "    end\n"
-    "  end\n"
-    "  return {'done', st}\n"
-    "end\n"
-    "if st == 'running' and wk == ARGV[1] then return {'run', tostring(f)} end\n"
-    "if st == 'running' and wk ~= '' and redis.call('EXISTS', ARGV[5] .. wk) == 1 then\n"
-    "  return {'duplicate', wk}\n"
-    "end\n"
-    "f = f + 1\n"
-    "local cancelled = false\n"
-    "if r[1] or r[2] or r[3] or redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[4]) > 0 then\n"
-    "  cancelled = redis.call('EXISTS', KEYS[2]) == 1\n"
-    "  local old_result = redis.call('TYPE', KEYS[4]).ok == 'string'\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "  if old_result then redis.call('DEL', KEYS[4]) end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'fence', f, unpack(ARGV, 11))\n"
-    "if cancelled then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'exit_code', 0,\n"
-    "             'error', 'cancelled before it ran', 'finished_at', ARGV[8])\n"
-    "  redis.call('HDEL', KEYS[1], 'started_at', 'heartbeat_at')\n"
-    "  redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
-    "  local rec = argv_fields(11)\n"
-    "  rec.fence, rec.state, rec.exit_code, rec.error = tostring(f), 'cancelled', '0', 'cancelled before it ran'\n"
-    "  rec.finished_at, rec.started_at, rec.heartbeat_at = ARGV[8], nil, nil\n"
-    "  publish_fields(rec, ARGV[7])\n"
-    "else\n"
-    "  redis.call('PUBLISH', ARGV[7], ARGV[9] .. tostring(f) .. ARGV[10])\n"
-    "end\n"
-    "return {cancelled and 'cancelled' or 'run', tostring(f)}\n";
+    RREC_BEGIN_LUA_FN
+    "return begin(ARGV[12], KEYS[1], KEYS[2], KEYS[4], ARGV[2], KEYS[3], ARGV[3], ARGV[4], ARGV[1],\n"
+    "             ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10], {unpack(ARGV, 11)})\n";
 
 /* KEYS: record, result. ARGV: fence ('0': none), has result (0/1),
  * result, ttl, final (0/1), channel, the event (status_to_json of the
@@ -123,7 +73,7 @@ static const char FINAL_LUA[] =
     "if later then redis.call('HSET', KEYS[1], 'heartbeat_at', r[3]) end\n"
     "if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[4]) end\n"
     "if later then\n"
-    "  local rec = argv_fields(9)\n"
+    "  local rec = fields_of(ARGV, 9)\n"
     "  rec.heartbeat_at = r[3]\n"
     "  publish_fields(rec, ARGV[6])\n"
     "else\n"
@@ -170,11 +120,62 @@ static int reply_word(const redisReply *r, const char *const *words, char *info,
     return -1;
 }
 
-int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const claim_proof *p, char *info, size_t n,
-               char *err, size_t errlen) {
+/* The lead of every "running" event whose id is "" (status_each_field's
+ * order: id, state, then attempt when set). */
+#define RUNNING_LEAD "{\"id\":\"\",\"state\":\"running\""
+
+static void collect_field_but_id(const char *name, const char *value, void *arg) {
+    if (strcmp(name, "id") != 0) collect_field(name, value, arg);
+}
+
+/* begin()'s arguments from ttl on (RREC_BEGIN_LUA_FN: ttl, ch, now, head,
+ * tail, fl) for the "running" record run. fused: for a claim script,
+ * which learns the id and attempt only when it takes the copy (run has id
+ * "" and attempt 0): head starts after "state":"running", and fl leaves
+ * out the id; the script puts both in (ids need no JSON escaping). */
+static void begin_tail_args(rargs *a, const char *prefix, int ttl, const status_rec *run, int fused) {
+    char ttl_s[24], channel[300], now[40], *head, *tail;
+    snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
+    rkey_events(channel, sizeof(channel), prefix);
+    clock_iso8601(fused ? run->started_at : clock_wall_ms(), now, sizeof(now));
+    rargs_copy(a, ttl_s);
+    rargs_copy(a, channel);
+    rargs_copy(a, now);
+    status_rec r = *run;
+    r.fence = 0; /* the script sets it */
+    status_to_json_split(&r, &head, &tail);
+    if (fused) {
+        /* status_each_field writes id and state first, attempt (0) not */
+        size_t lead = strlen(RUNNING_LEAD);
+        rargs_copy(a, strncmp(head, RUNNING_LEAD, lead) == 0 ? head + lead : head);
+        free(head);
+    } else {
+        rargs_take(a, head);
+    }
+    rargs_take(a, tail);
+    status_each_field(&r, fused ? collect_field_but_id : collect_field, a);
+}
+
+void rrec_begin_args(rargs *a, const char *prefix, int ttl, const status_rec *run) {
+    begin_tail_args(a, prefix, ttl, run, 1);
+}
+
+int rrec_begin_answer(const redisReply *r, int64_t *fence, char *info, size_t n) {
     static const char *const words[] = {"run", "done", "cancelled", "duplicate", "lost", "poison", NULL};
     static const int rcs[] = {BEGIN_RUN, BEGIN_DONE, BEGIN_CANCELLED, BEGIN_DUPLICATE, BEGIN_LOST, BEGIN_POISON};
-    char key[512], mark[512], lease[512], result[512], ttl_s[24], channel[300], now[40];
+    char word[400] = "";
+    int i = reply_word(r, words, word, sizeof(word));
+    if (i < 0) return BEGIN_ERR;
+    if (rcs[i] == BEGIN_RUN || rcs[i] == BEGIN_CANCELLED)
+        *fence = strtoll(word, NULL, 10);
+    else if (n)
+        snprintf(info, n, "%s", word);
+    return rcs[i];
+}
+
+int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const claim_proof *p, char *info, size_t n,
+               char *err, size_t errlen) {
+    char key[512], mark[512], lease[512], result[512];
     const char *kind = p && p->kind ? p->kind : "none";
     rargs a;
 
@@ -183,9 +184,6 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     rkey(mark, sizeof(mark), prefix, "cancel", st->id);
     rkey(lease, sizeof(lease), prefix, "lease", "");
     rkey(result, sizeof(result), prefix, "result", st->id);
-    snprintf(ttl_s, sizeof(ttl_s), "%d", ttl);
-    rkey_events(channel, sizeof(channel), prefix);
-    clock_iso8601(clock_wall_ms(), now, sizeof(now));
     rargs_copy(&a, "EVAL");
     rargs_add(&a, BEGIN_LUA, sizeof(BEGIN_LUA) - 1, 0);
     rargs_copy(&a, "4");
@@ -198,30 +196,13 @@ int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const clai
     rargs_copy(&a, p && p->group ? p->group : "");
     rargs_copy(&a, p && p->entry ? p->entry : "");
     rargs_copy(&a, lease);
-    rargs_copy(&a, ttl_s);
-    rargs_copy(&a, channel);
-    rargs_copy(&a, now);
-    status_rec run = *st;
-    run.fence = 0; /* the script sets it */
-    char *head, *tail;
-    status_to_json_split(&run, &head, &tail);
-    rargs_take(&a, head);
-    rargs_take(&a, tail);
-    status_each_field(&run, collect_field, &a);
+    begin_tail_args(&a, prefix, ttl, st, 0);
     redisReply *r = run_args(c, &a, 0, err, errlen);
     if (!r) return BEGIN_ERR;
-    char word[64] = "";
-    int i = reply_word(r, words, word, sizeof(word));
+    int rc = rrec_begin_answer(r, &st->fence, info, n);
     freeReplyObject(r);
-    if (i < 0) {
-        snprintf(err, errlen, "status record: unexpected reply to begin");
-        return BEGIN_ERR;
-    }
-    if (rcs[i] == BEGIN_RUN || rcs[i] == BEGIN_CANCELLED)
-        st->fence = strtoll(word, NULL, 10);
-    else if (n)
-        snprintf(info, n, "%s", word);
-    return rcs[i];
+    if (rc == BEGIN_ERR) snprintf(err, errlen, "status record: unexpected reply to begin");
+    return rc;
 }
 
 int rrec_final(rconn *c, const char *prefix, int ttl, const status_rec *st, const char *data, size_t len,

@@ -22,8 +22,17 @@
  * when it is not a hash (one call where TYPE + HMGET were two),
  * publish_fields(t, channel) (the record t, field -> value, as a JSON
  * object in status_to_json's order, numbers as numbers), publish(key,
- * channel) (the hash as it is now, read back) and argv_fields(i) (ARGV's
- * field/value pairs from index i as such a table). A script that replaces
+ * channel) (the hash as it is now, read back), fields_of(a, i) (the
+ * field/value pairs of array a from index i, ARGV's say, as such a table)
+ * and runs(LP, wk, Q, G, id): does replica wk run job id, for the
+ * checks that leave a copy to "another live replica" (a duplicate):
+ * wk's lease key LP..wk exists and, on a stream Q (group G; Q nil for a
+ * list), an entry of the job (its first id field, else its entry id) is
+ * pending with wk. A stream replica's lease alone does not say it: its
+ * claim script, re-sent after a lost reply, sets its lease again after
+ * the entry it began may have been taken over (tests/model, the
+ * mutant BUG_RUNS_LEASE). A list replica never claims again after its
+ * begin, so its lease is enough there. A script that replaces
  * the whole record publishes what it wrote (publish_fields), without the
  * read back. BEGIN and FINAL, on every job's path, publish JSON the client
  * wrote (status_to_json) and use publish_fields only when the script
@@ -63,10 +72,96 @@
     "  for i = 1, #h, 2 do o[h[i]] = h[i + 1] end\n"                                               \
     "  publish_fields(o, ch)\n"                                                                    \
     "end\n"                                                                                        \
-    "local function argv_fields(from)\n"                                                           \
+    "local function runs(LP, wk, Q, G, id)\n"                                                      \
+    "  if wk == '' or redis.call('EXISTS', LP .. wk) == 0 then return false end\n"                \
+    "  if not Q then return true end\n"                                                           \
+    "  local ps = redis.pcall('XPENDING', Q, G, '-', '+', 10, wk)\n"                               \
+    "  if type(ps) ~= 'table' or ps.err then return false end\n"                                  \
+    "  for _, p in ipairs(ps) do\n"                                                               \
+    "    local e = redis.call('XRANGE', Q, p[1], p[1])[1]\n"                                       \
+    "    local jid = p[1]\n"                                                                      \
+    "    for i = 1, e and #e[2] - 1 or 0, 2 do\n"                                                 \
+    "      if e[2][i] == 'id' then jid = e[2][i + 1] break end\n"                                 \
+    "    end\n"                                                                                   \
+    "    if e and jid == id then return true end\n"                                               \
+    "  end\n"                                                                                     \
+    "  return false\n"                                                                            \
+    "end\n"                                                                                       \
+    "local function fields_of(a, from)\n"                                                          \
     "  local o = {}\n"                                                                             \
-    "  for i = from, #ARGV - 1, 2 do o[ARGV[i]] = ARGV[i + 1] end\n"                               \
+    "  for i = from, #a - 1, 2 do o[a[i]] = a[i + 1] end\n"                                        \
     "  return o\n"                                                                                 \
+    "end\n"
+
+/* Lua: the begin step as a function, shared by BEGIN (record.c) and the
+ * stream's claim script, which begins the entry it takes in the same
+ * script (consumer/README.md "Steps"). Needs RREC_LUA_PRELUDE.
+ *
+ *   begin(id, k, mark, result, kind, held, group, entry, W, LP, ttl, ch,
+ *         now, head, tail, fl)
+ *
+ * id the job; k, mark, result: its record, cancel mark and result keys;
+ * kind "list" (held: our processing list), "stream" (held: the stream;
+ * group, entry: our pending entry), "taken" (held, group: the stream; the
+ * caller took the entry in this script: nothing to check) or "none" (no
+ * copy Redis can see); W us, LP the lease keys' prefix (P:lease:);
+ * ttl, ch, now (ISO 8601); head and tail the "running" event's JSON before
+ * and after the fence's value (the client writes it: Lua's JSON cost a
+ * third of the script); fl the "running" record's field/value pairs (no
+ * fence). {'run', fence} | {'done', state} | {'cancelled', fence} |
+ * {'duplicate', worker} | {'lost', ''} | {'poison', why}. A re-send finds
+ * its own running record and answers 'run' with the same fence. A job
+ * cancelled before any replica met it gets this one's attempt, worker,
+ * source and queue (the fields it lacks) with its 'done'. A new attempt
+ * drops an earlier attempt's result (a string: another type is left to
+ * FINAL's poison check), so a result key always belongs to the record
+ * that names it (result_bytes). A first delivery (no record, no cancel
+ * mark, no result: one EXISTS) skips those three looks. */
+#define RREC_BEGIN_LUA_FN                                                                          \
+    "local function begin(id, k, mark, result, kind, held, group, entry, W, LP, ttl, ch, now, head, tail, fl)\n" \
+    "  local r, t = hfields(k, 'state', 'worker', 'fence')\n"                                        \
+    "  if not r then return {'poison', k .. ' holds a ' .. t .. ', not a hash'} end\n"              \
+    "  if kind == 'list' then\n"                                                                   \
+    "    if redis.call('LLEN', held) == 0 then return {'lost', ''} end\n"                          \
+    "  elseif kind == 'stream' then\n"                                                             \
+    "    local p = redis.call('XPENDING', held, group, entry, entry, 1)\n"                         \
+    "    if not p[1] or p[1][2] ~= W then return {'lost', ''} end\n"                               \
+    "  end\n"                                                                                      \
+    "  local st, wk, f = r[1] or '', r[2] or '', tonumber(r[3] or '0') or 0\n"                     \
+    "  if FINAL[st] then\n"                                                                        \
+    "    if st == 'cancelled' and wk == '' then\n"                                                 \
+    "      local keep = {attempt = true, worker = true, source = true, queue = true}\n"            \
+    "      for i = 1, #fl - 1, 2 do\n"                                                             \
+    "        if keep[fl[i]] then redis.call('HSETNX', k, fl[i], fl[i + 1]) end\n"                  \
+    "      end\n"                                                                                  \
+    "    end\n"                                                                                    \
+    "    return {'done', st}\n"                                                                    \
+    "  end\n"                                                                                      \
+    "  if st == 'running' and wk == W then return {'run', tostring(f)} end\n"                      \
+    "  local sq = (kind == 'stream' or kind == 'taken') and held or nil\n"                         \
+    "  if st == 'running' and runs(LP, wk, sq, group, id) then return {'duplicate', wk} end\n"     \
+    "  f = f + 1\n"                                                                                \
+    "  local cancelled = false\n"                                                                  \
+    "  if r[1] or r[2] or r[3] or redis.call('EXISTS', k, mark, result) > 0 then\n"                \
+    "    cancelled = redis.call('EXISTS', mark) == 1\n"                                            \
+    "    local old_result = redis.call('TYPE', result).ok == 'string'\n"                           \
+    "    redis.call('DEL', k)\n"                                                                   \
+    "    if old_result then redis.call('DEL', result) end\n"                                       \
+    "  end\n"                                                                                      \
+    "  redis.call('HSET', k, 'fence', f, unpack(fl))\n"                                            \
+    "  if cancelled then\n"                                                                        \
+    "    redis.call('HSET', k, 'state', 'cancelled', 'exit_code', 0,\n"                            \
+    "               'error', 'cancelled before it ran', 'finished_at', now)\n"                     \
+    "    redis.call('HDEL', k, 'started_at', 'heartbeat_at')\n"                                    \
+    "    redis.call('EXPIRE', k, ttl)\n"                                                           \
+    "    local rec = fields_of(fl, 1)\n"                                                           \
+    "    rec.fence, rec.state, rec.exit_code, rec.error = tostring(f), 'cancelled', '0', 'cancelled before it ran'\n" \
+    "    rec.finished_at, rec.started_at, rec.heartbeat_at = now, nil, nil\n"                      \
+    "    publish_fields(rec, ch)\n"                                                                \
+    "  else\n"                                                                                     \
+    "    redis.call('PUBLISH', ch, head .. tostring(f) .. tail)\n"                                 \
+    "  end\n"                                                                                      \
+    "  return {cancelled and 'cancelled' or 'run', tostring(f)}\n"                                 \
     "end\n"
 
 /* Lua: write the "queued" record REC of job ID (Lua expressions), from
@@ -95,6 +190,16 @@ void rkey_queue(char *out, size_t n, const char *queue, const char *kind, const 
  * job (BEGIN_DUPLICATE) or the reason (BEGIN_POISON). */
 int rrec_begin(rconn *c, const char *prefix, int ttl, status_rec *st, const claim_proof *p, char *info, size_t n,
                char *err, size_t errlen);
+
+/* For a claim script that begins the copy it takes (RREC_BEGIN_LUA_FN,
+ * the redis-stream claim): begin()'s arguments from ttl on, for the
+ * "running" record run, whose id is "" and attempt 0 (the script knows
+ * them, and writes them in); its started_at is the script's now. */
+void rrec_begin_args(rargs *a, const char *prefix, int ttl, const status_rec *run);
+
+/* begin()'s {word, text} answer: enum begin_rc, with *fence (BEGIN_RUN,
+ * BEGIN_CANCELLED) or info set; BEGIN_ERR for anything else. */
+int rrec_begin_answer(const redisReply *r, int64_t *fence, char *info, size_t n);
 
 /* The final (or "retrying", "interrupted") record, with the result first
  * when data is not NULL, in one script: 0 written (or already written by

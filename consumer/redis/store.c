@@ -83,6 +83,14 @@ static int redis_begin(void *state, status_rec *st, const claim_proof *p, char *
     rstore *s = state;
     if (n) info[0] = '\0';
     if (!st->id[0]) return BEGIN_RUN; /* nothing to name the record by: nothing to look up or write */
+    if (p && p->begun) {
+        st->started_at = st->heartbeat_at = p->begun_at;
+        if (p->begin_rc == BEGIN_RUN || p->begin_rc == BEGIN_CANCELLED)
+            st->fence = p->fence;
+        else if (n)
+            snprintf(info, n, "%s", p->info ? p->info : "");
+        return p->begin_rc;
+    }
     rconn *c = conn_for_thread(s, err, errlen);
     if (!c) return BEGIN_ERR;
     return rrec_begin(c, s->cfg->prefix, s->cfg->result_ttl, st, p, info, n, err, errlen);

@@ -13,10 +13,13 @@
  * than --lease whose owner's lease key P:lease:W' is gone (its replica died:
  * XCLAIM), then a new entry (XREADGROUP COUNT 1 without BLOCK), so a
  * replica with work waiting claims in one round trip (the first claim's
- * script also deletes the consumers of killed replicas). The same script
- * sets our lease key P:lease:W, renewed by the heartbeat only while we still
- * own the entry: so a live owner's entry is never taken over, and the
- * record's begin can tell a live owner from a dead one (consumer/README.md).
+ * script also deletes the consumers of killed replicas); with --store
+ * redis the same script begins the entry it takes (the record's begin,
+ * RREC_BEGIN_LUA_FN), so claim and begin are that one round trip. The
+ * same script sets our lease key P:lease:W, renewed by the heartbeat only
+ * while we still own the entry: so a live owner's entry is never taken
+ * over, and, with the entries pending with it, the record's begin can tell
+ * a live owner from a dead one (runs(), consumer/README.md).
  * Only when all that finds nothing does it wait with XREADGROUP COUNT 1
  * BLOCK. The attempt is the entry's attempt field plus its delivery count
  * minus one; beyond --max-attempts the entry goes to the dead-letter stream
@@ -60,6 +63,11 @@ typedef struct sjob {
     char entry[64];
     long long deliveries;
     redisReply *fields; /* the entry's field/value array, owned */
+    int begun;          /* the claim script began it: begin's answer (claim_proof) */
+    int begin_rc;
+    int64_t fence;
+    int64_t begun_at;
+    char info[400];
 } sjob;
 
 typedef struct ssrc {
@@ -73,24 +81,74 @@ typedef struct ssrc {
     int read;    /* a read or claim was attempted: the consumer exists */
     int started; /* the first claim ran: the clean-up is done, the group was there */
     sjob *cur;   /* the claimed entry */
+    int64_t claim_at; /* the time the last claim script was sent: a begin's started_at */
     outcome staged; /* what the settle riding behind the final record is for */
 } ssrc;
 
 #define QUARANTINE "quarantine" /* the consumer that keeps entries nobody could move */
 
+#define LUA_NUM_(x) #x
+#define LUA_NUM(x) LUA_NUM_(x) /* a C constant in Lua's text */
+
 /* KEYS: stream. ARGV: group, consumer, lease ms, our lease key, the lease
- * key prefix, the clean-up's idle ms ('0': none). {gone, entry id, fields,
- * deliveries} of our own pending entry, of one taken over from a dead
- * owner, or of a new one read (XREADGROUP without BLOCK: the common case
- * is one round trip), or {gone} when there is none; gone = the consumers
- * of killed replicas deleted first (the first claim's clean-up: nothing
- * pending, idle longer than that; best effort: its calls are pcalls, so
- * nothing in it fails the claim, and a missing group is the XPENDING's
- * NOGROUP). Safe to re-send: an entry
- * read by a run whose reply was lost is our own pending entry for the
- * next, and a consumer deleted is gone for the re-run too. */
+ * key prefix, the clean-up's idle ms ('0': none), begin here (0/1), then
+ * when 1: --max-attempts, --max-input, P, and begin()'s arguments from ttl
+ * on (rrec_begin_args). {gone, entry id, fields, deliveries} of our own
+ * pending entry, of one taken over from a dead owner, or of a new one
+ * read (XREADGROUP without BLOCK: the common case is one round trip), or
+ * {gone} when there is none; gone = the consumers of killed replicas
+ * deleted first (the first claim's clean-up: nothing pending, idle longer
+ * than that; best effort: its calls are pcalls, so nothing in it fails the
+ * claim, and a missing group is the XPENDING's NOGROUP).
+ *
+ * With begin here, the entry taken is begun in the same script (begin(),
+ * RREC_BEGIN_LUA_FN: its record "running" with a new fence, or why not),
+ * and the answer has three more elements: begin's word and text and the
+ * job id it used. Only an entry the replica will run is begun: its input
+ * present and within --max-input, its id (the first id field, else the
+ * entry id) 1..ID_MAX bytes of the id alphabet, its attempt and
+ * deadline_s fields absent or plain decimal numbers in range, the attempt
+ * (attempt field + deliveries - 1) within --max-attempts: the same rules
+ * as take_entry's, or stricter (a leading zero, a sign), so any entry
+ * begun here is one take_entry accepts; one that is not begun here is
+ * rejected, dead-lettered, or begun by BEGIN as before.
+ *
+ * Safe to re-send: an entry read by a run whose reply was lost is our own
+ * pending entry for the next, whose begin finds its own running record
+ * (the same fence), and a consumer deleted is gone for the re-run too. */
 static const char STREAM_CLAIM_LUA[] =
     "--oneshot:STREAM_CLAIM\n"
+    RREC_LUA_PRELUDE
+    RREC_BEGIN_LUA_FN
+    "local function num(v, max)\n"
+    "  return v and string.find(v, '^[1-9]%d*$') and #v <= #max and tonumber(v) <= tonumber(max)\n"
+    "end\n"
+    "local function fuse(eid, fl, dl)\n"
+    "  if ARGV[7] ~= '1' then return nil end\n"
+    "  local v = {}\n"
+    "  for i = 1, #fl - 1, 2 do\n"
+    "    local n = fl[i]\n"
+    "    if (n == 'id' or n == 'input' or n == 'attempt' or n == 'deadline_s') and not v[n] then v[n] = fl[i + 1] end\n"
+    "  end\n"
+    "  local id = v.id or eid\n"
+    "  if not v.input or #v.input > tonumber(ARGV[9]) then return nil end\n"
+    "  if #id > " LUA_NUM(ID_MAX) " or not string.find(id, '^[A-Za-z0-9._:%-]+$') then return nil end\n"
+    "  if (v.attempt and not num(v.attempt, '1000000')) or (v.deadline_s and not num(v.deadline_s, '100000000')) then\n"
+    "    return nil\n"
+    "  end\n"
+    "  local a = tostring((tonumber(v.attempt) or 1) + math.max(dl, 1) - 1)\n"
+    "  if tonumber(a) > tonumber(ARGV[8]) then return nil end\n"
+    "  local P = ARGV[10]\n"
+    "  return begin(id, P .. ':job:' .. id, P .. ':cancel:' .. id, P .. ':result:' .. id, 'taken', KEYS[1], ARGV[1], '',\n"
+    "               ARGV[2], ARGV[5], ARGV[11], ARGV[12], ARGV[13],\n"
+    "               '{\"id\":\"' .. id .. '\",\"state\":\"running\",\"attempt\":' .. a .. ARGV[14], ARGV[15],\n"
+    "               {'id', id, 'attempt', a, unpack(ARGV, 16)}), id\n"
+    "end\n"
+    "local function taken(gone, eid, fl, dl)\n"
+    "  local b, id = fuse(eid, fl, dl)\n"
+    "  if b then return {gone, eid, fl, dl, b[1], b[2], id} end\n"
+    "  return {gone, eid, fl, dl}\n"
+    "end\n"
     "local gone = 0\n"
     "local cs = ARGV[6] ~= '0' and redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])\n"
     "if cs and not cs.err then\n"
@@ -107,20 +165,20 @@ static const char STREAM_CLAIM_LUA[] =
     "if own[1] then\n"
     "  local id = own[1][1]\n"
     "  local e = redis.call('XRANGE', KEYS[1], id, id)\n"
-    "  if e[1] then return {gone, id, e[1][2], own[1][4]} end\n"
+    "  if e[1] then return taken(gone, id, e[1][2], own[1][4]) end\n"
     "  redis.call('XACK', KEYS[1], ARGV[1], id)\n"
     "  return {gone}\n"
     "end\n"
     "for _, p in ipairs(redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', 50)) do\n"
     "  if p[2] ~= ARGV[2] and p[2] ~= '" QUARANTINE "' and redis.call('EXISTS', ARGV[5] .. p[2]) == 0 then\n"
     "    local e = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], p[1])[1]\n"
-    "    if e then return {gone, e[1], e[2], p[4] + 1} end\n"
+    "    if e then return taken(gone, e[1], e[2], p[4] + 1) end\n"
     "    redis.call('XACK', KEYS[1], ARGV[1], p[1])\n"
     "  end\n"
     "end\n"
     "local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', 1, 'STREAMS', KEYS[1], '>')\n"
     "local e = r and r[1][2][1]\n"
-    "if e then return {gone, e[1], e[2], 1} end\n"
+    "if e then return taken(gone, e[1], e[2], 1) end\n"
     "return {gone}\n";
 
 /* KEYS: stream. ARGV: group, consumer, entry id, lease ms, our lease key.
@@ -171,7 +229,8 @@ static const char SETTLE_LUA[] =
 
 /* An entry delivered more often than --max-attempts. KEYS: stream, dead
  * stream, record. ARGV: group, consumer, entry id, lease key prefix, use
- * the record (0/1), ttl, channel, N, then N record field/value strings,
+ * the record (0/1), ttl, channel, N, then N record field/value strings
+ * (pairs_record's: "id" and the job id first, so ARGV[10] is the job id),
  * then the dead letter's XADD pairs. 1 dead-lettered (the record "dead",
  * a new fence; a record already dead or rejected is left as it is: this
  * copy may be the one whose dead letter was never pushed), 2 only acked
@@ -187,8 +246,7 @@ static const char EXHAUSTED_LUA[] =
     "for i = 9, 8 + n do rec[#rec + 1] = ARGV[i] end\n"
     "if use then\n"
     "  local r = redis.call('HMGET', KEYS[3], 'state', 'worker')\n"
-    "  local live = r[1] == 'running' and r[2] and r[2] ~= ARGV[2] and\n"
-    "               redis.call('EXISTS', ARGV[4] .. r[2]) == 1\n"
+    "  local live = r[1] == 'running' and r[2] and r[2] ~= ARGV[2] and runs(ARGV[4], r[2], KEYS[1], ARGV[1], ARGV[10])\n"
     "  local dead = r[1] == 'dead' or r[1] == 'rejected'\n"
     "  if (FINAL[r[1] or ''] and not dead) or live then\n"
     "    redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])\n"
@@ -223,12 +281,16 @@ static void sjob_free(sjob *sj) {
     free(sj);
 }
 
-/* A field's value, or NULL. */
+/* A field name is all its bytes: "id\0x" is not "id". */
+static int field_is(const redisReply *k, const char *name) {
+    return k->type == REDIS_REPLY_STRING && k->len == strlen(name) && memcmp(k->str, name, k->len) == 0;
+}
+
+/* The first field's value of that name, or NULL. */
 static const redisReply *field_get(const redisReply *fields, const char *name) {
     if (!fields || fields->type != REDIS_REPLY_ARRAY) return NULL;
     for (size_t i = 0; i + 1 < fields->elements; i += 2)
-        if (fields->element[i]->type == REDIS_REPLY_STRING && strcmp(fields->element[i]->str, name) == 0)
-            return fields->element[i + 1];
+        if (field_is(fields->element[i], name)) return fields->element[i + 1];
     return NULL;
 }
 
@@ -282,7 +344,7 @@ static void pairs_entry_id(rargs *p, const sjob *sj, const char *job_id, int rej
     for (size_t i = 0; i + 1 < f->elements; i += 2) {
         const redisReply *k = f->element[i], *v = f->element[i + 1];
         if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
-        if (strcmp(k->str, "id") == 0 || strcmp(k->str, "attempt") == 0) continue;
+        if (field_is(k, "id") || field_is(k, "attempt")) continue;
         rargs_add(p, k->str, k->len, 0);
         rargs_add(p, v->str, v->len, 0);
     }
@@ -447,14 +509,34 @@ static void note_unknown_fields(const redisReply *fields, job *j) {
         const redisReply *k = fields->element[i];
         if (k->type != REDIS_REPLY_STRING) continue;
         int known = 0;
-        for (int f = 0; ENTRY_FIELDS[f] && !known; f++) known = strcmp(k->str, ENTRY_FIELDS[f]) == 0;
+        for (int f = 0; ENTRY_FIELDS[f] && !known; f++) known = field_is(k, ENTRY_FIELDS[f]);
         if (!known) job_note_unknown(j, "stream", k->str, k->len);
     }
 }
 
-/* Make the job from an entry now pending with us. Takes the fields reply. */
-static int take_entry(ssrc *s, const char *entry, redisReply *fields, long long deliveries, job *j,
-                      int *http_status, char *err, size_t errlen) {
+/* What the claim script's begin answered (r: its reply with the 7
+ * elements of a begun entry; else nothing is kept), for the job j made of
+ * the entry: kept only when the script began the same job id as
+ * take_entry's, which its rules make certain (STREAM_CLAIM_LUA). */
+static void keep_begun(ssrc *s, sjob *sj, const job *j, const redisReply *r) {
+    if (!r || r->elements != 7) return;
+    redisReply pair = {.type = REDIS_REPLY_ARRAY, .elements = 2, .element = r->element + 4};
+    const redisReply *id = r->element[6];
+    int rc = rrec_begin_answer(&pair, &sj->fence, sj->info, sizeof(sj->info));
+    if (rc == BEGIN_ERR || id->type != REDIS_REPLY_STRING || strcmp(id->str, j->id) != 0 || strlen(id->str) != id->len) {
+        log_error("entry %s: the claim script began job %s, this replica reads job %s: beginning it again (a bug: "
+                  "please report it)", sj->entry, id->type == REDIS_REPLY_STRING ? id->str : "?", j->id);
+        return;
+    }
+    sj->begun = 1;
+    sj->begin_rc = rc;
+    sj->begun_at = s->claim_at;
+}
+
+/* Make the job from an entry now pending with us. Takes the fields reply;
+ * r: the claim script's reply, for what its begin answered (or NULL). */
+static int take_entry(ssrc *s, const char *entry, redisReply *fields, long long deliveries, const redisReply *r,
+                      job *j, int *http_status, char *err, size_t errlen) {
     sjob *sj = xcalloc(1, sizeof(*sj));
     int field_attempt = 1;
     snprintf(sj->entry, sizeof(sj->entry), "%s", entry);
@@ -481,6 +563,7 @@ static int take_entry(ssrc *s, const char *entry, redisReply *fields, long long 
     }
     s->cur = sj;
     j->src_data = sj;
+    keep_begun(s, sj, j, r);
     *http_status = 422;
     if (!in || in->type != REDIS_REPLY_STRING) {
         snprintf(err, errlen, "stream entry %s has no \"input\" field", entry);
@@ -530,6 +613,33 @@ static int ensure_group(ssrc *s, char *err, size_t errlen) {
     return rc;
 }
 
+/* The claim script's arguments (STREAM_CLAIM_LUA), into a. The first
+ * claim also deletes the consumers of killed replicas; with --store redis
+ * the script begins the entry it takes, its record the "running" one the
+ * lifecycle would write (s->claim_at: its started_at). */
+static void claim_args(ssrc *s, rargs *a) {
+    const char *argv[] = {"EVAL",   STREAM_CLAIM_LUA, "1",      s->cfg->queue,   s->cfg->group,
+                          s->me,    s->lease_ms,      s->lease, s->lease_prefix, s->started ? "0" : CONSUMER_GC_IDLE_MS,
+                          s->use_status ? "1" : "0"};
+    memset(a, 0, sizeof(*a));
+    for (size_t k = 0; k < sizeof(argv) / sizeof(argv[0]); k++) rargs_str(a, argv[k]);
+    if (!s->use_status) return;
+    char n[24];
+    snprintf(n, sizeof(n), "%d", s->cfg->max_attempts);
+    rargs_copy(a, n);
+    snprintf(n, sizeof(n), "%lld", (long long)s->cfg->max_input);
+    rargs_copy(a, n);
+    rargs_str(a, s->cfg->prefix);
+    status_rec run;
+    status_init(&run);
+    snprintf(run.state, sizeof(run.state), "%s", ST_RUNNING);
+    snprintf(run.worker, sizeof(run.worker), "%s", s->me);
+    snprintf(run.source, sizeof(run.source), "%s", source_redis_stream.name);
+    snprintf(run.queue, sizeof(run.queue), "%s", s->cfg->queue);
+    run.started_at = run.heartbeat_at = s->claim_at = clock_wall_ms();
+    rrec_begin_args(a, s->cfg->prefix, s->cfg->result_ttl, &run);
+}
+
 static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, char *err, size_t errlen) {
     ssrc *s = state;
     redisReply *r = NULL;
@@ -537,12 +647,11 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
 
     s->read = 1;
     for (int i = 0; i < DEAD_MAX; i++) {
-        /* The first claim also deletes the consumers of killed replicas. */
-        const char *claim[] = {"EVAL",       STREAM_CLAIM_LUA, "1",      s->cfg->queue,   s->cfg->group,
-                               s->me,        s->lease_ms,      s->lease, s->lease_prefix,
-                               s->started ? "0" : CONSUMER_GC_IDLE_MS};
+        rargs a;
+        claim_args(s, &a);
         SEAM("claim");
-        r = rconn_cmdv(s->c, RC_RETRY, err, errlen, 10, claim, NULL);
+        r = rconn_cmdv(s->c, RC_RETRY, err, errlen, a.n, a.v, a.len);
+        rargs_free(&a);
         if (!r) return CLAIM_ERR;
         if (rreply_is_err(r) && strstr(r->str, "NOGROUP")) {
             freeReplyObject(r);
@@ -557,12 +666,12 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
         long long gone = rreply_int(r->element[0], 0);
         if (gone > 0)
             log_info("deleted %lld idle consumer(s) of killed replicas from group %s", gone, s->cfg->group);
-        if (r->elements != 4) break;
+        if (r->elements != 4 && r->elements != 7) break;
         long long deliveries = rreply_int(r->element[3], 1);
         char entry[64];
         snprintf(entry, sizeof(entry), "%s", r->element[1]->str);
         if (deliveries > 1) log_info("took over entry %s (delivery %lld: its claim had lapsed)", entry, deliveries);
-        rc = take_entry(s, entry, steal(r, 2), deliveries, j, http_status, err, errlen);
+        rc = take_entry(s, entry, steal(r, 2), deliveries, r, j, http_status, err, errlen);
         if (rc != CLAIM_NONE) goto end;
         freeReplyObject(r);
         r = NULL;
@@ -591,7 +700,7 @@ static int stream_claim(void *state, int timeout_ms, job *j, int *http_status, c
         goto end;
     redisReply *e = st->element[1]->element[0];
     if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[0]->type != REDIS_REPLY_STRING) goto end;
-    rc = take_entry(s, e->element[0]->str, steal(e, 1), 1, j, http_status, err, errlen);
+    rc = take_entry(s, e->element[0]->str, steal(e, 1), 1, NULL, j, http_status, err, errlen);
 end:
     if (r) freeReplyObject(r);
     return rc;
@@ -721,6 +830,13 @@ static void stream_proof(void *state, const job *j, claim_proof *p) {
     p->key = s->cfg->queue;
     p->group = s->cfg->group;
     p->entry = sj ? sj->entry : "";
+    if (sj && sj->begun) {
+        p->begun = 1;
+        p->begin_rc = sj->begin_rc;
+        p->fence = sj->fence;
+        p->begun_at = sj->begun_at;
+        p->info = sj->info;
+    }
 }
 
 const source_ops source_redis_stream = {
@@ -751,12 +867,14 @@ const source_ops source_redis_stream = {
  * pending entry idle past the lease whose owner's lease key is gone (not
  * the quarantine consumer's), with what its job's record says: {entry,
  * fields, deliveries, owner, record type, state, worker, fence, worker
- * alive (0/1)}; the record is P:job:<the id field, else the entry id>
- * (the C side re-checks the id as a replica would). false: none (also
+ * alive (0/1): runs(), RREC_LUA_PRELUDE)}; the record is P:job:<the
+ * first id field, when valid, else the entry id: take_entry's rule> (the
+ * C side re-checks the id as a replica would). false: none (also
  * without stream or group). An entry deleted from the stream is acked on
  * the way, as the claim script does. */
 static const char STREAM_ORPHANS_LUA[] =
     "--oneshot:STREAM_ORPHANS\n"
+    RREC_LUA_PRELUDE
     "if redis.call('TYPE', KEYS[1]).ok ~= 'stream' then return false end\n"
     "local ps = redis.pcall('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[2], '-', '+', 100)\n"
     "if ps.err then\n"
@@ -768,9 +886,10 @@ static const char STREAM_ORPHANS_LUA[] =
     "    local e = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]\n"
     "    if e then\n"
     "      local id = p[1]\n"
-    "      for i = 1, #e[2], 2 do\n"
-    "        if e[2][i] == 'id' and string.match(e[2][i + 1], '^[A-Za-z0-9._:-]+$') and #e[2][i + 1] <= 200 then\n"
-    "          id = e[2][i + 1]\n"
+    "      for i = 1, #e[2] - 1, 2 do\n"
+    "        if e[2][i] == 'id' then\n"
+    "          if string.match(e[2][i + 1], '^[A-Za-z0-9._:-]+$') and #e[2][i + 1] <= " LUA_NUM(ID_MAX) " then id = e[2][i + 1] end\n"
+    "          break\n"
     "        end\n"
     "      end\n"
     "      local rk = ARGV[4] .. ':job:' .. id\n"
@@ -778,7 +897,7 @@ static const char STREAM_ORPHANS_LUA[] =
     "      if rt == 'hash' then\n"
     "        local r = redis.call('HMGET', rk, 'state', 'worker', 'fence')\n"
     "        rs, rw, rf = r[1] or '', r[2] or '', r[3] or ''\n"
-    "        if rw ~= '' and redis.call('EXISTS', ARGV[3] .. rw) == 1 then alive = '1' end\n"
+    "        if runs(ARGV[3], rw, KEYS[1], ARGV[1], id) then alive = '1' end\n"
     "      end\n"
     "      return {p[1], e[2], p[4], p[2], rt, rs, rw, rf, alive}\n"
     "    end\n"

@@ -111,3 +111,4 @@ run "mutant caught: SETTLE without checking FINAL's record (list)" mut-list-sett
 run "mutant caught: FINAL without the fence check (stream)" mut-stream-fence stream violation -DBUG_NO_FENCE
 run "mutant caught: BEGIN over a final record (stream)" mut-stream-final stream violation -DCOPIES=2 -DBUG_BEGIN_FINAL
 run "mutant caught: SETTLE without checking FINAL's record (stream)" mut-stream-settle stream violation -DBUG_SETTLE_NOCHECK
+run "mutant caught: a live lease alone taken for a replica running the job (stream, the claim that begins)" mut-stream-runs stream violation -DBUG_RUNS_LEASE

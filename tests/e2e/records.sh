@@ -105,6 +105,63 @@ t_events_are_records() {
     event_is_record ev3 succeeded
 }
 
+# EVAL calls since the last CONFIG RESETSTAT.
+evals() { rcli INFO commandstats | sed -n 's/^cmdstat_eval:calls=\([0-9]*\),.*/\1/p'; }
+
+# redis-stream with the Redis store: the claim script begins the entry it
+# takes (consumer/README.md "Steps"): a cycle is three scripts (claim and
+# begin, final, settle), the running record and its event are BEGIN's, and
+# each of begin's answers comes from the claim; an entry the script leaves
+# to the replica (an attempt field written "02") is begun by BEGIN.
+t_stream_claim_begins() {
+    rcli FLUSHALL >/dev/null
+    rcli XGROUP CREATE jobs oneshot 0 MKSTREAM >/dev/null
+    subscribe_events
+    local S=(--source redis-stream --idle-timeout 5)
+    rcli XADD jobs '*' input a id cb1 attempt 2 >/dev/null
+    rcli CONFIG RESETSTAT >/dev/null
+    "$ONESHOT" --port 0 --bind 127.0.0.1 --redis "$RS_URL" "${S[@]}" --core exec -- sh -c 'cat; sleep 1' \
+        2>"$T_DIR/cb1.log" &
+    local pid=$!
+    T_PIDS+=("$pid")
+    wait_for 5 job_state_is cb1 running || fail "cb1 never running"
+    wait_for 5 grep -q '^{"id":"cb1","state":"running",' "$T_DIR/events" || fail "no running event for cb1"
+    event_is_record cb1 running
+    assert_eq "$(job_field cb1 attempt)" 2 "attempt (the field's)"
+    assert_eq "$(job_field cb1 fence)" 1 "fence"
+    [ -n "$(job_field cb1 started_at)" ] || fail "no started_at"
+    assert_exit "$pid" 10 0 "exit code of cb1" "$T_DIR/cb1.log"
+    assert_eq "$(evals)" 3 "scripts in a cycle (claim and begin, final, settle)"
+    assert_eq "$(grep -c '^{"id":"cb1","state":"running",' "$T_DIR/events")" 1 "running events of cb1"
+    event_is_record cb1 succeeded
+    # A copy of the finished job: the claim's begin says so, acked unrun.
+    rcli XADD jobs '*' input a id cb1 >/dev/null
+    rcli CONFIG RESETSTAT >/dev/null
+    run_replica 20 "${S[@]}" --core echo
+    assert_eq "$RC" 0 "exit code of the copy"
+    assert_contains "$(cat "$LOG")" "already succeeded"
+    assert_eq "$(evals)" 2 "scripts for the copy (claim and begin, settle)"
+    assert_eq "$(job_field cb1 fence)" 1 "fence after the copy"
+    # A cancel mark set before any replica met the job.
+    oneshot_cli cancel cb2 >/dev/null 2>&1
+    rcli XADD jobs '*' input x id cb2 >/dev/null
+    run_replica 20 "${S[@]}" --core echo
+    assert_eq "$RC" 0 "exit code of cb2"
+    assert_eq "$(job_field cb2 state)" cancelled "cb2"
+    assert_eq "$(job_field cb2 attempt)" 1 "cb2's attempt"
+    wait_for 5 grep -q '^{"id":"cb2",' "$T_DIR/events" || fail "no event for cb2"
+    event_is_record cb2 cancelled
+    # Left to the replica's own BEGIN: one script more, the same record.
+    rcli XADD jobs '*' input y id cb3 attempt 02 >/dev/null
+    rcli CONFIG RESETSTAT >/dev/null
+    run_replica 20 "${S[@]}" --core echo
+    assert_eq "$RC" 0 "exit code of cb3"
+    assert_eq "$(evals)" 4 "scripts for cb3 (claim, begin, final, settle)"
+    assert_eq "$(job_field cb3 attempt)" 2 "cb3's attempt"
+    assert_eq "$(rcli GET oneshot:result:cb3)" y "cb3's result"
+    event_is_record cb3 succeeded
+}
+
 t_submit_queued() {
     rcli FLUSHALL >/dev/null
     local id
@@ -352,6 +409,7 @@ t_states_documented() {
 t_run "record fields of a successful exec job" t_exec_success_fields
 t_run "heartbeat_at never goes back in time" t_heartbeat_never_back
 t_run "events hold the record as written, the scripts' own changes included" t_events_are_records
+t_run "redis-stream: the claim script begins the entry it takes, each of begin's answers" t_stream_claim_begins
 t_run "submit writes a queued record, refuses a finished id" t_submit_queued
 t_run "wait and status on an id never seen exit 66 at once" t_wait_status_unknown
 t_run "wait returns on every final state with its code" t_wait_final_codes

@@ -27,6 +27,67 @@ t_fields_result_status() {
     check_json_lines "$LOG"
 }
 
+# A field is named by all its bytes: "id\0x" and "input\0x" are unknown
+# fields, not the id and the input (C's strcmp stopped at the NUL).
+t_field_names_exact() {
+    rcli FLUSHALL >/dev/null
+    /usr/bin/python3 - "$RS_SOCK" <<'PY'
+import sys, redis
+r = redis.Redis(unix_socket_path=sys.argv[1])
+r.xadd("work", {b"id\x00x": b"evil", b"input\x00x": b"wrong", b"input": b"right", b"id": b"good"})
+PY
+    run_replica 20 "${S[@]}" --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code"
+    assert_eq "$(job_field good state)" succeeded "the job named by the id field"
+    assert_eq "$(rcli GET oneshot:result:good)" right "the input field's bytes"
+    assert_eq "$(rcli EXISTS oneshot:job:evil)" 0 "no record under the NUL-named field's value"
+    assert_contains "$(cat "$LOG")" "unknown" "the NUL-named fields warned as unknown"
+    settled_clean
+}
+
+# "Another live replica runs the job" needs more than that replica's lease:
+# an entry of the job pending with it. A stream replica whose claim reply
+# was lost re-sends the claim, which sets its lease again after the entry
+# it began may have been taken over (tests/model: BUG_RUNS_LEASE). Here W
+# has a lease and a running record of the job but holds no entry of it.
+t_lease_alone_not_running() {
+    rcli FLUSHALL >/dev/null
+    rcli XGROUP CREATE work oneshot 0 MKSTREAM >/dev/null
+    stale_owner() { # id
+        rcli HSET "oneshot:job:$1" id "$1" state running attempt 1 worker W fence 3 >/dev/null
+        rcli SET oneshot:lease:W 1 PX 60000 >/dev/null
+    }
+    # begin: taken over, not called a duplicate.
+    stale_owner la1
+    rcli XADD work '*' input a id la1 >/dev/null
+    run_replica 20 "${S[@]}" --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code (la1)"
+    assert_eq "$(job_field la1 state)" succeeded "la1 run, not acked as a duplicate"
+    assert_eq "$(job_field la1 fence)" 4 "la1's fence"
+    assert_eq "$(rcli GET oneshot:result:la1)" a "la1's result"
+    # The same with an entry the claim leaves to BEGIN (attempt "01").
+    stale_owner la2
+    rcli XADD work '*' input b id la2 attempt 01 >/dev/null
+    run_replica 20 "${S[@]}" --core echo --idle-timeout 5
+    assert_eq "$(job_field la2 state)" succeeded "la2 (BEGIN) run, not acked as a duplicate"
+    # Past --max-attempts: dead-lettered, not acked as run elsewhere.
+    stale_owner la3
+    rcli XADD work '*' input c id la3 attempt 3 >/dev/null
+    run_replica 20 "${S[@]}" --core echo --idle-timeout 5 --max-attempts 2
+    assert_eq "$(job_field la3 state)" dead "la3 exhausted: dead"
+    assert_contains "$(rcli XRANGE work.dead - +)" la3 "la3's dead letter"
+    # A real duplicate: W holds an entry of la4; a second copy is acked unrun.
+    stale_owner la4
+    rcli XADD work '*' input d id la4 >/dev/null
+    rcli XREADGROUP GROUP oneshot W COUNT 1 STREAMS work '>' >/dev/null
+    rcli XADD work '*' input d id la4 >/dev/null
+    run_replica 20 "${S[@]}" --core echo --idle-timeout 5
+    assert_eq "$RC" 0 "exit code (la4's copy)"
+    assert_eq "$(job_field la4 fence)" 3 "la4 left to W"
+    assert_contains "$(cat "$LOG")" "duplicate"
+    assert_eq "$(rcli XPENDING work oneshot | head -1)" 1 "pending: W's entry of la4 alone"
+}
+
 # Make consumer NAME of stream KEY look idle for MS: DUMP, its seen-time
 # (the 8 bytes after its name in the payload, RDB's millisecond time) set
 # back, RESTORE with the payload's CRC-64 recomputed (Redis's: Jones
@@ -223,6 +284,7 @@ t_16mib() {
 }
 
 t_run "redis-stream: fields, result, status" t_fields_result_status
+t_run "redis-stream: a field is named by all its bytes (a NUL inside is no end)" t_field_names_exact
 t_run "redis-stream: group at the stream's start, entry id as job id" t_group_created_at_start_of_stream
 t_run "redis-stream: malformed entries -> 65, dead-letter stream" t_malformed_dead_letter
 t_run "redis-stream: failed -> new entry with attempt 2, then dead" t_retry_then_dead
@@ -230,6 +292,7 @@ t_run "redis-stream: delivery count past --max-attempts -> dead" t_delivery_coun
 t_run "redis-stream: the first claim deletes killed replicas' consumers (idle > 1 min, nothing pending)" t_dead_consumers_deleted
 t_run "redis-stream: SIGKILL -> attempt 2 elsewhere" t_sigkill_redelivered
 t_run "redis-stream: a live job is not stolen" t_no_steal_live_job
+t_run "redis-stream: a lease alone is not a replica running the job (begin, BEGIN, past --max-attempts)" t_lease_alone_not_running
 t_run "redis-stream: SIGTERM gives the entry back at once" t_sigterm_gives_back
 t_run "redis-stream: Redis killed mid-job -> 69, done after restart" t_redis_killed_mid_job
 t_run "redis-stream: 16 MiB input" t_16mib

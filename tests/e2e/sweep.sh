@@ -180,6 +180,28 @@ t_stream_dead_past_max_attempts() {
     san_check
 }
 
+# The record's worker W has a lease but holds no entry of the job: not a
+# replica running it (a stream replica's re-sent claim sets its lease again:
+# redis_stream.sh t_lease_alone_not_running), so the orphan is re-queued, not
+# dropped as a duplicate.
+t_stream_lease_alone_not_running() {
+    rcli FLUSHALL >/dev/null
+    rcli XGROUP CREATE work oneshot 0 MKSTREAM >/dev/null
+    local e
+    e=$(rcli XADD work '*' input x id sl1)
+    rcli XREADGROUP GROUP oneshot ghost COUNT 1 STREAMS work '>' >/dev/null
+    rcli XCLAIM work oneshot ghost 0 "$e" IDLE 100000000 JUSTID >/dev/null
+    rcli HSET oneshot:job:sl1 id sl1 state running attempt 1 worker W fence 2 >/dev/null
+    rcli SET oneshot:lease:W 1 PX 60000 >/dev/null
+    local out rc=0
+    out=$(oneshot_cli sweep "${S[@]}" 2>/dev/null) || rc=$?
+    assert_eq "$rc" 0 "exit code"
+    assert_eq "$(sweep_json "$out" 'o["moved"][0]["action"]')" requeue "action ($out)"
+    assert_eq "$(job_field sl1 state)" interrupted "record"
+    assert_eq "$(stream_lag)" 1 "re-added"
+    san_check
+}
+
 # A frozen owner that wakes after the sweep writes nothing: its fence is
 # stale and its entry is gone.
 t_stream_owner_wakes_after_sweep() {
@@ -248,5 +270,6 @@ t_run "sweep: redis-list orphan past --max-attempts is dead-lettered" t_list_dea
 t_run "sweep: redis-list four sweeps at once" t_list_concurrent_sweeps
 t_run "sweep: redis-stream SIGKILL, nothing queued: lag 0, sweep, lag 1, a replica" t_stream_sigkill_nothing_queued
 t_run "sweep: redis-stream orphan past --max-attempts is dead-lettered" t_stream_dead_past_max_attempts
+t_run "sweep: redis-stream a lease alone is not a replica running the job: re-queued" t_stream_lease_alone_not_running
 t_run "sweep: redis-stream frozen owner woken after the sweep writes nothing" t_stream_owner_wakes_after_sweep
 t_run "sweep: bad input" t_bad_input

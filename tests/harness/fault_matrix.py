@@ -55,7 +55,20 @@ TAGS = {
     ("redis-list", "heartbeat"): "LIST_HEARTBEAT", ("redis-stream", "heartbeat"): "STREAM_HEARTBEAT",
     ("redis-list", "settle"): "LIST_SETTLE", ("redis-stream", "settle"): "STREAM_SETTLE",
     ("redis-list", "sweep"): "SWEEP", ("redis-stream", "sweep"): "STREAM_CLAIM",
+    ("redis-stream", "begin"): "STREAM_CLAIM",
 }
+
+
+def seam_for(src, step, fault):
+    """Where the replica stops: just before the step's script. A stream's
+    sweep is its claim (XCLAIM of a dead owner's entry), and so is its
+    begin (the claim script begins the entry it takes: consumer/README.md
+    "Steps"); a paused stream begin stops after that script, before the
+    core, to show that a replica which began the job and then lost its
+    lease cannot write over its successor."""
+    if src == "redis-stream" and (step == "sweep" or (step == "begin" and fault != "paused")):
+        return "claim"
+    return step
 
 
 def skip_reason(src, step, fault):
@@ -228,7 +241,7 @@ class Case:
 
     def run_seamed(self):
         log = os.path.join(self.dir, "seamed.log")
-        env = dict(ENV, ONESHOT_SEAM="claim" if (self.step == "sweep" and self.src == "redis-stream") else self.step)
+        env = dict(ENV, ONESHOT_SEAM=seam_for(self.src, self.step, self.fault))
         url = "unix://" + self.psock
         if self.step == "cancel":
             argv = [SEAM_BIN, "cancel", "j1", "--redis", url]

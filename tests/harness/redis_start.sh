@@ -65,9 +65,14 @@ job_field() { rcli HGET "oneshot:job:$1" "$2"; }
 job_state_is() { [ "$(job_field "$1" state)" = "$2" ]; }
 
 # A redis-cli subscriber of oneshot:events writing to $T_DIR/events (pid
-# in EVENTS_PID, killed with the test's T_PIDS). Returns once Redis counts
-# it, so no event published after the call is missed.
+# in EVENTS_PID, killed with the test's T_PIDS; an earlier test's is
+# killed first, so one writes the file). Returns once Redis counts it, so
+# no event published after the call is missed.
 subscribe_events() {
+    if [ -n "${EVENTS_PID:-}" ]; then
+        kill "$EVENTS_PID" 2>/dev/null
+        wait "$EVENTS_PID" 2>/dev/null
+    fi
     redis-cli -s "$RS_SOCK" SUBSCRIBE oneshot:events >"$T_DIR/events" &
     EVENTS_PID=$!
     T_PIDS+=("$EVENTS_PID")

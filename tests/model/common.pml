@@ -294,6 +294,16 @@ proctype Canceller() {
 #else
 #define SEEN_FINAL IS_FINAL(rec_state)
 #endif
+/* BEGIN's "another live replica runs it": the record's worker has its
+ * lease (list; a list replica never claims again after its begin, so its
+ * lease means it holds that job's copy) or, on a stream, has its lease and
+ * an entry of the job pending (stream.pml: a stream replica whose claim
+ * and begin reply was lost re-sends the claim, which sets its lease
+ * again, after its entry may have been taken over). */
+#ifndef RUNS
+#define RUNS(w) lease[w]
+#endif
+
 inline BEGIN_DECIDE(me) {
     if
     :: rec_state == S_RUNNING && rec_worker == me ->
@@ -306,7 +316,7 @@ inline BEGIN_DECIDE(me) {
             :: cmark ->
 #ifdef AMEND_BEGIN_CANCEL
                 if
-                :: rec_state == S_RUNNING && lease[rec_worker] -> r = R_DUP
+                :: rec_state == S_RUNNING && RUNS(rec_worker) -> r = R_DUP
                 :: else -> REC_WRITE(S_CANCELLED, rec_fence, rec_fence + 1); res_fence = 0; r = R_CANCELLED
                 fi
 #else
@@ -314,7 +324,7 @@ inline BEGIN_DECIDE(me) {
 #endif
             :: else ->
                 if
-                :: rec_state == S_RUNNING && lease[rec_worker] -> r = R_DUP
+                :: rec_state == S_RUNNING && RUNS(rec_worker) -> r = R_DUP
                 :: else ->
                     REC_WRITE(S_RUNNING, rec_fence, rec_fence + 1);
                     res_fence = 0; /* an earlier attempt's result is dropped */

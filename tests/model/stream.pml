@@ -1,16 +1,27 @@
 /* stream.pml -- the redis-stream protocol of consumer/README.md: the entries
- * of one consumer group, STREAM_CLAIM, BEGIN, HEARTBEAT + STORE_BEAT,
+ * of one consumer group, STREAM_CLAIM (alone, or beginning the entry it
+ * takes: STREAM_CLAIM_BEGIN), BEGIN, HEARTBEAT + STORE_BEAT,
  * FINAL + SETTLE, CANCEL. Run by tests/e2e/model.sh; tests/model/README.md
  * says what is modelled. */
+/* An entry's state (e_st below). */
+#define E_NONE  0           /* not added (yet) */
+#define E_NEW   1           /* after the group's last-delivered id */
+#define E_PEND  2           /* in the PEL of consumer e_own */
+#define E_ACKED 3
+
+/* BEGIN's "another live replica runs it" (common.pml): its lease, and an
+ * entry of the job pending with it (every entry is a copy of the job). */
+#define HOLDS_E(w, k) (e_st[k] == E_PEND && e_own[k] == w)
+#ifdef BUG_RUNS_LEASE
+#define RUNS(w) lease[w]    /* the mutant: a live lease alone */
+#else
+#define RUNS(w) (lease[w] && (HOLDS_E(w, 0) || HOLDS_E(w, 1) || (COPIES > 1 && (HOLDS_E(w, 2) || HOLDS_E(w, 3)))))
+#endif
 #include "common.pml"
 
 /* The stream Q and its group. Entries in id order; at most COPIES
  * deliveries by the producer plus one retry entry (XADD attempt+1) each. */
 #define NE (2 * COPIES)
-#define E_NONE  0           /* not added (yet) */
-#define E_NEW   1           /* after the group's last-delivered id */
-#define E_PEND  2           /* in the PEL of consumer e_own */
-#define E_ACKED 3
 byte e_st[NE];
 byte e_own[NE];             /* the pending entry's consumer (a replica) */
 byte e_del[NE];             /* its delivery count */
@@ -95,6 +106,20 @@ inline BEGIN(me) {
     }
 }
 
+/* STREAM_CLAIM that begins the entry it takes, in the same script (the
+ * replica with --store redis: consumer/README.md "Steps"). Re-sent after
+ * a lost reply, it finds the entry pending with us and its own running
+ * record: the same fence. */
+inline STREAM_CLAIM_BEGIN(me) {
+    atomic {
+        STREAM_CLAIM(me);
+        if
+        :: r == R_HELD -> BEGIN(me)
+        :: else -> skip
+        fi
+    }
+}
+
 /* HEARTBEAT (source): the entry is pending with us -> PEXPIRE the lease. */
 inline HEARTBEAT(me) {
     atomic {
@@ -151,13 +176,19 @@ proctype Replica(byte me) {
     :: else -> skip
     fi;
 claim:
-    STEP(STREAM_CLAIM(me));
+    /* The claim script begins the entry it takes; or BEGIN does, a step
+     * of its own (an entry the script leaves to the replica, or one the
+     * blocking XREADGROUP brought). */
     if
-    :: r == R_HELD -> skip
-    :: r == R_NONE -> goto idle
+    :: STEP(STREAM_CLAIM_BEGIN(me))
+    :: STEP(STREAM_CLAIM(me));
+       if
+       :: r == R_HELD -> STEP(BEGIN(me))
+       :: else -> skip
+       fi
     fi;
-    STEP(BEGIN(me));
     if
+    :: r == R_NONE -> goto idle
     :: r == R_LOST -> goto exit69
     :: r == R_ALREADY || r == R_DUP || r == R_CANCELLED -> disp = D_UNRUN; goto settle
     :: r == R_RUN && att > MAXATT ->
