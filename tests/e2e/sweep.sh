@@ -160,13 +160,19 @@ t_stream_sigkill_nothing_queued() {
     san_check
 }
 
-t_stream_dead_past_max_attempts() {
+# A fresh stream with one entry of job ID pending with the consumer "ghost"
+# (no lease), idle for years, delivered DELIVERIES times.
+ghost_entry() { # id deliveries
     rcli FLUSHALL >/dev/null
     rcli XGROUP CREATE work oneshot 0 MKSTREAM >/dev/null
     local e
-    e=$(rcli XADD work '*' input x id sd1)
+    e=$(rcli XADD work '*' input x id "$1")
     rcli XREADGROUP GROUP oneshot ghost COUNT 1 STREAMS work '>' >/dev/null
-    rcli XCLAIM work oneshot ghost 0 "$e" IDLE 100000000 RETRYCOUNT 3 JUSTID >/dev/null
+    rcli XCLAIM work oneshot ghost 0 "$e" IDLE 100000000 RETRYCOUNT "$2" JUSTID >/dev/null
+}
+
+t_stream_dead_past_max_attempts() {
+    ghost_entry sd1 3
     local out rc=0
     out=$(oneshot_cli sweep "${S[@]}" --max-attempts 3 2>/dev/null) || rc=$?
     assert_eq "$rc" 0 "exit code"
@@ -185,12 +191,7 @@ t_stream_dead_past_max_attempts() {
 # redis_stream.sh t_lease_alone_not_running), so the orphan is re-queued, not
 # dropped as a duplicate.
 t_stream_lease_alone_not_running() {
-    rcli FLUSHALL >/dev/null
-    rcli XGROUP CREATE work oneshot 0 MKSTREAM >/dev/null
-    local e
-    e=$(rcli XADD work '*' input x id sl1)
-    rcli XREADGROUP GROUP oneshot ghost COUNT 1 STREAMS work '>' >/dev/null
-    rcli XCLAIM work oneshot ghost 0 "$e" IDLE 100000000 JUSTID >/dev/null
+    ghost_entry sl1 1
     rcli HSET oneshot:job:sl1 id sl1 state running attempt 1 worker W fence 2 >/dev/null
     rcli SET oneshot:lease:W 1 PX 60000 >/dev/null
     local out rc=0
