@@ -12,9 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../common/ids.h"
 #include "../../common/status.h"
 #include "conn.h"
 #include "../source.h"
+
+#define RREC_LUA_NUM_(x) #x
+#define RREC_LUA_NUM(x) RREC_LUA_NUM_(x) /* a C constant in Lua's text */
 
 /* Lua shared by every script that writes a record: FINAL (the final
  * states), NUM (numeric fields), typeok(key, want) -> ok, actual type,
@@ -24,11 +28,14 @@
  * object in status_to_json's order, numbers as numbers), publish(key,
  * channel) (the hash as it is now, read back), fields_of(a, i) (the
  * field/value pairs of array a from index i, ARGV's say, as such a table)
- * and runs(LP, wk, Q, G, id): does replica wk run job id, for the
- * checks that leave a copy to "another live replica" (a duplicate):
- * wk's lease key LP..wk exists and, on a stream Q (group G; Q nil for a
- * list), an entry of the job (its first id field, else its entry id) is
- * pending with wk. A stream replica's lease alone does not say it: its
+ * entry_id(eid, fl) (the job id of the stream entry eid with fields fl,
+ * take_entry's rule: its first id field when that is 1..ID_MAX bytes of
+ * the id alphabet, else eid; and false as a second value when that field
+ * is there but not valid: the replica rejects such an entry), and runs(LP,
+ * wk, Q, G, id): does replica wk run job id, for the checks that leave a
+ * copy to "another live replica" (a duplicate): wk's lease key LP..wk
+ * exists and, on a stream Q (group G; Q nil for a list), an entry of the
+ * job (entry_id) is pending with wk. A stream replica's lease alone does not say it: its
  * claim script, re-sent after a lost reply, sets its lease again after
  * the entry it began may have been taken over (tests/model, the
  * mutant BUG_RUNS_LEASE). A list replica never claims again after its
@@ -72,6 +79,16 @@
     "  for i = 1, #h, 2 do o[h[i]] = h[i + 1] end\n"                                               \
     "  publish_fields(o, ch)\n"                                                                    \
     "end\n"                                                                                        \
+    "local function entry_id(eid, fl)\n"                                                          \
+    "  for i = 1, #fl - 1, 2 do\n"                                                                \
+    "    if fl[i] == 'id' then\n"                                                                 \
+    "      local v = fl[i + 1]\n"                                                                 \
+    "      if #v <= " RREC_LUA_NUM(ID_MAX) " and string.find(v, '^[A-Za-z0-9._:%-]+$') then return v, true end\n" \
+    "      return eid, false\n"                                                                   \
+    "    end\n"                                                                                   \
+    "  end\n"                                                                                     \
+    "  return eid, true\n"                                                                        \
+    "end\n"                                                                                       \
     "local function runs(LP, wk, Q, G, id)\n"                                                      \
     "  if wk == '' or redis.call('EXISTS', LP .. wk) == 0 then return false end\n"                \
     "  if not Q then return true end\n"                                                           \
@@ -79,11 +96,7 @@
     "  if type(ps) ~= 'table' or ps.err then return false end\n"                                  \
     "  for _, p in ipairs(ps) do\n"                                                               \
     "    local e = redis.call('XRANGE', Q, p[1], p[1])[1]\n"                                       \
-    "    local jid = p[1]\n"                                                                      \
-    "    for i = 1, e and #e[2] - 1 or 0, 2 do\n"                                                 \
-    "      if e[2][i] == 'id' then jid = e[2][i + 1] break end\n"                                 \
-    "    end\n"                                                                                   \
-    "    if e and jid == id then return true end\n"                                               \
+    "    if e and entry_id(p[1], e[2]) == id then return true end\n"                              \
     "  end\n"                                                                                     \
     "  return false\n"                                                                            \
     "end\n"                                                                                       \

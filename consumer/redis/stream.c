@@ -87,9 +87,6 @@ typedef struct ssrc {
 
 #define QUARANTINE "quarantine" /* the consumer that keeps entries nobody could move */
 
-#define LUA_NUM_(x) #x
-#define LUA_NUM(x) LUA_NUM_(x) /* a C constant in Lua's text */
-
 /* KEYS: stream. ARGV: group, consumer, lease ms, our lease key, the lease
  * key prefix, the clean-up's idle ms ('0': none), begin here (0/1), then
  * when 1: --max-attempts, --max-input, P, and begin()'s arguments from ttl
@@ -105,8 +102,8 @@ typedef struct ssrc {
  * RREC_BEGIN_LUA_FN: its record "running" with a new fence, or why not),
  * and the answer has three more elements: begin's word and text and the
  * job id it used. Only an entry the replica will run is begun: its input
- * present and within --max-input, its id (the first id field, else the
- * entry id) 1..ID_MAX bytes of the id alphabet, its attempt and
+ * present and within --max-input, its id field absent or valid
+ * (entry_id(), RREC_LUA_PRELUDE), its attempt and
  * deadline_s fields absent or plain decimal numbers in range, the attempt
  * (attempt field + deliveries - 1) within --max-attempts: the same rules
  * as take_entry's, or stricter (a leading zero, a sign), so any entry
@@ -125,14 +122,14 @@ static const char STREAM_CLAIM_LUA[] =
     "end\n"
     "local function fuse(eid, fl, dl)\n"
     "  if ARGV[7] ~= '1' then return nil end\n"
+    "  local id, ok = entry_id(eid, fl)\n"
+    "  if not ok then return nil end\n"
     "  local v = {}\n"
     "  for i = 1, #fl - 1, 2 do\n"
     "    local n = fl[i]\n"
-    "    if (n == 'id' or n == 'input' or n == 'attempt' or n == 'deadline_s') and not v[n] then v[n] = fl[i + 1] end\n"
+    "    if (n == 'input' or n == 'attempt' or n == 'deadline_s') and not v[n] then v[n] = fl[i + 1] end\n"
     "  end\n"
-    "  local id = v.id or eid\n"
     "  if not v.input or #v.input > tonumber(ARGV[9]) then return nil end\n"
-    "  if #id > " LUA_NUM(ID_MAX) " or not string.find(id, '^[A-Za-z0-9._:%-]+$') then return nil end\n"
     "  if (v.attempt and not num(v.attempt, '1000000')) or (v.deadline_s and not num(v.deadline_s, '100000000')) then\n"
     "    return nil\n"
     "  end\n"
@@ -868,8 +865,8 @@ const source_ops source_redis_stream = {
  * the quarantine consumer's), with what its job's record says: {entry,
  * fields, deliveries, owner, record type, state, worker, fence, worker
  * alive (0/1): runs(), RREC_LUA_PRELUDE)}; the record is P:job:<the
- * first id field, when valid, else the entry id: take_entry's rule> (the
- * C side re-checks the id as a replica would). false: none (also
+ * entry's job id, entry_id()> (the C side re-checks the id as a replica
+ * would). false: none (also
  * without stream or group). An entry deleted from the stream is acked on
  * the way, as the claim script does. */
 static const char STREAM_ORPHANS_LUA[] =
@@ -885,13 +882,7 @@ static const char STREAM_ORPHANS_LUA[] =
     "  if p[2] ~= '" QUARANTINE "' and redis.call('EXISTS', ARGV[3] .. p[2]) == 0 then\n"
     "    local e = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]\n"
     "    if e then\n"
-    "      local id = p[1]\n"
-    "      for i = 1, #e[2] - 1, 2 do\n"
-    "        if e[2][i] == 'id' then\n"
-    "          if string.match(e[2][i + 1], '^[A-Za-z0-9._:-]+$') and #e[2][i + 1] <= " LUA_NUM(ID_MAX) " then id = e[2][i + 1] end\n"
-    "          break\n"
-    "        end\n"
-    "      end\n"
+    "      local id = entry_id(p[1], e[2])\n"
     "      local rk = ARGV[4] .. ':job:' .. id\n"
     "      local rt, rs, rw, rf, alive = redis.call('TYPE', rk).ok, '', '', '', '0'\n"
     "      if rt == 'hash' then\n"
